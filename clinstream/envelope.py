@@ -1,0 +1,116 @@
+"""The one typed envelope that travels between stages (normalized and enriched topics).
+
+Version it with `SCHEMA_VERSION`; `clinstream schema` exports the JSON Schema to docs/envelope.schema.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceRecord(Model):
+    """Where the message was read from: enough to find the original record again."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class Narrative(Model):
+    """A piece of free text found in the Bundle, with the resource it came from."""
+
+    id: str = Field(description="stable id: '<ResourceType>/<id>#<element>'")
+    resource: str = Field(description="'<ResourceType>/<id>' of the Bundle entry holding the text")
+    element: str = Field(description="FHIR path of the text inside that resource")
+    text: str
+
+
+class Entity(Model):
+    """A named entity found by the NER model in one narrative."""
+
+    narrative_id: str
+    label: str = Field(description="clinical label: PROBLEM or MEDICATION")
+    source_label: str = Field(description="the model's own label: Disease or Chemical")
+    start: int = Field(description="character offset into the narrative's text")
+    end: int
+    text: str
+    score: float
+    assertion: Literal["present", "negated"]
+
+
+class ModelRef(Model):
+    task: str
+    name: str
+    version: str
+
+
+class News2(Model):
+    """NEWS2 (RCP 2017, SpO2 scale 1) over the patient's latest vital signs."""
+
+    total: int
+    band: Literal["low", "low-medium", "medium", "high"]
+    components: dict[str, int] = Field(description="points per input that was present")
+    inputs: dict[str, float | str | bool] = Field(description="value used per input")
+    observed_at: dict[str, str] = Field(description="observation time per input")
+    missing: list[str] = Field(description="inputs absent or older than the window")
+    red_score: bool = Field(description="some single parameter scored 3")
+
+
+class RiskFlag(Model):
+    name: str = Field(description="news2_low_medium | news2_medium | news2_high | a high-risk condition name")
+    source: Literal["news2", "nlp"]
+    evidence: list[str] = Field(description="human-readable evidence: values with times, or quoted text spans")
+
+
+class Risk(Model):
+    news2: News2 | None
+    raised: list[RiskFlag] = Field(description="flags this message raised (an alert is sent when non-empty)")
+    active: list[str] = Field(description="the patient's flags in force after this message")
+
+
+class Envelope(Model):
+    schema_version: int = SCHEMA_VERSION
+    message_id: str = Field(description="MSH-10, Bundle.id, or sha256 of the payload")
+    source_format: Literal["hl7v2", "fhir"]
+    message_type: str = Field(description="'ADT^A01' for HL7 v2; 'Bundle/<type>' or the resourceType for FHIR")
+    patient_key: str | None = Field(description="'<assigning authority>|<identifier>'; the Kafka key downstream")
+    patient_ref: str | None = Field(description="fullUrl of the Patient entry in the Bundle")
+    encounter_ref: str | None = Field(description="fullUrl of the Encounter entry in the Bundle")
+    observed_at: str = Field(description="clinical time of the message (MSH-7 / Bundle.timestamp / latest effective time)")
+    received_at: str = Field(description="when the inbound record was written to Kafka")
+    normalized_at: str
+    enriched_at: str | None = None
+    source: SourceRecord
+    bundle: dict[str, Any] = Field(description="FHIR R4 Bundle (validated with fhir.resources.R4B)")
+    narratives: list[Narrative] = []
+    unmapped_segments: list[str] = Field(default=[], description="HL7 segments kept as extensions, not mapped")
+    entities: list[Entity] = []
+    models: list[ModelRef] = []
+    risk: Risk | None = None
+
+
+class Alert(Model):
+    """The compact record on the alerts topic."""
+
+    schema_version: int = SCHEMA_VERSION
+    alert_id: str = Field(description="stable: the same message and flags always give the same id")
+    patient_key: str | None
+    message_id: str
+    flags: list[str]
+    score: int | None
+    band: str | None
+    evidence: dict[str, list[str]] = Field(description="flag -> evidence")
+    observed_at: str
+    raised_at: str
+
+
+def export_schemas() -> dict[str, Any]:
+    return {"envelope": Envelope.model_json_schema(), "alert": Alert.model_json_schema()}

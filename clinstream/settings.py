@@ -1,0 +1,82 @@
+"""The one settings object. Every knob is an environment variable `CLINSTREAM_<NAME>`, except the two
+service addresses, which also answer to the conventional `KAFKA_BOOTSTRAP` and `REDIS_URL`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Flag name -> lower-case phrases; a non-negated NER mention containing a phrase raises the flag.
+DEFAULT_HIGH_RISK_CONDITIONS: dict[str, list[str]] = {
+    "sepsis": ["sepsis", "septic shock", "septicemia", "urosepsis"],
+    "myocardial_infarction": ["myocardial infarction", "stemi", "nstemi", "heart attack"],
+    "stroke": ["stroke", "cerebrovascular accident", "cerebral infarction"],
+    "pulmonary_embolism": ["pulmonary embolism", "pulmonary embolus"],
+    "respiratory_failure": ["respiratory failure"],
+    "acute_kidney_injury": ["acute kidney injury", "acute renal failure"],
+    "diabetic_ketoacidosis": ["diabetic ketoacidosis", "ketoacidosis"],
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLINSTREAM_", extra="ignore")
+
+    # --- services: when these are set the pipeline uses them and starts nothing
+    kafka_bootstrap: str | None = Field(
+        default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "CLINSTREAM_KAFKA_BOOTSTRAP")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "CLINSTREAM_REDIS_URL")
+    )
+    # --- local services started by `clinstream services up`
+    state_dir: Path = REPO_ROOT / ".cache"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    redis_port: int = 16379
+
+    # --- topics
+    topic_prefix: str = ""
+    partitions: int = 4
+    app_id: str = "clinstream"
+
+    # --- inference
+    ner_model: Path = REPO_ROOT / "models" / "ner-minilm-bc5cdr"
+    device: str = "auto"  # auto | cpu | cuda
+    batch_max_size: int = 32
+    batch_max_wait_s: float = 0.05
+    batch_token_budget: int = 8192  # sum of padded tokens per forward pass
+    ner_window_tokens: int = 256
+    ner_window_stride: int = 32
+    torch_threads: int = 0  # 0: torch's default
+
+    # --- risk
+    high_risk_conditions: dict[str, list[str]] = DEFAULT_HIGH_RISK_CONDITIONS
+    vitals_window_hours: float = 24.0
+    risk_ttl_s: int = 7 * 24 * 3600
+    redis_key_prefix: str = "clinstream"
+
+    # --- input limits and logging
+    max_message_bytes: int = 1_000_000
+    log_level: str = "info"
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def redis(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def uses_external_services(self) -> bool:
+        return bool(self.kafka_bootstrap or self.redis_url)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

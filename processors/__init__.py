@@ -1,0 +1,1 @@
+"""Pure processing: plain values in, plain values out. No Kafka, no Redis."""

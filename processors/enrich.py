@@ -1,0 +1,41 @@
+"""Turn model output into envelope content: entities with assertion, then risk, per message."""
+
+from __future__ import annotations
+
+from clinstream.envelope import Entity, Envelope, ModelRef
+from processors import ner
+from processors.negation import is_negated
+from processors.risk import PatientState, alert_for, assess, risk_resources
+from clinstream.envelope import Alert
+
+
+def texts_of(envelopes: list[Envelope]) -> list[str]:
+    """All narrative texts of a batch, in order; `with_entities` hands the predictions back."""
+    return [n.text for env in envelopes for n in env.narratives]
+
+
+def with_entities(envelopes: list[Envelope], predictions: list[list[ner.Entity]], model: ModelRef) -> list[Envelope]:
+    found = iter(predictions)
+    out = []
+    for env in envelopes:
+        entities = []
+        for narrative in env.narratives:
+            for e in next(found):
+                entities.append(Entity(
+                    narrative_id=narrative.id, label=e.label, source_label=e.source_label, start=e.start, end=e.end,
+                    text=e.text, score=e.score,
+                    assertion="negated" if is_negated(narrative.text, e.start, e.end) else "present",
+                ))
+        models = [model] if env.narratives else []
+        out.append(env.model_copy(update={"entities": entities, "models": models}))
+    return out
+
+
+def with_risk(
+    env: Envelope, state: PatientState, *, conditions: dict[str, list[str]], window_hours: float, now: str
+) -> tuple[Envelope, Alert | None, PatientState]:
+    risk, new_state = assess(env, state, conditions=conditions, window_hours=window_hours)
+    bundle = dict(env.bundle)
+    bundle["entry"] = list(env.bundle.get("entry", [])) + risk_resources(env, risk)
+    enriched = env.model_copy(update={"risk": risk, "bundle": bundle, "enriched_at": now})
+    return enriched, alert_for(env, risk, now), new_state

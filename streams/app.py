@@ -1,0 +1,93 @@
+"""The faust app of one stage, and the delivery and dead-letter helpers its agents share."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import structlog
+
+from clinstream.settings import Settings
+from streams.topics import TopicSpec, topic_name
+
+log = structlog.get_logger()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def iso_from_epoch(seconds: float | None) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds") if seconds else now_iso()
+
+
+def make_app(settings: Settings, stage: str) -> faust.App:
+    """One consumer group per stage, so each stage scales by starting more processes of it."""
+    return faust.App(
+        f"{settings.app_id}-{stage}",
+        broker=f"kafka://{settings.bootstrap}",
+        # raw bytes in and out: a record that fails to deserialize would stop a take() agent silently
+        # (FIELD-NOTES 4), so agents decode themselves and dead-letter what they cannot read.
+        key_serializer="raw",
+        value_serializer="raw",
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_interval=1.0,
+        stream_wait_empty=True,
+    )
+
+
+def raw_topic(app: faust.App, settings: Settings, *specs: TopicSpec) -> Any:
+    return app.topic(*(topic_name(s, settings) for s in specs), key_serializer="raw", value_serializer="raw")
+
+
+@dataclass
+class Outgoing:
+    topic: Any
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def dead_letter(topic: Any, message: Any, *, stage: str, reason: str, kind: str, message_id: str | None = None) -> Outgoing:
+    """The original bytes and key, with headers saying what failed where: enough to replay it later."""
+    headers = [
+        ("clinstream.stage", stage.encode()),
+        ("clinstream.reason", reason.encode()),
+        ("clinstream.error", kind.encode()),
+        ("clinstream.source.topic", message.topic.encode()),
+        ("clinstream.source.partition", str(message.partition).encode()),
+        ("clinstream.source.offset", str(message.offset).encode()),
+        ("clinstream.failed_at", now_iso().encode()),
+    ]
+    if message_id:
+        headers.append(("clinstream.message_id", message_id.encode()))
+    return Outgoing(topic, message.key, message.value or b"", headers)
+
+
+async def deliver(outgoing: list[Outgoing]) -> None:
+    """Send everything and wait until the broker has it. Failures are retried with backoff, never
+    dropped: the caller acks its input only after this returns (at-least-once)."""
+    pending, delay = outgoing, 0.2
+    while pending:
+        sent: list[tuple[Outgoing, Any]] = []
+        failed: list[Outgoing] = []
+        for item in pending:
+            try:
+                sent.append((item, await item.topic.send(key=item.key, value=item.value, headers=item.headers or None, force=True)))
+            except Exception:  # noqa: BLE001 - retried below
+                failed.append(item)
+        results = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
+        failed += [item for (item, _), result in zip(sent, results) if isinstance(result, BaseException)]
+        if failed:
+            log.warning("delivery failed, retrying", count=len(failed), retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        pending = failed

@@ -1,0 +1,185 @@
+"""The two stages as faust apps: the normalizer and the inference worker.
+
+Both read with `take_events` (micro-batches), handle each record inside the batch in its own try/except
+(an escaping exception would still ack the whole batch, FIELD-NOTES 1), and return to the stream for the
+next batch only after every output of this one is acknowledged by the broker (and Redis, for the
+worker): offsets move only past records whose outputs exist. Delivery is at-least-once; outputs carry
+stable ids (message id, alert id) for consumers to de-duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+import structlog
+
+from clinstream.envelope import Envelope, ModelRef, SourceRecord
+from clinstream.exceptions import RejectedMessage
+from clinstream.settings import Settings
+from processors.enrich import texts_of, with_entities, with_risk
+from processors.normalize import normalize
+from processors.risk import PatientState
+from streams import topics
+from streams.app import Outgoing, dead_letter, deliver, iso_from_epoch, make_app, now_iso, raw_topic
+
+log = structlog.get_logger()
+
+
+def _key(env: Envelope) -> bytes:
+    return (env.patient_key or env.message_id).encode()
+
+
+def build_normalizer(settings: Settings) -> faust.App:
+    app = make_app(settings, "normalizer")
+    inbound = raw_topic(app, settings, topics.INBOUND_HL7V2, topics.INBOUND_FHIR)
+    normalized = raw_topic(app, settings, topics.NORMALIZED)
+    deadletter = raw_topic(app, settings, topics.DEADLETTER)
+    hl7_topic = topics.topic_name(topics.INBOUND_HL7V2, settings)
+
+    @app.agent(inbound, concurrency=1)
+    async def normalize_agent(stream: Any) -> None:
+        async for events in stream.take_events(256, within=settings.batch_max_wait_s):
+            started = time.perf_counter()
+            out: list[Outgoing] = []
+            for event in events:
+                msg = event.message
+                source_format = "hl7v2" if msg.topic == hl7_topic else "fhir"
+                try:
+                    env = normalize(
+                        msg.value or b"", source_format,
+                        source=SourceRecord(topic=msg.topic, partition=msg.partition, offset=msg.offset),
+                        received_at=iso_from_epoch(msg.timestamp), normalized_at=now_iso(),
+                        max_bytes=settings.max_message_bytes,
+                    )
+                except RejectedMessage as exc:
+                    out.append(dead_letter(deadletter, msg, stage="normalizer", reason=exc.reason, kind=exc.kind))
+                    log.info("dead-lettered", stage="normalizer", error=exc.kind, topic=msg.topic, partition=msg.partition, offset=msg.offset)
+                    continue
+                except Exception as exc:  # a mapper bug must not stop the stage; the message is kept
+                    out.append(dead_letter(deadletter, msg, stage="normalizer", reason=f"internal error: {type(exc).__name__}", kind="internal"))
+                    log.error("normalizer failed on a record", error=type(exc).__name__, topic=msg.topic, partition=msg.partition, offset=msg.offset)
+                    continue
+                out.append(Outgoing(normalized, _key(env), env.model_dump_json().encode()))
+            await deliver(out)
+            log.debug("normalized batch", stage="normalizer", records=len(events), ms=round((time.perf_counter() - started) * 1000, 1))
+
+    return app
+
+
+class InferenceWorker:
+    """NER on a single background thread (the event loop keeps fetching and heartbeating meanwhile),
+    then risk per message in order, Redis state, outputs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ner")
+        self.model: Any = None
+        self.model_ref: ModelRef | None = None
+        self.store: Any = None
+
+    async def start(self) -> None:
+        from processors.ner import NerModel
+        from streams.riskstore import RiskStore
+
+        loop = asyncio.get_running_loop()
+        s = self.settings
+        self.model = await loop.run_in_executor(self.executor, lambda: NerModel(s.ner_model, device=s.device, threads=s.torch_threads))
+        self.model_ref = ModelRef(task="ner", name=self.model.name, version=self.model.version)
+        self.store = RiskStore(s.redis, s.redis_key_prefix, s.risk_ttl_s)
+        log.info("inference worker ready", model=self.model.name, version=self.model.version, device=str(self.model.device))
+
+    def _predict(self, texts: list[str]) -> list[Any]:
+        s = self.settings
+        return self.model.predict(texts, max_batch=s.batch_max_size, token_budget=s.batch_token_budget,
+                                  window=s.ner_window_tokens, stride=s.ner_window_stride)
+
+    async def entities(self, envelopes: list[Envelope]) -> tuple[list[Envelope], list[tuple[Envelope, str]]]:
+        """Envelopes with entities; a batch that makes the model raise is split so only the record
+        at fault fails (returned with the reason)."""
+        loop = asyncio.get_running_loop()
+        try:
+            predictions = await loop.run_in_executor(self.executor, self._predict, texts_of(envelopes))
+            return with_entities(envelopes, predictions, self.model_ref), []
+        except Exception as exc:
+            if len(envelopes) == 1:
+                return [], [(envelopes[0], f"NER model failed: {type(exc).__name__}")]
+        middle = len(envelopes) // 2
+        left_ok, left_bad = await self.entities(envelopes[:middle])
+        right_ok, right_bad = await self.entities(envelopes[middle:])
+        return left_ok + right_ok, left_bad + right_bad
+
+    async def with_retry(self, what: str, operation: Any) -> Any:
+        delay = 0.2
+        while True:
+            try:
+                return await operation()
+            except Exception as exc:  # noqa: BLE001 - Redis down: wait, never drop
+                log.warning("redis unavailable, retrying", operation=what, error=type(exc).__name__, retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def process(self, events: list[Any], enriched_topic: Any, alerts_topic: Any, deadletter: Any) -> None:
+        s = self.settings
+        started = time.perf_counter()
+        out: list[Outgoing] = []
+        envelopes: list[Envelope] = []
+        source_of: dict[int, Any] = {}  # id(envelope) -> the Kafka message it came from
+        for event in events:
+            msg = event.message
+            try:
+                env = Envelope.model_validate_json(msg.value or b"")
+            except ValueError:
+                out.append(dead_letter(deadletter, msg, stage="inference", reason="record is not a valid clinstream envelope", kind="envelope"))
+                continue
+            envelopes.append(env)
+            source_of[id(env)] = msg
+        ok, failed = await self.entities(envelopes)
+        for env, reason in failed:
+            out.append(dead_letter(deadletter, source_of[id(env)], stage="inference", reason=reason, kind="model", message_id=env.message_id))
+            log.warning("dead-lettered", stage="inference", message_id=env.message_id, error="model")
+        keys = [e.patient_key for e in ok if e.patient_key]
+        states = await self.with_retry("load", lambda: self.store.load(keys))
+        updates = {}
+        for env in ok:
+            state = states.get(env.patient_key, PatientState()) if env.patient_key else PatientState()
+            enriched, alert, new_state = with_risk(
+                env, state, conditions=s.high_risk_conditions, window_hours=s.vitals_window_hours, now=now_iso()
+            )
+            if env.patient_key:
+                states[env.patient_key] = new_state
+                updates[env.patient_key] = (new_state, enriched.risk)
+            out.append(Outgoing(enriched_topic, _key(env), enriched.model_dump_json().encode()))
+            if alert is not None:
+                out.append(Outgoing(alerts_topic, _key(env), alert.model_dump_json().encode()))
+                log.info("alert raised", stage="inference", message_id=env.message_id, flags=alert.flags)
+        await deliver(out)
+        await self.with_retry("save", lambda: self.store.save(updates))
+        log.debug("enriched batch", stage="inference", records=len(events), texts=sum(len(e.narratives) for e in ok),
+                  ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def build_inference(settings: Settings) -> faust.App:
+    app = make_app(settings, "inference")
+    normalized = raw_topic(app, settings, topics.NORMALIZED)
+    enriched = raw_topic(app, settings, topics.ENRICHED)
+    alerts = raw_topic(app, settings, topics.ALERTS)
+    deadletter = raw_topic(app, settings, topics.DEADLETTER)
+    worker = InferenceWorker(settings)
+
+    # concurrency stays 1: with more, faust can commit past a record still in flight (FIELD-NOTES 3);
+    # scale by running more worker processes in the consumer group instead.
+    @app.agent(normalized, concurrency=1)
+    async def inference_agent(stream: Any) -> None:
+        if worker.model is None:
+            await worker.start()
+        async for events in stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_s):
+            await worker.process(list(events), enriched, alerts, deadletter)
+
+    return app
+
+
+STAGES = {"normalizer": build_normalizer, "inference": build_inference}
