@@ -54,3 +54,173 @@ def eval_ner_cmd(
     if json_out:
         json_out.write_text(text + "\n")
     typer.echo(text)
+
+
+# --- services, topics, stages -------------------------------------------------------------------
+
+services_app = typer.Typer(help="Local Kafka (KRaft) broker and Redis on loopback.", no_args_is_help=True)
+app.add_typer(services_app, name="services")
+
+
+def _print_status(rows: list) -> None:  # type: ignore[type-arg]
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("service", "address", "state", "managed by clinstream")
+    for r in rows:
+        table.add_row(r.name, r.address, "[green]up[/]" if r.up else "[red]down[/]", "yes" if r.managed else "no (from env)")
+    Console().print(table)
+
+
+@services_app.command("up")
+def services_up() -> None:
+    """Start the broker and Redis (unless KAFKA_BOOTSTRAP / REDIS_URL are set), create the topics."""
+    from clinstream import services
+    from streams.topics import ensure_topics
+
+    settings = get_settings()
+    rows = services.up(settings)
+    ensure_topics(settings)
+    _print_status(rows)
+
+
+@services_app.command("down")
+def services_down() -> None:
+    """Stop the broker and Redis that `services up` started."""
+    from clinstream import services
+
+    services.down(get_settings())
+
+
+@services_app.command("status")
+def services_status() -> None:
+    from clinstream import services
+
+    rows = services.status(get_settings())
+    _print_status(rows)
+    raise typer.Exit(0 if all(r.up for r in rows) else 1)
+
+
+@app.command("topics")
+def topics_cmd() -> None:
+    """Create the pipeline's topics with the configured partition count."""
+    from streams.topics import ensure_topics
+
+    created = ensure_topics(get_settings())
+    typer.echo(json.dumps({"created": created}))
+
+
+@app.command("worker")
+def worker_cmd(stage: Annotated[str, typer.Argument(help="normalizer | inference")]) -> None:
+    """Run one stage as a faust worker (start more processes to scale a stage's consumer group)."""
+    import faust
+
+    from clinstream.logs import configure
+    from streams.stages import STAGES
+
+    settings = get_settings()
+    if stage not in STAGES:
+        raise typer.BadParameter(f"stage must be one of {sorted(STAGES)}")
+    configure(settings.log_level)
+    worker = faust.Worker(STAGES[stage](settings), loglevel="WARNING", quiet=True)
+    worker.execute_from_commandline()
+
+
+@app.command("schema")
+def schema_cmd(out: Annotated[Path, typer.Option(help="folder for the JSON Schemas")] = REPO_ROOT / "docs") -> None:
+    """Export the JSON Schemas of the envelope and the alert."""
+    from clinstream.envelope import export_schemas
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, schema in export_schemas().items():
+        (out / f"{name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+        typer.echo(str(out / f"{name}.schema.json"))
+
+
+@app.command("generate")
+def generate_cmd(
+    count: Annotated[int, typer.Option(help="number of valid messages")] = 1000,
+    seed: int = 7,
+    malformed: Annotated[float, typer.Option(help="share of malformed messages added")] = 0.02,
+    publish: Annotated[bool, typer.Option(help="publish to the inbound topics instead of printing")] = False,
+    rate: Annotated[Optional[float], typer.Option(help="messages/s when publishing")] = None,
+) -> None:
+    """Synthetic patients' ADT, vitals and lab ORU, MDM notes and FHIR Bundles: seeded, reproducible."""
+    from clinstream.synthetic import generate
+
+    feed = generate(count, seed=seed, malformed_share=malformed)
+    if publish:
+        from clinstream.run import publish as send
+
+        sent, seconds = send(get_settings(), feed.messages, rate)
+        typer.echo(json.dumps({"published": sent, "seconds": round(seconds, 2)}))
+        return
+    for m in feed.messages:
+        typer.echo(json.dumps({"topic": m.topic, "key": m.key, "message_id": m.message_id, "kind": m.kind,
+                               "valid": m.valid, "expected_flags": list(m.expected_flags),
+                               "value": m.value.decode("utf-8", "replace")}))
+
+
+@app.command("demo")
+def demo_cmd(
+    count: Annotated[int, typer.Option(help="valid messages in the synthetic feed")] = 2000,
+    seed: int = 7,
+    timeout: float = 600.0,
+) -> None:
+    """The whole pipeline on local services: start them, run both stages, publish a synthetic feed,
+    wait until everything is enriched or dead-lettered, print the summary."""
+    from rich.console import Console
+
+    from clinstream import services
+    from clinstream.run import Collector, publish, start_stage, stop_stages, summarize, wait_ready
+    from clinstream.synthetic import generate
+    from streams.topics import ensure_topics
+
+    console = Console()
+    settings = get_settings()
+    with console.status("starting Kafka and Redis..."):
+        services.up(settings)
+        ensure_topics(settings)
+    logs = settings.state_dir / "logs"
+    stages = [start_stage(s, settings, logs / f"{s}.log") for s in ("normalizer", "inference")]
+    try:
+        with console.status("starting the normalizer and the inference worker (model load)..."):
+            wait_ready(settings, [logs / "normalizer.log", logs / "inference.log"])
+        feed = generate(count, seed=seed, malformed_share=0.02)
+        valid = sum(m.valid for m in feed.messages)
+        collector = Collector(settings)
+        with console.status(f"publishing {len(feed.messages)} messages and waiting for the outputs..."):
+            import time
+
+            started = time.monotonic()
+            publish(settings, feed.messages)
+            done = collector.wait_for(valid, len(feed.messages) - valid, timeout)
+            seconds = time.monotonic() - started
+        summary = summarize(len(feed.messages), collector.outputs, seconds)
+        collector.close()
+    finally:
+        stop_stages(stages)
+    _print_summary(console, summary, done)
+    (settings.state_dir / "demo-summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if not done:
+        raise typer.Exit(1)
+
+
+def _print_summary(console: "Console", summary: dict, done: bool) -> None:  # type: ignore[name-defined]  # noqa: F821
+    from rich.table import Table
+
+    table = Table(title="clinstream demo" + ("" if done else " (timed out: some messages did not come out)"))
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("messages_in", "normalized", "dead_lettered", "enriched", "with_entities", "alerts", "seconds",
+                "throughput_msgs_per_s", "latency_ms_p50", "latency_ms_p99"):
+        table.add_row(key.replace("_", " "), str(summary[key]))
+    for reason, n in summary["dead_letter_reasons"].items():
+        table.add_row(f"  dead letters: {reason}", str(n))
+    for flag, n in summary["alerts_by_flag"].items():
+        table.add_row(f"  alerts: {flag}", str(n))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -34,6 +34,7 @@ def make_app(settings: Settings, stage: str) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
+        datadir=str(settings.state_dir / "faust" / stage),
         web_enabled=False,
         topic_partitions=settings.partitions,
         topic_disable_leader=True,

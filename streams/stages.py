@@ -42,6 +42,7 @@ def build_normalizer(settings: Settings) -> faust.App:
 
     @app.agent(inbound, concurrency=1)
     async def normalize_agent(stream: Any) -> None:
+        log.info("stage ready", stage="normalizer")
         async for events in stream.take_events(256, within=settings.batch_max_wait_s):
             started = time.perf_counter()
             out: list[Outgoing] = []
@@ -176,6 +177,7 @@ def build_inference(settings: Settings) -> faust.App:
     async def inference_agent(stream: Any) -> None:
         if worker.model is None:
             await worker.start()
+        log.info("stage ready", stage="inference")
         async for events in stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_s):
             await worker.process(list(events), enriched, alerts, deadletter)
 

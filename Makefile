@@ -1,0 +1,28 @@
+# Two commands do all the set-up on a fresh machine (Python >= 3.11, Java 17 and Maven on PATH):
+#   make demo   - virtualenv, dependencies, broker jars, Redis, default model; runs the whole pipeline
+#   make test   - the same set-up, then the whole test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: setup demo test bench clean-services
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+demo: setup
+	HF_HUB_OFFLINE=1 $(BIN)/clinstream demo
+
+test: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -ra
+
+bench: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/pipeline_bench.py
+
+clean-services:
+	$(BIN)/clinstream services down

@@ -1,0 +1,118 @@
+"""Benchmark: NER batched vs one message at a time, and end-to-end throughput and latency through both
+stages on the local broker, with the generator's standard mix. Prints one JSON object.
+
+    python bench/pipeline_bench.py [--messages 3000] [--notes 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+import uuid
+
+import torch
+
+from clinstream import services
+from clinstream.run import Collector, publish, start_stage, stop_stages, summarize, wait_ready
+from clinstream.settings import Settings
+from clinstream.synthetic import generate
+from processors.narrative import narratives
+from processors.normalize import normalize
+from clinstream.envelope import SourceRecord
+from streams.topics import ensure_topics
+
+
+def note_texts(n: int) -> list[str]:
+    feed = generate(max(400, n * 12), seed=11)
+    texts = []
+    for m in feed.messages:
+        if m.kind == "note" and m.valid:
+            env = normalize(m.value, "hl7v2", source=SourceRecord(topic="b", partition=0, offset=0),
+                            received_at="2026-01-01T00:00:00+00:00", normalized_at="2026-01-01T00:00:00+00:00", max_bytes=10**7)
+            texts.extend(n.text for n in narratives(env.bundle))
+    return texts[:n]
+
+
+def bench_ner(settings: Settings, n_notes: int) -> dict:
+    from processors.ner import NerModel
+
+    model = NerModel(settings.ner_model, device=settings.device)
+    texts = note_texts(n_notes)
+    words = sum(len(t.split()) for t in texts)
+    kwargs = dict(max_batch=settings.batch_max_size, token_budget=settings.batch_token_budget,
+                  window=settings.ner_window_tokens, stride=settings.ner_window_stride)
+    model.predict(texts[:4], **kwargs)  # warm-up
+    t0 = time.perf_counter()
+    batched = model.predict(texts, **kwargs)
+    t_batched = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    single = [model.predict([t], **kwargs)[0] for t in texts]
+    t_single = time.perf_counter() - t0
+    spans = lambda results: [[(e.label, e.start, e.end) for e in r] for r in results]  # noqa: E731
+    assert spans(batched) == spans(single), "batching must not change the entities"
+    return {
+        "device": str(model.device), "dtype": str(model.dtype).replace("torch.", ""), "notes": len(texts), "words": words,
+        "batched_notes_per_s": round(len(texts) / t_batched, 1), "single_notes_per_s": round(len(texts) / t_single, 1),
+        "batched_vs_single": round(t_single / t_batched, 2), "entities": sum(len(b) for b in batched),
+    }
+
+
+def bench_pipeline(settings: Settings, n_messages: int) -> dict:
+    logs = settings.state_dir / "logs" / settings.app_id
+    paths = [logs / "normalizer.log", logs / "inference.log"]
+    procs = [start_stage(s, settings, p) for s, p in zip(("normalizer", "inference"), paths)]
+    try:
+        wait_ready(settings, paths)
+        # warm-up: group joins and first batches are not what we measure
+        warm = generate(200, seed=99)
+        c = Collector(settings)
+        publish(settings, warm.messages)
+        c.wait_for(len(warm.messages), 0, 120)
+        c.close()
+
+        feed = generate(n_messages, seed=7)
+        c = Collector(settings)
+        t0 = time.monotonic()
+        publish(settings, feed.messages)
+        done = c.wait_for(len(feed.messages), 0, 900)
+        full = summarize(len(feed.messages), c.outputs, time.monotonic() - t0)
+        c.close()
+        rate = full["throughput_msgs_per_s"] / 2
+        feed2 = generate(n_messages, seed=8)
+        c = Collector(settings)
+        t0 = time.monotonic()
+        publish(settings, feed2.messages, rate=rate)
+        done2 = c.wait_for(len(feed2.messages), 0, 900)
+        half = summarize(len(feed2.messages), c.outputs, time.monotonic() - t0)
+        c.close()
+    finally:
+        stop_stages(procs)
+    return {
+        "max_rate": {k: full[k] for k in ("messages_in", "enriched", "seconds", "throughput_msgs_per_s", "latency_ms_p50", "latency_ms_p99")} | {"complete": done},
+        "half_rate": {"offered_msgs_per_s": round(rate, 1)} | {k: half[k] for k in ("messages_in", "enriched", "throughput_msgs_per_s", "latency_ms_p50", "latency_ms_p99")} | {"complete": done2},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--notes", type=int, default=64)
+    args = parser.parse_args()
+    run = uuid.uuid4().hex[:6]
+    settings = Settings(topic_prefix=f"bench-{run}.", app_id=f"clinstream-bench-{run}", redis_key_prefix=f"clinstream-bench-{run}")
+    services.up(settings)
+    ensure_topics(settings)
+    result = {
+        "machine": {"cpu_count": __import__("os").cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "mix": "generator standard mix: 30% ADT, 45% vitals ORU, 15% lab ORU, 10% MDM notes, FHIR for 10% of patients",
+        "ner": bench_ner(settings, args.notes),
+        "pipeline": bench_pipeline(settings, args.messages),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Session fixtures: the real local Kafka broker and Redis (started once, on their own ports, with a
+topic prefix unique to the session), and both pipeline stages running as real worker processes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from clinstream.settings import REPO_ROOT, Settings
+
+CORPORA = REPO_ROOT.parent / "shared" / "corpora"
+
+
+def corpus(name: str) -> Path:
+    """A folder of ../shared/corpora; skipped with a reason outside CI when absent, an error in CI."""
+    path = CORPORA / name
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: CI must have ../shared beside the checkout")
+        pytest.skip(f"{path} is absent (it ships outside the repo, in ../shared); CI runs this test")
+    return path
+
+
+@pytest.fixture(scope="session")
+def service_settings() -> Settings:
+    from clinstream import services
+    from streams.topics import ensure_topics
+
+    run = uuid.uuid4().hex[:8]
+    settings = Settings(
+        state_dir=REPO_ROOT / ".cache" / "test-services",
+        kafka_port=int(os.environ.get("CLINSTREAM_TEST_KAFKA_PORT", 29092)),
+        kafka_controller_port=int(os.environ.get("CLINSTREAM_TEST_KAFKA_CONTROLLER_PORT", 29093)),
+        redis_port=int(os.environ.get("CLINSTREAM_TEST_REDIS_PORT", 26379)),
+        topic_prefix=f"test-{run}.",
+        app_id=f"clinstream-test-{run}",
+        redis_key_prefix=f"clinstream-test-{run}",
+        partitions=4,
+        batch_max_wait_s=0.02,
+    )
+    services.up(settings)
+    ensure_topics(settings)
+    yield settings
+    if not os.environ.get("CLINSTREAM_TEST_KEEP_SERVICES"):
+        services.down(settings)
+
+
+@pytest.fixture(scope="session")
+def pipeline(service_settings: Settings):
+    """Both stages as worker processes in their consumer groups; yields the settings they run with."""
+    from clinstream.run import start_stage, stop_stages, wait_ready
+
+    logs = service_settings.state_dir / "logs" / service_settings.app_id
+    paths = [logs / "normalizer.log", logs / "inference.log"]
+    procs = [start_stage(stage, service_settings, path) for stage, path in zip(("normalizer", "inference"), paths)]
+    try:
+        wait_ready(service_settings, paths)
+        yield service_settings
+    finally:
+        stop_stages(procs)
+
+
+@pytest.fixture
+def collector(service_settings: Settings):
+    from clinstream.run import Collector
+
+    c = Collector(service_settings)
+    yield c
+    c.close()

@@ -1,0 +1,24 @@
+"""Pure parts of NER: BIO-constrained Viterbi and token-budget grouping."""
+
+import torch
+
+from processors.ner import LABELS, allowed_transitions, token_budget_groups, viterbi
+
+
+def test_viterbi_forbids_o_to_i():
+    """An I- tag never follows O: the best valid path is chosen instead."""
+    allowed = allowed_transitions(LABELS)
+    start = torch.tensor([not lab.startswith("I-") for lab in LABELS])
+    # word 0 clearly O, word 1 prefers I-Disease (invalid after O), then B-Disease
+    lp = torch.log(torch.tensor([[0.9, 0.025, 0.025, 0.025, 0.025], [0.05, 0.05, 0.05, 0.35, 0.5]]))
+    path = [LABELS[i] for i in viterbi(lp, allowed, start)]
+    assert path == ["O", "B-Disease"]
+
+
+def test_token_budget_groups():
+    """Groups respect both the batch size and the padded-token budget, and keep every window once."""
+    lengths = [10, 200, 30, 200, 15, 60, 250]
+    groups = token_budget_groups(lengths, max_batch=3, token_budget=420)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    for g in groups:
+        assert len(g) <= 3 and max(lengths[i] for i in g) * len(g) <= 420 or len(g) == 1

