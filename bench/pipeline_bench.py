@@ -64,7 +64,7 @@ def bench_pipeline(settings: Settings, n_messages: int) -> dict:
     paths = [logs / "normalizer.log", logs / "inference.log"]
     procs = [start_stage(s, settings, p) for s, p in zip(("normalizer", "inference"), paths)]
     try:
-        wait_ready(settings, paths)
+        wait_ready(paths, procs)
         # warm-up: group joins and first batches are not what we measure
         warm = generate(200, seed=99)
         c = Collector(settings)

@@ -185,7 +185,7 @@ def demo_cmd(
     stages = [start_stage(s, settings, logs / f"{s}.log") for s in ("normalizer", "inference")]
     try:
         with console.status("starting the normalizer and the inference worker (model load)..."):
-            wait_ready(settings, [logs / "normalizer.log", logs / "inference.log"])
+            wait_ready([logs / "normalizer.log", logs / "inference.log"], stages)
         feed = generate(count, seed=seed, malformed_share=0.02)
         valid = sum(m.valid for m in feed.messages)
         collector = Collector(settings)

@@ -137,10 +137,13 @@ def publish(settings: Settings, messages: Iterable[Any], rate: float | None = No
     return count, time.monotonic() - started
 
 
-def wait_ready(settings: Settings, log_paths: list[Path], timeout: float = 180.0) -> None:
-    """Until every stage has joined its group and the worker has loaded its model."""
+def wait_ready(log_paths: list[Path], processes: list[subprocess.Popen[bytes]], timeout: float = 180.0) -> None:
+    """Until every stage has started its agent (the worker after loading its model)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        dead = [p for p in processes if p.poll() is not None]
+        if dead:
+            raise RuntimeError(f"a stage exited with code {dead[0].returncode}; see " + ", ".join(map(str, log_paths)))
         texts = [p.read_text(errors="replace") if p.exists() else "" for p in log_paths]
         if all("stage ready" in t for t in texts):
             return

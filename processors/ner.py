@@ -15,6 +15,11 @@ from typing import Any
 
 import torch
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+# the base checkpoint has a pooler and no head: transformers' load report about that is expected noise
+hf_logging.set_verbosity_error()
+hf_logging.disable_progress_bar()
 
 LABELS = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
 # What a clinician calls the corpus labels; the source label is kept beside it.

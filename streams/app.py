@@ -26,6 +26,8 @@ def iso_from_epoch(seconds: float | None) -> str:
 
 def make_app(settings: Settings, stage: str) -> faust.App:
     """One consumer group per stage, so each stage scales by starting more processes of it."""
+    datadir = settings.state_dir / "faust" / stage
+    datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         f"{settings.app_id}-{stage}",
         broker=f"kafka://{settings.bootstrap}",
@@ -34,7 +36,7 @@ def make_app(settings: Settings, stage: str) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
-        datadir=str(settings.state_dir / "faust" / stage),
+        datadir=str(datadir),
         web_enabled=False,
         topic_partitions=settings.partitions,
         topic_disable_leader=True,

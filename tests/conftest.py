@@ -57,7 +57,7 @@ def pipeline(service_settings: Settings):
     paths = [logs / "normalizer.log", logs / "inference.log"]
     procs = [start_stage(stage, service_settings, path) for stage, path in zip(("normalizer", "inference"), paths)]
     try:
-        wait_ready(service_settings, paths)
+        wait_ready(paths, procs)
         yield service_settings
     finally:
         stop_stages(procs)

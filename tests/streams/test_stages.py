@@ -1,0 +1,109 @@
+"""Each stage against the real broker and Redis: what a record becomes, where bad records go, and
+that the Redis write is idempotent under replay."""
+
+import json
+import uuid
+
+import pytest
+import redis
+from kafka import KafkaProducer
+
+from streams import topics
+
+pytestmark = pytest.mark.integration
+
+
+def hl7(*segments: str, sep: str = "\r") -> bytes:
+    return sep.join(segments).encode()
+
+
+def msh(kind: str, mid: str) -> str:
+    return f"MSH|^~\\&|LAB|TESTHOSP|CLINSTREAM|CLINSTREAM|20260101100000+0000||{kind}|{mid}|P|2.5.1"
+
+
+def pid(mrn: str) -> str:
+    return f"PID|1||{mrn}^^^TESTHOSP^MR||Testperson^Alex||19600101|F"
+
+
+def vitals(mid: str, mrn: str, rr=26, spo2=90, sbp=95, hr=125, temp=39.3) -> bytes:
+    obx = [("9279-1", "Respiratory rate", rr, "/min"), ("59408-5", "SpO2", spo2, "%"), ("8480-6", "Systolic BP", sbp, "mm[Hg]"),
+           ("8867-4", "Heart rate", hr, "/min"), ("8310-5", "Body temperature", temp, "Cel")]
+    return hl7(msh("ORU^R01^ORU_R01", mid), pid(mrn), "PV1|1|I|WARD1^101^A",
+               "OBR|1|||85353-1^Vital signs panel^LN|||20260101095500+0000",
+               *[f"OBX|{i + 1}|NM|{code}^{name}^LN||{value}|{unit}^{unit}^UCUM|||||F|||20260101095500+0000"
+                 for i, (code, name, value, unit) in enumerate(obx)])
+
+
+def send(settings, spec, value: bytes, key: str) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    producer.send(topics.topic_name(spec, settings), key=key.encode(), value=value)
+    producer.flush()
+    producer.close()
+
+
+def test_hl7_with_mllp_and_lf_is_normalized_and_enriched(pipeline, collector):
+    """MLLP framing and LF separators are tolerated; deranged vitals give NEWS2 high, an alert and
+    a FHIR RiskAssessment and Flag in the enriched Bundle."""
+    mid, mrn = f"T{uuid.uuid4().hex[:10]}", f"M{uuid.uuid4().hex[:6]}"
+    send(pipeline, topics.INBOUND_HL7V2, b"\x0b" + vitals(mid, mrn).replace(b"\r", b"\n") + b"\x1c\r", f"TESTHOSP|{mrn}")
+    assert collector.wait_for(1, 0, timeout=120)
+    env = next(e for e in collector.outputs.enriched if e["message_id"] == mid)
+    assert env["message_type"] == "ORU^R01" and env["patient_key"] == f"TESTHOSP|{mrn}"
+    assert env["risk"]["news2"]["band"] == "high" and env["risk"]["news2"]["total"] >= 7
+    kinds = {e["resource"]["resourceType"] for e in env["bundle"]["entry"]}
+    assert {"Patient", "Observation", "RiskAssessment", "Flag"} <= kinds
+    alert = next(a for a in collector.outputs.alerts if a["message_id"] == mid)
+    assert alert["flags"] == ["news2_high"] and alert["band"] == "high"
+
+
+def test_single_fhir_resource_is_wrapped(pipeline, collector):
+    """A bare FHIR Observation is validated and wrapped into a Bundle."""
+    obs = {"resourceType": "Observation", "id": f"obs-{uuid.uuid4().hex[:8]}", "status": "final",
+           "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+           "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-01-01T10:00:00+00:00",
+           "valueQuantity": {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}}
+    send(pipeline, topics.INBOUND_FHIR, json.dumps(obs).encode(), "ref|Patient/p1")
+    assert collector.wait_for(1, 0, timeout=120)
+    env = next(e for e in collector.outputs.enriched if e["message_id"] == obs["id"])
+    assert env["bundle"]["resourceType"] == "Bundle" and env["message_type"] == "Observation"
+    assert env["risk"]["news2"]["components"] == {"heart_rate": 0} and not env["risk"]["raised"]
+
+
+@pytest.mark.parametrize("spec,payload,error", [
+    (topics.INBOUND_HL7V2, b"PID|1||123^^^X^MR\rOBX|1|NM|x", "hl7_parse"),
+    (topics.INBOUND_HL7V2, b"\xff\xfe\x00garbage", "hl7_parse"),
+    (topics.INBOUND_FHIR, b"{not json", "fhir_json"),
+    (topics.INBOUND_FHIR, b'{"resourceType": "Observation", "id": "x"}', "fhir_invalid"),
+])
+def test_bad_input_is_dead_lettered_with_reason(pipeline, collector, spec, payload, error):
+    """Unparseable or invalid input goes to the dead-letter topic with stage, reason, original bytes and offset."""
+    send(pipeline, spec, payload, "k")
+    assert collector.wait_for(0, 1, timeout=120)
+    value, headers = collector.outputs.deadletter[-1]
+    assert value == payload
+    assert headers["clinstream.stage"] == "normalizer" and headers["clinstream.error"] == error
+    assert headers["clinstream.reason"] and headers["clinstream.source.offset"].isdigit()
+    assert headers["clinstream.source.topic"] == topics.topic_name(spec, pipeline)
+
+
+def test_invalid_envelope_on_normalized_is_dead_lettered_by_inference(pipeline, collector):
+    """The inference worker dead-letters a record that is not an envelope and keeps going."""
+    send(pipeline, topics.NORMALIZED, b'{"hello": "world"}', "k")
+    assert collector.wait_for(0, 1, timeout=120)
+    value, headers = collector.outputs.deadletter[-1]
+    assert value == b'{"hello": "world"}' and headers["clinstream.stage"] == "inference"
+
+
+def test_replay_leaves_redis_state_unchanged(pipeline, collector):
+    """Processing the same message again (a replay) leaves the patient's Redis state identical."""
+    mid, mrn = f"T{uuid.uuid4().hex[:10]}", f"M{uuid.uuid4().hex[:6]}"
+    message = vitals(mid, mrn, rr=22, spo2=95, sbp=105, hr=95, temp=38.4)
+    send(pipeline, topics.INBOUND_HL7V2, message, f"TESTHOSP|{mrn}")
+    assert collector.wait_for(1, 0, timeout=120)
+    r = redis.Redis.from_url(pipeline.redis, decode_responses=True)
+    key = f"{pipeline.redis_key_prefix}:risk:TESTHOSP|{mrn}"
+    first = r.hgetall(key)
+    assert first["band"] == "medium" and json.loads(first["flags"]) == ["news2_medium"] and first["message_id"] == mid
+    send(pipeline, topics.INBOUND_HL7V2, message, f"TESTHOSP|{mrn}")
+    assert collector.wait_for(2, 0, timeout=120)
+    assert r.hgetall(key) == first
