@@ -1,0 +1,38 @@
+"""CLI commands that need no services: schema export, NER training and scoring on a small slice."""
+
+import json
+
+from typer.testing import CliRunner
+
+from clinstream.cli import app
+from clinstream.envelope import export_schemas
+from clinstream.settings import REPO_ROOT
+from tests.conftest import corpus
+
+runner = CliRunner()
+
+
+def test_committed_schemas_match_the_code():
+    """docs/*.schema.json are what `clinstream schema` exports from the envelope models today."""
+    for name, schema in export_schemas().items():
+        committed = json.loads((REPO_ROOT / "docs" / f"{name}.schema.json").read_text())
+        assert committed == schema, f"run `clinstream schema`: docs/{name}.schema.json is stale"
+
+
+def test_train_and_eval_ner_on_a_slice(tmp_path):
+    """`train ner` writes only the delta, metadata, report and card; `eval ner` scores an IOB file to JSON."""
+    bc5cdr = corpus("bc5cdr")
+    train = tmp_path / "train.tsv"
+    devel = tmp_path / "devel.tsv"
+    train.write_text("\n".join((bc5cdr / "train.tsv").read_text().splitlines()[:1500]) + "\n")
+    devel.write_text("\n".join((bc5cdr / "devel.tsv").read_text().splitlines()[:800]) + "\n")
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["train", "ner", "--train", str(train), "--devel", str(devel), "--out", str(out), "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["MODEL_CARD.md", "clinstream-model.json", "delta.safetensors", "report.json"]
+    report_path = tmp_path / "report.json"
+    result = runner.invoke(app, ["eval", "ner", str(devel), "--model", str(out), "--json", str(report_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert set(report) >= {"micro", "per_label"} and set(report["micro"]) == {"precision", "recall", "f1"}
+    assert report["micro"] == json.loads((out / "report.json").read_text())["micro"]
