@@ -138,14 +138,14 @@ def publish(settings: Settings, messages: Iterable[Any], rate: float | None = No
 
 
 def wait_ready(log_paths: list[Path], processes: list[subprocess.Popen[bytes]], timeout: float = 180.0) -> None:
-    """Until every stage has started its agent (the worker after loading its model)."""
+    """Until every stage has started its agent (the worker after loading its model) and joined its group."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         dead = [p for p in processes if p.poll() is not None]
         if dead:
             raise RuntimeError(f"a stage exited with code {dead[0].returncode}; see " + ", ".join(map(str, log_paths)))
         texts = [p.read_text(errors="replace") if p.exists() else "" for p in log_paths]
-        if all("stage ready" in t for t in texts):
+        if all("stage ready" in t and "partitions assigned" in t for t in texts):
             return
         time.sleep(0.5)
     raise TimeoutError("stages did not report ready; see " + ", ".join(map(str, log_paths)))

@@ -28,7 +28,7 @@ def make_app(settings: Settings, stage: str) -> faust.App:
     """One consumer group per stage, so each stage scales by starting more processes of it."""
     datadir = settings.state_dir / "faust" / stage
     datadir.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    app = faust.App(
         f"{settings.app_id}-{stage}",
         broker=f"kafka://{settings.bootstrap}",
         # raw bytes in and out: a record that fails to deserialize would stop a take() agent silently
@@ -45,6 +45,13 @@ def make_app(settings: Settings, stage: str) -> faust.App:
         broker_commit_interval=1.0,
         stream_wait_empty=True,
     )
+
+    @app.on_partitions_assigned.connect
+    async def log_assignment(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        # the runner waits for this line: records published before it would wait out the join
+        log.info("partitions assigned", stage=stage, partitions=len(assigned))
+
+    return app
 
 
 def raw_topic(app: faust.App, settings: Settings, *specs: TopicSpec) -> Any:
