@@ -21,7 +21,8 @@ PSEUDO_TRIGGERS = [
 ]
 TERMINATORS = ["but", "however", "although", "though", "except", "apart from", "aside from", "which", "secondary to", "due to", "presents with", "presenting with"]
 
-_SENTENCE_END = re.compile(r"[.!?;:\n]")
+# a single newline is usually an HL7 line wrap inside a sentence; a blank line ends one
+_SENTENCE_END = re.compile(r"[.!?;:]|\n\s*\n")
 
 
 def _phrases(words: list[str]) -> re.Pattern[str]:

@@ -36,3 +36,9 @@ def test_negated(sentence, mention):
 def test_not_negated(sentence, mention):
     """Sentence ends, terminators and pseudo-triggers keep the mention un-negated."""
     assert not negated(sentence, mention)
+
+
+def test_line_wrap_does_not_end_the_scope():
+    """An HL7 line wrap (single newline) inside a sentence keeps the negation; a blank line ends it."""
+    assert negated("No evidence of\nsepsis.", "sepsis")
+    assert not negated("No fever\n\nSepsis suspected.", "Sepsis")
