@@ -1,0 +1,200 @@
+"""HL7 v2 data types -> FHIR datatypes: field access, escapes, DTM, CWE, CX, XPN, XAD, XTN, XCN."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+# A timestamp without an offset is read in this zone (per-sender zones come with issue 3's overrides).
+DEFAULT_TIMEZONE = "UTC"
+CODE_SYSTEMS = {"LN": "http://loinc.org", "LOINC": "http://loinc.org", "SCT": "http://snomed.info/sct", "SNM": "http://snomed.info/sct",
+                "I10": "http://hl7.org/fhir/sid/icd-10", "I10C": "http://hl7.org/fhir/sid/icd-10-cm", "ICD10CM": "http://hl7.org/fhir/sid/icd-10-cm",
+                "I9C": "http://hl7.org/fhir/sid/icd-9-cm", "RXNORM": "http://www.nlm.nih.gov/research/umls/rxnorm", "UCUM": "http://unitsofmeasure.org",
+                "CVX": "http://hl7.org/fhir/sid/cvx", "NDC": "http://hl7.org/fhir/sid/ndc"}
+_DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,6})?([+-]\d{4})?$")
+_HEX = re.compile(r"\\X([0-9A-Fa-f]+)\\")
+
+
+def field(segment: Any, n: int) -> str:
+    """The raw text of field n ('' when absent); python-hl7 numbers MSH fields as the standard does."""
+    try:
+        return str(segment[n])
+    except (IndexError, KeyError):
+        return ""
+
+
+def reps(text: str) -> list[str]:
+    return [r for r in text.split("~") if r]
+
+
+def comps(text: str, n: int = 12) -> list[str]:
+    parts = text.split("^")
+    return parts + [""] * (n - len(parts))
+
+
+def unescape(text: str) -> str:
+    r"""\F\ | , \S\ ^ , \T\ & , \R\ ~ , \E\ \ , \.br\ newline, \Xhh..\ bytes; unknown escapes dropped."""
+    if "\\" not in text:
+        return text
+    text = _HEX.sub(lambda m: bytes.fromhex(m.group(1) if len(m.group(1)) % 2 == 0 else "0" + m.group(1)).decode("latin-1"), text)
+    out, i = [], 0
+    simple = {"F": "|", "S": "^", "T": "&", "R": "~", "E": "\\", ".br": "\n", ".sp": "\n"}
+    while i < len(text):
+        if text[i] == "\\":
+            end = text.find("\\", i + 1)
+            if end == -1:
+                out.append(text[i:])
+                break
+            out.append(simple.get(text[i + 1:end], ""))
+            i = end + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def dtm(value: str) -> str | None:
+    """HL7 DTM -> FHIR dateTime at the same precision; a time part always carries an offset. None if invalid."""
+    value = value.strip().split("^")[0]
+    m = _DTM.match(value)
+    if not m:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = m.groups()
+    try:
+        if hour is None:
+            datetime(int(year), int(month or 1), int(day or 1))
+            return "-".join(p for p in (year, month, day) if p)
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute or 0), int(second or 0))
+    except (ValueError, TypeError):
+        return None
+    if offset:
+        sign, hh, mm = offset[0], int(offset[1:3]), int(offset[3:])
+        if hh > 14 or mm > 59:
+            return None
+        tz = f"{sign}{hh:02d}:{mm:02d}"
+    else:
+        tz = moment.replace(tzinfo=ZoneInfo(DEFAULT_TIMEZONE)).strftime("%z")
+        tz = f"{tz[:3]}:{tz[3:]}"
+    return f"{moment:%Y-%m-%dT%H:%M:%S}{fraction or ''}{tz}"
+
+
+def date_only(value: str) -> str | None:
+    full = dtm(value)
+    return full[:10] if full and len(full) >= 10 else full
+
+
+def instant(value: str) -> str | None:
+    """FHIR instant needs seconds and an offset: only full timestamps qualify."""
+    full = dtm(value)
+    return full if full and "T" in full else None
+
+
+def system_uri(name: str) -> str:
+    name = unescape(name).strip()
+    return CODE_SYSTEMS.get(name.upper(), f"urn:clinstream:codesystem:{re.sub(r'[^A-Za-z0-9.-]', '-', name)}")
+
+
+def codeable(text: str) -> dict[str, Any] | None:
+    """CWE/CE: code^text^system^alt code^alt text^alt system -> CodeableConcept."""
+    c = comps(text)
+    codings = []
+    for code, display, system in ((c[0], c[1], c[2]), (c[3], c[4], c[5])):
+        if code:
+            coding: dict[str, Any] = {"code": unescape(code)}
+            if system:
+                coding["system"] = system_uri(system)
+            if display:
+                coding["display"] = unescape(display)
+            codings.append(coding)
+    label = unescape(c[1] or c[4] or c[8])
+    if not codings and not label:
+        return None
+    concept: dict[str, Any] = {}
+    if codings:
+        concept["coding"] = codings
+    if label:
+        concept["text"] = label
+    return concept
+
+
+def authority(text: str) -> str:
+    """HD (namespace&universal id&type) -> a namespace for keys and identifier systems."""
+    parts = text.split("&")
+    return unescape(parts[0] or (parts[1] if len(parts) > 1 else "")) or "local"
+
+
+def identifier_system(hd: str) -> str:
+    parts = hd.split("&") + ["", ""]
+    if parts[1] and parts[2].upper() == "ISO":
+        return f"urn:oid:{parts[1]}"
+    return f"urn:clinstream:id:{authority(hd)}"
+
+
+def identifier(cx: str) -> dict[str, Any] | None:
+    """CX: id^check^scheme^authority^type -> Identifier."""
+    c = comps(cx)
+    if not c[0]:
+        return None
+    ident: dict[str, Any] = {"value": unescape(c[0]), "system": identifier_system(c[3])}
+    if c[4]:
+        ident["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": unescape(c[4])}]}
+    return ident
+
+
+def human_name(xpn: str) -> dict[str, Any] | None:
+    c = comps(xpn)
+    name: dict[str, Any] = {}
+    family, given = unescape(c[0].split("&")[0]), [unescape(g) for g in (c[1], c[2]) if g]
+    if family:
+        name["family"] = family
+    if given:
+        name["given"] = given
+    if c[3]:
+        name["suffix"] = [unescape(c[3])]
+    if c[4]:
+        name["prefix"] = [unescape(c[4])]
+    use = {"L": "official", "D": "usual", "M": "maiden", "N": "nickname", "A": "anonymous"}.get(c[6])
+    if use:
+        name["use"] = use
+    return name or None
+
+
+def address(xad: str) -> dict[str, Any] | None:
+    c = comps(xad)
+    addr: dict[str, Any] = {}
+    lines = [unescape(x.split("&")[0]) for x in (c[0], c[1]) if x]
+    if lines:
+        addr["line"] = lines
+    for key, value in (("city", c[2]), ("state", c[3]), ("postalCode", c[4]), ("country", c[5])):
+        if value:
+            addr[key] = unescape(value)
+    use = {"H": "home", "B": "work", "O": "work", "C": "temp"}.get(c[6])
+    if use and addr:
+        addr["use"] = use
+    return addr or None
+
+
+def telecom(xtn: str) -> dict[str, Any] | None:
+    c = comps(xtn)
+    if c[3]:
+        return {"system": "email", "value": unescape(c[3])}
+    number = "".join(p for p in (f"+{c[4]} " if c[4] else "", f"({c[5]}) " if c[5] else "", c[6]) if p).strip() or unescape(c[0])
+    if not number:
+        return None
+    point: dict[str, Any] = {"system": {"FX": "fax", "CP": "phone", "BP": "pager", "Internet": "email"}.get(c[2], "phone"), "value": number}
+    use = {"PRN": "home", "WPN": "work", "ORN": "home", "NET": "home"}.get(c[1])
+    if c[2] == "CP":
+        use = "mobile"
+    if use:
+        point["use"] = use
+    return point
+
+
+def person(xcn: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """XCN: id^family^given^middle^suffix^prefix -> (Identifier, HumanName)."""
+    c = comps(xcn)
+    ident = {"value": unescape(c[0]), "system": f"urn:clinstream:id:{authority(c[8]) if c[8] else 'practitioner'}"} if c[0] else None
+    name = human_name("^".join([c[1], c[2], c[3], c[4], c[5]]))
+    return ident, name

@@ -1,0 +1,48 @@
+"""TXA + its OBX text lines (MDM) -> DocumentReference with the note as a text/plain attachment."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fhir_mappers.datatypes import codeable, comps, field, instant, reps, unescape
+from fhir_mappers.encounter import practitioner
+from fhir_mappers.ids import ref, resource_id
+
+DOC_STATUS = {"AU": "final", "LA": "final", "PA": "preliminary", "IP": "preliminary", "IN": "preliminary", "DI": "preliminary",
+              "DO": "preliminary"}
+
+
+def note_text(obx_segments: list[Any]) -> str:
+    return "\n".join("\n".join(unescape(r) for r in reps(field(obx, 5))) for obx in obx_segments if field(obx, 5))
+
+
+def document_reference(txa: Any, obx_segments: list[Any], msg_key: str, subject: dict | None, encounter: dict | None,
+                       fallback_time: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    doc_number = comps(field(txa, 12))[0]
+    resource: dict[str, Any] = {"resourceType": "DocumentReference",
+                                "id": resource_id("DocumentReference", msg_key.split("|")[0], doc_number or msg_key),
+                                "status": "current"}
+    if doc_number:
+        resource["masterIdentifier"] = {"value": unescape(doc_number)}
+    doc_status = DOC_STATUS.get(field(txa, 17).strip().upper())
+    if doc_status:
+        resource["docStatus"] = doc_status
+    kind = codeable(field(txa, 2))
+    if kind:
+        resource["type"] = kind
+    if subject:
+        resource["subject"] = subject
+    when = instant(field(txa, 4)) or instant(field(txa, 6)) or (fallback_time if fallback_time and "T" in fallback_time else None)
+    if when:
+        resource["date"] = when
+    authors = [a for a in (practitioner(field(txa, n).split("~")[0]) for n in (5, 9)) if a]
+    authors = list({a["id"]: a for a in authors}.values())
+    if authors:
+        resource["author"] = [ref(a) for a in authors]
+    text = note_text(obx_segments)
+    resource["content"] = [{"attachment": {"contentType": "text/plain; charset=utf-8",
+                                           "data": base64.b64encode(text.encode("utf-8")).decode("ascii")}}]
+    if encounter:
+        resource["context"] = {"encounter": [encounter]}
+    return resource, authors

@@ -1,0 +1,62 @@
+"""PV1 -> Encounter, with Location (PV1-3) and Practitioners (PV1-7 attending, -8 referring, -17 admitting)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_mappers.datatypes import comps, dtm, field, person, unescape
+from fhir_mappers.ids import ref, resource_id
+
+ACT_CODE = {"I": ("IMP", "inpatient encounter"), "O": ("AMB", "ambulatory"), "E": ("EMER", "emergency"),
+            "P": ("PRENC", "pre-admission"), "R": ("IMP", "inpatient encounter"), "B": ("AMB", "ambulatory")}
+PARTICIPANTS = ((7, "ATND", "attender"), (8, "REF", "referrer"), (17, "ADM", "admitter"))
+
+
+def practitioner(xcn: str) -> dict[str, Any] | None:
+    ident, name = person(xcn)
+    if not ident and not name:
+        return None
+    resource: dict[str, Any] = {"resourceType": "Practitioner", "id": resource_id("Practitioner", xcn.split("^")[0] or xcn)}
+    if ident:
+        resource["identifier"] = [ident]
+    if name:
+        resource["name"] = [name]
+    return resource
+
+
+def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The Encounter and the Location and Practitioner resources it points to."""
+    visit = comps(field(pv1, 19))
+    key = f"{unescape(visit[3].split('&')[0]) or facility}|{unescape(visit[0])}" if visit[0] else fallback_key
+    klass = field(pv1, 2).strip()[:1].upper()
+    code, display = ACT_CODE.get(klass, (klass or "UNK", None))
+    system = "http://terminology.hl7.org/CodeSystem/v3-ActCode" if klass in ACT_CODE else "http://terminology.hl7.org/CodeSystem/v2-0004"
+    klass_coding = {"system": system, "code": code} | ({"display": display} if display else {})
+    if not klass:
+        klass_coding = {"system": "http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "code": "UNK"}
+    start, end = dtm(field(pv1, 44)), dtm(field(pv1, 45))
+    status = "finished" if event == "A03" or end else "in-progress" if event in {"A01", "A04", "A08"} or start else "unknown"
+    resource: dict[str, Any] = {"resourceType": "Encounter", "id": resource_id("Encounter", key), "status": status,
+                                "class": klass_coding, "subject": ref(patient)}
+    if visit[0]:
+        resource["identifier"] = [{"value": unescape(visit[0]), "system": f"urn:clinstream:visit:{key.split('|')[0]}"}]
+    if start or end:
+        resource["period"] = {k: v for k, v in (("start", start), ("end", end)) if v}
+    related: list[dict[str, Any]] = []
+    participants = []
+    for n, code, display in PARTICIPANTS:
+        doctor = practitioner(field(pv1, n).split("~")[0])
+        if doctor:
+            related.append(doctor)
+            participants.append({"type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                                      "code": code, "display": display}]}], "individual": ref(doctor)})
+    if participants:
+        resource["participant"] = participants
+    place = comps(field(pv1, 3))
+    if any(place[:4]):
+        name = " ".join(unescape(p.split("&")[0]) for p in place[:3] if p)
+        location = {"resourceType": "Location", "id": resource_id("Location", unescape(place[3]) or facility, field(pv1, 3)),
+                    "name": name or unescape(place[3]), "mode": "instance"}
+        related.append(location)
+        resource["location"] = [{"location": ref(location)}]
+    return resource, related

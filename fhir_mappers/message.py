@@ -1,0 +1,155 @@
+"""One HL7 v2 message -> one FHIR R4 Bundle (type message). Message types differ only in which
+segments they carry: each segment family has its mapper, and this module walks the segments in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dc_field
+from typing import Any
+
+from fhir_mappers.conditions import allergy, condition
+from fhir_mappers.datatypes import comps, dtm, field, instant, unescape
+from fhir_mappers.documents import document_reference
+from fhir_mappers.encounter import encounter as map_encounter
+from fhir_mappers.errors import HL7MappingError
+from fhir_mappers.header import message_header
+from fhir_mappers.ids import entry, ref, resource_id
+from fhir_mappers.parse import decode, parse_er7
+from fhir_mappers.patient import patient as map_patient, patient_key
+from fhir_mappers.results import diagnostic_report, observation
+
+NEEDS_PATIENT = {"ADT", "ORU", "MDM"}
+CONSUMED = {"MSH", "EVN", "PID", "PV1", "OBR", "OBX", "NTE", "TXA", "DG1", "AL1"}
+
+
+@dataclass(frozen=True)
+class MappedMessage:
+    message_id: str
+    message_type: str
+    hl7_version: str
+    sent_at: str | None
+    patient_key: str | None
+    encounter_key: str | None
+    bundle: dict
+    unmapped_segments: list[str]
+
+
+@dataclass
+class _Group:
+    """An OBR and the OBX/NTE that follow it."""
+
+    obr: Any | None
+    index: int
+    observations: list[dict] = dc_field(default_factory=list)
+    notes: list[str] = dc_field(default_factory=list)
+
+
+def hl7v2_to_fhir(raw: bytes | str) -> MappedMessage:
+    message = parse_er7(decode(raw))
+    segments = list(message)
+    msh = segments[0]
+    kind = comps(field(msh, 9))
+    if not kind[0]:
+        raise HL7MappingError("MSH-9 (message type) is empty")
+    message_id = unescape(field(msh, 10)).strip()
+    if not message_id:
+        raise HL7MappingError("MSH-10 (message control id) is empty")
+    ids = [str(seg[0]) for seg in segments]
+    if kind[0] in NEEDS_PATIENT and "PID" not in ids:
+        raise HL7MappingError(f"{kind[0]} message has no PID segment")
+    facility = unescape(field(msh, 4).split("^")[0]) or "unknown"
+    msg_key = f"{facility}|{message_id}"
+    sent_at = dtm(field(msh, 7))
+    event = kind[1] or (field(segments[ids.index("EVN")], 1) if "EVN" in ids else "")
+    try:
+        return _map(segments, ids, msh, kind, event, message_id, msg_key, facility, sent_at)
+    except HL7MappingError:
+        raise
+    except Exception as exc:  # a mapper bug must surface as a reason, never as a crash of the stage
+        raise HL7MappingError(f"could not map the message: {type(exc).__name__} while mapping its segments") from None
+
+
+def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: str, message_id: str, msg_key: str,
+         facility: str, sent_at: str | None) -> MappedMessage:
+    resources: list[dict] = []
+    unmapped_ids: list[str] = []
+    unmapped_text: list[str] = []
+    patient = encounter = None
+    patient_ref = encounter_ref = None
+    pkey = ekey = None
+    groups: list[_Group] = []
+    note_obx: list[Any] = []
+    txa = None
+    is_document = "TXA" in ids
+    last_observation: dict | None = None
+    related: dict[str, dict] = {}
+
+    for index, (seg_id, seg) in enumerate(zip(ids, segments)):
+        if seg_id == "PID" and patient is None:
+            pkey = patient_key(seg)
+            patient = map_patient(seg, msg_key)
+            patient_ref = ref(patient)
+            resources.append(patient)
+        elif seg_id == "PV1" and encounter is None and patient is not None:
+            encounter, extra = map_encounter(seg, event, facility, msg_key, patient)
+            visit = comps(field(seg, 19))
+            ekey = f"{unescape(visit[3].split('&')[0]) or facility}|{unescape(visit[0])}" if visit[0] else None
+            encounter_ref = ref(encounter)
+            resources.append(encounter)
+            related.update({r["id"]: r for r in extra})
+        elif seg_id == "TXA":
+            txa = seg
+        elif seg_id == "OBR":
+            groups.append(_Group(seg, index))
+            last_observation = None
+        elif seg_id == "OBX":
+            if is_document:
+                note_obx.append(seg)
+                continue
+            if not groups:
+                groups.append(_Group(None, index))
+            group = groups[-1]
+            fallback = dtm(field(group.obr, 7)) if group.obr is not None else None
+            last_observation = observation(seg, index, msg_key, patient_ref, encounter_ref, fallback or sent_at, [])
+            group.observations.append(last_observation)
+        elif seg_id == "NTE":
+            text = "\n".join(unescape(r) for r in field(seg, 3).split("~") if r)
+            if not text:
+                continue
+            if last_observation is not None:
+                last_observation.setdefault("note", []).append({"text": text})
+            elif groups:
+                groups[-1].notes.append(text)
+            else:
+                unmapped_ids.append(seg_id)
+                unmapped_text.append(str(seg))
+        elif seg_id == "DG1" and patient_ref:
+            resources.append(condition(seg, index, msg_key, patient_ref, encounter_ref))
+        elif seg_id == "AL1" and patient_ref:
+            resources.append(allergy(seg, index, msg_key, patient_ref))
+        elif seg_id not in CONSUMED or (seg_id in {"PID", "PV1"}):
+            # repeated PID/PV1 (A17 swaps, merges) and every segment without a mapper yet: kept verbatim
+            unmapped_ids.append(seg_id)
+            unmapped_text.append(str(seg))
+
+    for group in groups:
+        resources.extend(group.observations)
+        if group.obr is not None:
+            resources.append(diagnostic_report(group.obr, group.index, msg_key, patient_ref, encounter_ref, group.observations, group.notes))
+    if txa is not None or (is_document and note_obx):
+        document, authors = document_reference(txa, note_obx, msg_key, patient_ref, encounter_ref, sent_at)
+        resources.append(document)
+        related.update({a["id"]: a for a in authors})
+    resources.extend(related.values())
+
+    focus = [ref(r) for r in resources if r["resourceType"] not in {"Patient", "Practitioner", "Location"}][:20] or ([patient_ref] if patient_ref else [])
+    header = message_header(msh, event, msg_key, focus, unmapped_text)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "id": resource_id("Bundle", msg_key), "type": "message",
+                              "entry": [entry(header)] + [entry(r) for r in resources]}
+    stamp = instant(field(msh, 7))
+    if stamp:
+        bundle["timestamp"] = stamp
+    return MappedMessage(
+        message_id=message_id, message_type=f"{kind[0]}^{kind[1]}" if kind[1] else kind[0],
+        hl7_version=unescape(field(msh, 12).split("^")[0]), sent_at=sent_at, patient_key=pkey, encounter_key=ekey,
+        bundle=bundle, unmapped_segments=unmapped_ids,
+    )

@@ -1,0 +1,149 @@
+"""OBR -> DiagnosticReport, OBX -> Observation (every value type), NTE -> notes on the result."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from fhir_mappers.datatypes import codeable, comps, dtm, field, instant, reps, unescape
+from fhir_mappers.ids import ref, resource_id
+
+OBSERVATION_STATUS = {"F": "final", "C": "corrected", "P": "preliminary", "R": "registered", "X": "cancelled",
+                      "D": "entered-in-error", "W": "entered-in-error", "I": "registered", "S": "preliminary", "A": "amended"}
+REPORT_STATUS = {"F": "final", "C": "corrected", "P": "preliminary", "R": "registered", "X": "cancelled", "I": "registered",
+                 "S": "partial", "A": "partial", "O": "registered"}
+VITAL_SIGNS = {"9279-1", "59408-5", "2708-6", "8480-6", "8462-4", "8867-4", "8310-5", "8331-1", "80288-4", "3151-8", "9269-2",
+               "67775-7", "8478-0", "85353-1", "29463-7", "8302-2", "39156-5"}
+ATTACHMENT_EXTENSION = "urn:clinstream:observation-value-attachment"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+_RANGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*$")
+_BOUND = re.compile(r"^\s*([<>]=?)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None
+
+
+def _quantity(value: float, unit_cwe: str) -> dict[str, Any]:
+    unit = comps(unit_cwe)
+    q: dict[str, Any] = {"value": value}
+    if unit[0] or unit[1]:
+        q["unit"] = unescape(unit[1] or unit[0])
+        q["system"] = "http://unitsofmeasure.org"
+        q["code"] = unescape(unit[0] or unit[1])
+    return q
+
+
+def _text(obx: Any) -> str:
+    return "\n".join(unescape(r) for r in reps(field(obx, 5)))
+
+
+def _value(obx: Any) -> dict[str, Any]:
+    """OBX-5 as the Observation.value[x] its OBX-2 type calls for."""
+    kind, raw, unit = field(obx, 2).strip().upper(), field(obx, 5), field(obx, 6)
+    first = reps(raw)[0] if reps(raw) else ""
+    if not first:
+        return {}
+    if kind == "NM":
+        number = _number(unescape(first))
+        return {"valueQuantity": _quantity(number, unit)} if number is not None else {"valueString": unescape(first)}
+    if kind == "SN":  # comparator^num1^separator^num2
+        c = comps(first)
+        n1, n2 = _number(c[1]), _number(c[3])
+        if c[2] in {"-", ""} and n1 is not None and n2 is not None and c[2] == "-":
+            return {"valueRange": {"low": _quantity(n1, unit), "high": _quantity(n2, unit)}}
+        if c[2] in {":", "/"} and n1 is not None and n2 is not None:
+            return {"valueRatio": {"numerator": {"value": n1}, "denominator": {"value": n2}}}
+        if n1 is not None:
+            q = _quantity(n1, unit)
+            if c[0] in {"<", "<=", ">", ">="}:
+                q["comparator"] = c[0]
+            return {"valueQuantity": q}
+        return {"valueString": unescape(first.replace("^", " ")).strip()}
+    if kind in {"CE", "CWE", "CNE", "CF"}:
+        concept = codeable(first)
+        return {"valueCodeableConcept": concept} if concept else {}
+    if kind in {"DT", "TS", "DTM"}:
+        moment = dtm(first)
+        return {"valueDateTime": moment} if moment else {"valueString": unescape(first)}
+    if kind == "ED":  # source^type^subtype^encoding^data
+        c = comps(first)
+        data = c[4]
+        if c[3].upper() != "BASE64":
+            data = base64.b64encode(unescape(data).encode()).decode()
+        # R4 has no Observation.valueAttachment (R5 does): carry it in an extension
+        attachment = {"contentType": f"{c[1] or 'application'}/{c[2] or 'octet-stream'}".lower(), "data": data}
+        return {"extension": [{"url": ATTACHMENT_EXTENSION, "valueAttachment": attachment}]}
+    return {"valueString": _text(obx)}  # ST, TX, FT and anything unknown: kept as text
+
+
+def _reference_range(text: str, unit: str) -> list[dict[str, Any]]:
+    text = unescape(text)
+    if not text:
+        return []
+    m = _RANGE.match(text)
+    if m:
+        return [{"low": _quantity(float(m.group(1)), unit), "high": _quantity(float(m.group(2)), unit)}]
+    m = _BOUND.match(text)
+    if m:
+        side = "high" if m.group(1).startswith("<") else "low"
+        return [{side: _quantity(float(m.group(2)), unit)}]
+    return [{"text": text}]
+
+
+def observation(obx: Any, index: int, msg_key: str, subject: dict | None, encounter: dict | None, fallback_time: str | None,
+                notes: list[str]) -> dict[str, Any]:
+    code = codeable(field(obx, 3)) or {"text": "unknown observation"}
+    resource: dict[str, Any] = {"resourceType": "Observation", "id": resource_id("Observation", msg_key, str(index)),
+                                "status": OBSERVATION_STATUS.get(field(obx, 11).strip()[:1].upper(), "final"), "code": code}
+    loinc = {c.get("code") for c in code.get("coding", []) if c.get("system") == "http://loinc.org"}
+    category = "vital-signs" if loinc & VITAL_SIGNS else "laboratory"
+    resource["category"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category}]}]
+    if subject:
+        resource["subject"] = subject
+    if encounter:
+        resource["encounter"] = encounter
+    effective = dtm(field(obx, 14)) or fallback_time
+    if effective:
+        resource["effectiveDateTime"] = effective
+    resource.update(_value(obx))
+    ranges = _reference_range(field(obx, 7), field(obx, 6))
+    if ranges:
+        resource["referenceRange"] = ranges
+    flags = [unescape(f) for f in reps(field(obx, 8))]
+    if flags:
+        resource["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": f}]} for f in flags]
+    if notes:
+        resource["note"] = [{"text": n} for n in notes]
+    return resource
+
+
+def diagnostic_report(obr: Any, index: int, msg_key: str, subject: dict | None, encounter: dict | None,
+                      results: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:
+    code = codeable(field(obr, 4)) or {"text": "unknown report"}
+    resource: dict[str, Any] = {"resourceType": "DiagnosticReport", "id": resource_id("DiagnosticReport", msg_key, str(index)),
+                                "status": REPORT_STATUS.get(field(obr, 25).strip()[:1].upper(), "final"), "code": code}
+    if subject:
+        resource["subject"] = subject
+    if encounter:
+        resource["encounter"] = encounter
+    effective = dtm(field(obr, 7))
+    if effective:
+        resource["effectiveDateTime"] = effective
+    issued = instant(field(obr, 22))
+    if issued:
+        resource["issued"] = issued
+    placer, filler = comps(field(obr, 2))[0], comps(field(obr, 3))[0]
+    identifiers = [{"value": unescape(v), "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": t}]}}
+                   for v, t in ((placer, "PLAC"), (filler, "FILL")) if v]
+    if identifiers:
+        resource["identifier"] = identifiers
+    if results:
+        resource["result"] = [ref(r) for r in results]
+    if notes:
+        resource["conclusion"] = "\n".join(notes)
+    return resource
