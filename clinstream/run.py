@@ -22,15 +22,12 @@ INBOUND = {"hl7v2": topics.INBOUND_HL7V2, "fhir": topics.INBOUND_FHIR}
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that gives a child process these same settings."""
+    """The environment that gives a child process exactly these settings."""
     env = dict(os.environ)
+    for name, value in settings.model_dump(exclude={"kafka_bootstrap", "redis_url"}).items():
+        env[f"CLINSTREAM_{name.upper()}"] = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
     env["KAFKA_BOOTSTRAP"] = settings.bootstrap
     env["REDIS_URL"] = settings.redis
-    env["CLINSTREAM_TOPIC_PREFIX"] = settings.topic_prefix
-    env["CLINSTREAM_APP_ID"] = settings.app_id
-    env["CLINSTREAM_NER_MODEL"] = str(settings.ner_model)
-    env["CLINSTREAM_PARTITIONS"] = str(settings.partitions)
-    env["CLINSTREAM_DEVICE"] = settings.device
     env["HF_HUB_OFFLINE"] = "1"
     env["TRANSFORMERS_OFFLINE"] = "1"
     return env

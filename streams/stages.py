@@ -157,8 +157,9 @@ class InferenceWorker:
             if alert is not None:
                 out.append(Outgoing(alerts_topic, _key(env), alert.model_dump_json().encode()))
                 log.info("alert raised", stage="inference", message_id=env.message_id, flags=alert.flags)
-        await deliver(out)
+        # Redis first: a consumer that reads the board on an alert finds the state already there
         await self.with_retry("save", lambda: self.store.save(updates))
+        await deliver(out)
         log.debug("enriched batch", stage="inference", records=len(events), texts=sum(len(e.narratives) for e in ok),
                   ms=round((time.perf_counter() - started) * 1000, 1))
 

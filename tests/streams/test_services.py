@@ -25,7 +25,7 @@ def test_topics_exist_with_their_partition_count(service_settings):
     """Every pipeline topic is created with the configured number of partitions."""
     admin = KafkaAdminClient(bootstrap_servers=service_settings.bootstrap)
     try:
-        described = {t["topic"]: len(t["partitions"]) for t in admin.describe_topics([topic_name(s, service_settings) for s in ALL])}
+        described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([topic_name(s, service_settings) for s in ALL])}
     finally:
         admin.close()
     assert described == {topic_name(s, service_settings): service_settings.partitions for s in ALL}
