@@ -1,0 +1,48 @@
+"""HL7 v2 data types to FHIR: timestamps, escapes, names, identifiers, addresses, telecom, codes."""
+
+import pytest
+
+from fhir_mappers.datatypes import address, codeable, dtm, human_name, identifier, telecom, unescape
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("2026", "2026"), ("202601", "2026-01"), ("20260115", "2026-01-15"),
+    ("202601151030", "2026-01-15T10:30:00+00:00"), ("20260115103005", "2026-01-15T10:30:05+00:00"),
+    ("20260115103005.123-0500", "2026-01-15T10:30:05.123-05:00"), ("20260115103005+0130", "2026-01-15T10:30:05+01:30"),
+])
+def test_dtm_keeps_precision_and_offset(value, expected):
+    """Partial precision is kept; a time without an offset takes the default zone (UTC)."""
+    assert dtm(value) == expected
+
+
+@pytest.mark.parametrize("value", ["20261301", "20260230", "2026011525", "abc", "", "20260115103005+9900"])
+def test_invalid_dtm_is_dropped(value):
+    """An impossible timestamp yields None, never an invalid dateTime."""
+    assert dtm(value) is None
+
+
+def test_escapes():
+    r"""\F\ \S\ \T\ \R\ \E\ \.br\ and hex escapes decode."""
+    assert unescape(r"a\F\b\S\c\T\d\R\e\E\f") == "a|b^c&d~e\\f"
+    assert unescape(r"line one\.br\line two") == "line one\nline two"
+    assert unescape(r"caf\XE9\ ok") == "café ok"
+
+
+def test_name_identifier_address_telecom():
+    """XPN, CX (with assigning authority and type), XAD and XTN map to their FHIR types."""
+    assert human_name("Doe^John^Q^Jr^Dr^^L") == {"family": "Doe", "given": ["John", "Q"], "suffix": ["Jr"], "prefix": ["Dr"], "use": "official"}
+    assert identifier("12345^^^GENHOSP^MR") == {"value": "12345", "system": "urn:clinstream:id:GENHOSP",
+                                                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}}
+    assert identifier("9^^^H&2.16.840.1&ISO^MR")["system"] == "urn:oid:2.16.840.1"
+    assert address("1 Oak St^Apt 2^Springfield^IL^62701^USA^H") == {"line": ["1 Oak St", "Apt 2"], "city": "Springfield", "state": "IL",
+                                                                     "postalCode": "62701", "country": "USA", "use": "home"}
+    assert telecom("^PRN^PH^^1^555^1234567") == {"system": "phone", "value": "+1 (555) 1234567", "use": "home"}
+    assert telecom("^NET^Internet^a@b.org") == {"system": "email", "value": "a@b.org"}
+
+
+def test_codeable_concept_systems():
+    """Known coding systems get their canonical URIs; others a clinstream URN."""
+    concept = codeable("8867-4^Heart rate^LN^HR^Pulse^L")
+    assert concept["coding"][0] == {"code": "8867-4", "system": "http://loinc.org", "display": "Heart rate"}
+    assert concept["coding"][1]["system"] == "urn:clinstream:codesystem:L" and concept["text"] == "Heart rate"
+    assert codeable("") is None

@@ -1,0 +1,128 @@
+"""Whole messages: ADT, ORU and MDM to valid FHIR R4 Bundles; bad input to precise reasons; the corpus."""
+
+import base64
+import json
+
+import pytest
+
+from fhir_mappers import HL7MappingError, hl7v2_to_fhir, validate_r4_bundle
+from tests.conftest import corpus
+
+MSH = "MSH|^~\\&|APP|FAC|CLINSTREAM|CLINSTREAM|20260101103000+0000||{kind}|{mid}|P|2.5.1"
+PID = "PID|1||12345^^^FAC^MR~999^^^SSA^SS||Doe^Jane^A||19700412|F|||1 Oak St^^Springfield^IL^62701||^PRN^PH^^1^555^1234567"
+PV1 = "PV1|1|I|4W^401^A^FAC|||||1001^Adams^Helen^^^Dr|||||||||||V100^^^FAC^VN|||||||||||||||||||||||||20260101090000+0000"
+
+
+def msg(kind: str, *segments: str, mid: str = "M1") -> bytes:
+    return "\r".join([MSH.format(kind=kind, mid=mid), *segments]).encode()
+
+
+def resources(mapped, kind):
+    return [e["resource"] for e in mapped.bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+@pytest.mark.parametrize("event,status", [("A01", "in-progress"), ("A04", "in-progress"), ("A08", "in-progress"), ("A03", "finished")])
+def test_adt(event, status):
+    """ADT A01/A03/A04/A08: Patient, Encounter with status, Location, Practitioner; the Bundle validates."""
+    m = hl7v2_to_fhir(msg(f"ADT^{event}^ADT_A01", f"EVN|{event}|20260101103000", PID, PV1, "ZPI|1|custom"))
+    validate_r4_bundle(m.bundle)
+    assert m.message_type == f"ADT^{event}" and m.patient_key == "FAC|12345" and m.encounter_key == "FAC|V100"
+    patient = resources(m, "Patient")[0]
+    assert patient["name"][0] == {"family": "Doe", "given": ["Jane", "A"]} and patient["birthDate"] == "1970-04-12" and patient["gender"] == "female"
+    encounter = resources(m, "Encounter")[0]
+    assert encounter["status"] == status and encounter["class"]["code"] == "IMP" and encounter["period"]["start"] == "2026-01-01T09:00:00+00:00"
+    assert m.bundle["entry"][0]["resource"]["resourceType"] == "MessageHeader"
+    assert m.unmapped_segments == ["ZPI"]
+    assert m.bundle["entry"][0]["resource"]["extension"][0]["valueString"] == "ZPI|1|custom"
+
+
+def test_oru_vitals_and_text_results():
+    """ORU: an Observation per OBX with code, value, unit, range, interpretation, time; DiagnosticReport
+    points to them; TX results stay as text; NTE becomes a note."""
+    m = hl7v2_to_fhir(msg("ORU^R01^ORU_R01", PID, PV1, "OBR|1|P1|F1|85353-1^Vital signs^LN|||20260101100000+0000||||||||||||||||||F",
+                          "OBX|1|NM|8867-4^Heart rate^LN||118|/min^/min^UCUM|60-100|H|||F|||20260101100500+0000",
+                          "OBX|2|NM|2823-3^Potassium^LN||6.9|mmol/L|3.5-5.1|HH|||F",
+                          "OBX|3|TX|11529-5^Surgical path report^LN||Benign tissue\\.br\\No malignancy~Second line||||||F",
+                          "NTE|1||Hemolysed sample"))
+    validate_r4_bundle(m.bundle)
+    hr, k, text = resources(m, "Observation")
+    assert hr["valueQuantity"] == {"value": 118.0, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}
+    assert hr["referenceRange"][0]["low"]["value"] == 60 and hr["interpretation"][0]["coding"][0]["code"] == "H"
+    assert hr["effectiveDateTime"] == "2026-01-01T10:05:00+00:00" and hr["category"][0]["coding"][0]["code"] == "vital-signs"
+    assert k["effectiveDateTime"] == "2026-01-01T10:00:00+00:00" and k["interpretation"][0]["coding"][0]["code"] == "HH"
+    assert text["valueString"] == "Benign tissue\nNo malignancy\nSecond line" and text["note"] == [{"text": "Hemolysed sample"}]
+    report = resources(m, "DiagnosticReport")[0]
+    assert len(report["result"]) == 3 and report["status"] == "final"
+
+
+def test_mdm_note_is_a_document():
+    """MDM^T02: the OBX text lines become one DocumentReference attachment; no Observations."""
+    m = hl7v2_to_fhir(msg("MDM^T02^MDM_T02", "EVN|T02|20260101103000", PID, PV1,
+                          "TXA|1|PN^Progress note|TX|20260101103000+0000|1001^Adams^Helen|||||||DOC1|||||AU",
+                          "OBX|1|TX|11506-3^Progress note^LN|1|Patient denies chest pain.||||||F",
+                          "OBX|2|TX|11506-3^Progress note^LN|2|Assessment: sepsis \\T\\ AKI.||||||F"))
+    validate_r4_bundle(m.bundle)
+    assert not resources(m, "Observation")
+    doc = resources(m, "DocumentReference")[0]
+    assert base64.b64decode(doc["content"][0]["attachment"]["data"]).decode() == "Patient denies chest pain.\nAssessment: sepsis & AKI."
+    assert doc["docStatus"] == "final" and doc["masterIdentifier"]["value"] == "DOC1" and doc["date"] == "2026-01-01T10:30:00+00:00"
+
+
+def test_framing_bom_and_separators():
+    """MLLP framing, a UTF-8 BOM and LF or CRLF separators give the same Bundle as plain CR."""
+    plain = msg("ADT^A01", PID, PV1)
+    expected = hl7v2_to_fhir(plain).bundle
+    for variant in (b"\x0b" + plain + b"\x1c\r", b"\xef\xbb\xbf" + plain, plain.replace(b"\r", b"\n"), plain.replace(b"\r", b"\r\n")):
+        assert hl7v2_to_fhir(variant).bundle == expected
+
+
+def test_latin1_with_msh18():
+    """A Latin-1 message that says so in MSH-18 decodes; without MSH-18 it is rejected with a reason."""
+    head = "MSH|^~\\&|APP|FAC|R|R|20260101||ADT^A08|M9|P|2.5||||||8859/1"
+    body = "\rPID|1||1^^^FAC^MR||M\xfcller^J\xf6rg"
+    m = hl7v2_to_fhir((head + body).encode("latin-1"))
+    assert resources(m, "Patient")[0]["name"][0]["family"] == "Müller"
+    with pytest.raises(HL7MappingError, match="not valid UTF-8"):
+        hl7v2_to_fhir(msg("ADT^A08", "PID|1||1^^^FAC^MR||M\xfcller").decode().encode("latin-1"))
+
+
+@pytest.mark.parametrize("raw,reason", [
+    (b"", "empty"),
+    (b"PID|1||123^^^X^MR", "not MSH"),
+    (b"MSH|^~\\&|A|B|C|D|2026||ORU^R01", "MSH-10"),
+    (b"MSH|^~\\&|A|B|C|D|2026||ORU^R01|X|P|2.5\rOBX|1|NM|1^x^LN||5", "no PID"),
+    (b"MSH|^~\\&|A|B|C|D|2026|||X|P|2.5", "MSH-9"),
+    (b"MSH|^~\\&|A|B|C|D|2026||ADT^A01|X|P|2.5\rP\x00D|1", "segment 2"),
+    (b"MSH", "encoding characters"),
+])
+def test_bad_input_is_rejected_with_a_reason(raw, reason):
+    """Malformed messages raise HL7MappingError whose reason says what is wrong."""
+    with pytest.raises(HL7MappingError, match=reason):
+        hl7v2_to_fhir(raw)
+
+
+def test_ids_are_deterministic_and_namespaced():
+    """The same message maps to identical JSON; the same MRN at two facilities gives two Patients."""
+    a = hl7v2_to_fhir(msg("ADT^A01", PID, PV1))
+    assert json.dumps(a.bundle, sort_keys=True) == json.dumps(hl7v2_to_fhir(msg("ADT^A01", PID, PV1)).bundle, sort_keys=True)
+    other = hl7v2_to_fhir(msg("ADT^A01", PID.replace("^^^FAC^MR", "^^^OTHER^MR"), PV1))
+    assert resources(a, "Patient")[0]["id"] != resources(other, "Patient")[0]["id"]
+
+
+def test_corpus_converts_and_validates():
+    """Every corpus message converts to a valid R4 Bundle or is rejected with a reason; none crashes;
+    all ADT A01/A03/A04/A08, ORU^R01 and MDM^T02 samples convert."""
+    folder = corpus("hl7v2") / "messages"
+    converted, rejected = [], []
+    for path in sorted(folder.glob("*.hl7")):
+        try:
+            mapped = hl7v2_to_fhir(path.read_bytes())
+        except HL7MappingError:
+            rejected.append(path.name)
+            continue
+        validate_r4_bundle(mapped.bundle)
+        converted.append(path.name)
+    required = [n for n in converted + rejected if n.startswith(("ADT-A01", "ADT-A03", "ADT-A04", "ADT-A08", "ORU-R01", "MDM-T02"))]
+    assert required and not set(required) & set(rejected)
+    print(f"corpus: {len(converted)} converted, {len(rejected)} rejected of {len(converted) + len(rejected)}")
+    assert len(converted) == 139
