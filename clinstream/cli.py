@@ -197,6 +197,9 @@ def demo_cmd(
             done = collector.wait_for(valid, len(feed.messages) - valid, timeout)
             seconds = time.monotonic() - started
         summary = summarize(len(feed.messages), collector.outputs, seconds)
+        summary["alerts_expected"] = sum(1 for m in feed.messages if m.expected_flags)
+        raised = {a["message_id"]: sorted(a["flags"]) for a in collector.outputs.alerts}
+        summary["alerts_matching_ground_truth"] = sum(1 for m in feed.messages if m.expected_flags and raised.get(m.message_id) == sorted(m.expected_flags))
         collector.close()
     finally:
         stop_stages(stages)
@@ -212,7 +215,8 @@ def _print_summary(console: "Console", summary: dict, done: bool) -> None:  # ty
     table = Table(title="clinstream demo" + ("" if done else " (timed out: some messages did not come out)"))
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for key in ("messages_in", "normalized", "dead_lettered", "enriched", "with_entities", "alerts", "seconds",
+    for key in ("messages_in", "normalized", "dead_lettered", "enriched", "with_entities", "alerts", "alerts_expected",
+                "alerts_matching_ground_truth", "seconds",
                 "throughput_msgs_per_s", "latency_ms_p50", "latency_ms_p99"):
         table.add_row(key.replace("_", " "), str(summary[key]))
     for reason, n in summary["dead_letter_reasons"].items():
