@@ -18,11 +18,8 @@ _HEX = re.compile(r"\\X([0-9A-Fa-f]+)\\")
 
 
 def field(segment: Any, n: int) -> str:
-    """The raw text of field n ('' when absent); python-hl7 numbers MSH fields as the standard does."""
-    try:
-        return str(segment[n])
-    except (IndexError, KeyError):
-        return ""
+    """The raw text of field n ('' when absent), MSH numbered as the standard numbers it."""
+    return segment[n]
 
 
 def reps(text: str) -> list[str]:

@@ -44,8 +44,7 @@ class _Group:
 
 
 def hl7v2_to_fhir(raw: bytes | str) -> MappedMessage:
-    message = parse_er7(decode(raw))
-    segments = list(message)
+    segments = parse_er7(decode(raw))
     msh = segments[0]
     kind = comps(field(msh, 9))
     if not kind[0]:

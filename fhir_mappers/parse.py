@@ -1,10 +1,14 @@
-"""From inbound bytes to a parsed message: framing, byte-order mark, character set, separators."""
+"""From inbound bytes to a parsed message: framing, byte-order mark, character set, separators.
+
+Parsing is a split into segments and raw field texts; components, repetitions and escapes are handled
+by the data-type functions, only for the fields a mapper reads. python-hl7 parsed the whole message
+eagerly and took 60% of the normalizer's time (bench/hl7_parse_bench.py); tests check this splitter
+against python-hl7 field by field on the corpus.
+"""
 
 from __future__ import annotations
 
 import re
-
-import hl7
 
 from fhir_mappers.errors import HL7MappingError
 
@@ -46,8 +50,28 @@ def decode(raw: bytes | str) -> str:
     return "\r".join(line for line in text.split("\r") if line.strip())
 
 
-def parse_er7(text: str) -> hl7.Message:
-    """Check the envelope of the message, then parse it with python-hl7."""
+class Segment:
+    """Raw field texts of one segment, numbered as the standard numbers them (MSH-1 is the field
+    separator itself, so MSH fields sit one place further than a plain split puts them)."""
+
+    __slots__ = ("text", "fields", "is_msh")
+
+    def __init__(self, text: str, separator: str) -> None:
+        self.text = text
+        self.fields = text.split(separator)
+        self.is_msh = self.fields[0] == "MSH"
+        if self.is_msh:
+            self.fields.insert(1, separator)
+
+    def __getitem__(self, n: int) -> str:
+        return self.fields[n] if n < len(self.fields) else ""
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_er7(text: str) -> list[Segment]:
+    """Check the envelope of the message, then split it into segments and fields."""
     if not text:
         raise HL7MappingError("message is empty")
     segments = text.split("\r")
@@ -58,10 +82,10 @@ def parse_er7(text: str) -> hl7.Message:
     if len(msh) < 8 or msh[3] in "^~\\&" or len(set(msh[3:8])) != 5:
         raise HL7MappingError("MSH-1/MSH-2 encoding characters are missing or invalid")
     sep = msh[3]
+    if msh[4:8] != "^~\\&":
+        # the data-type functions split on the standard characters; mis-splitting silently would be worse
+        raise HL7MappingError("MSH-2 declares non-standard encoding characters, which are not supported")
     for i, seg in enumerate(segments, 1):
         if not SEGMENT_ID.match(seg[:3]) or (len(seg) > 3 and seg[3] != sep):
             raise HL7MappingError(f"segment {i} does not start with a valid segment id")
-    try:
-        return hl7.parse(text)
-    except Exception as exc:  # noqa: BLE001 - the parser's own errors carry no patient data we want
-        raise HL7MappingError(f"HL7 parser rejected the message: {type(exc).__name__}") from None
+    return [Segment(seg, sep) for seg in segments]

@@ -94,6 +94,7 @@ def test_latin1_with_msh18():
     (b"MSH|^~\\&|A|B|C|D|2026|||X|P|2.5", "MSH-9"),
     (b"MSH|^~\\&|A|B|C|D|2026||ADT^A01|X|P|2.5\rP\x00D|1", "segment 2"),
     (b"MSH", "encoding characters"),
+    (b"MSH|@#$%|A|B|C|D|2026||ADT@A01|X|P|2.5", "non-standard encoding"),
 ])
 def test_bad_input_is_rejected_with_a_reason(raw, reason):
     """Malformed messages raise HL7MappingError whose reason says what is wrong."""
@@ -126,3 +127,21 @@ def test_corpus_converts_and_validates():
     assert required and not set(required) & set(rejected)
     print(f"corpus: {len(converted)} converted, {len(rejected)} rejected of {len(converted) + len(rejected)}")
     assert len(converted) == 139
+
+
+def test_splitter_agrees_with_python_hl7_on_the_corpus():
+    """Every field of every corpus segment reads the same through clinstream's splitter as through python-hl7."""
+    import hl7
+
+    from fhir_mappers.parse import decode, parse_er7
+
+    checked = 0
+    for path in sorted((corpus("hl7v2") / "messages").glob("*.hl7")):
+        text = decode(path.read_bytes())
+        ours, reference = parse_er7(text), hl7.parse(text)
+        assert len(ours) == len(reference)
+        for mine, theirs in zip(ours, reference):
+            for n in range(len(theirs)):
+                assert mine[n] == str(theirs[n]), (path.name, str(theirs[0]), n)
+                checked += 1
+    assert checked > 5000
