@@ -156,10 +156,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summarize(published: int, outputs: Outputs, seconds: float) -> dict[str, Any]:
-    latencies = [
-        (datetime.fromisoformat(e["enriched_at"]) - datetime.fromisoformat(e["received_at"])).total_seconds() * 1000
-        for e in outputs.enriched
-    ]
+    """`seconds` is the wall time the caller waited; throughput is taken over the pipeline's own span,
+    first inbound timestamp to last enriched, so the reader's lag does not count against the stages."""
+    received = [datetime.fromisoformat(e["received_at"]) for e in outputs.enriched]
+    enriched = [datetime.fromisoformat(e["enriched_at"]) for e in outputs.enriched]
+    latencies = [(done - got).total_seconds() * 1000 for got, done in zip(received, enriched)]
+    if enriched:
+        seconds = max((max(enriched) - min(received)).total_seconds(), 1e-3)
     flags = Counter(f for a in outputs.alerts for f in a["flags"])
     reasons = Counter(h.get("clinstream.error", "?") for _, h in outputs.deadletter)
     return {

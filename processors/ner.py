@@ -172,7 +172,7 @@ class NerModel:
         )
 
     def predict(
-        self, texts: list[str], *, max_batch: int = 32, token_budget: int = 8192, window: int = 256, stride: int = 32
+        self, texts: list[str], *, max_batch: int = 32, token_budget: int = 2048, window: int = 256, stride: int = 32
     ) -> list[list[Entity]]:
         """Entities for each text. Long texts are split into overlapping windows, never truncated."""
         if not texts:

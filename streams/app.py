@@ -42,6 +42,9 @@ def make_app(settings: Settings, stage: str) -> faust.App:
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # envelopes are 5-20 KB: at the default 16 KB a batch holds one record, and each send waits for
+        # the previous batch of its partition to reach the broker (measured: 2.5-3 ms per record)
+        producer_max_batch_size=512 * 1024,
         broker_commit_interval=1.0,
         stream_wait_empty=True,
     )
@@ -91,7 +94,9 @@ async def deliver(outgoing: list[Outgoing]) -> None:
         failed: list[Outgoing] = []
         for item in pending:
             try:
-                sent.append((item, await item.topic.send(key=item.key, value=item.value, headers=item.headers or None, force=True)))
+                # straight to the app's producer: faust's Topic.send adds several ms of bookkeeping per record
+                producer = item.topic.app.producer
+                sent.append((item, await producer.send(item.topic.get_topic_name(), item.key, item.value, None, None, item.headers or None)))
             except Exception:  # noqa: BLE001 - retried below
                 failed.append(item)
         results = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)

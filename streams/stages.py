@@ -65,8 +65,10 @@ def build_normalizer(settings: Settings) -> faust.App:
                     log.error("normalizer failed on a record", error=type(exc).__name__, topic=msg.topic, partition=msg.partition, offset=msg.offset)
                     continue
                 out.append(Outgoing(normalized, _key(env), env.model_dump_json().encode()))
+            mapped = time.perf_counter()
             await deliver(out)
-            log.debug("normalized batch", stage="normalizer", records=len(events), ms=round((time.perf_counter() - started) * 1000, 1))
+            log.debug("normalized batch", stage="normalizer", records=len(events), map_ms=round((mapped - started) * 1000, 1),
+                      deliver_ms=round((time.perf_counter() - mapped) * 1000, 1))
 
     return app
 
@@ -158,10 +160,13 @@ class InferenceWorker:
                 out.append(Outgoing(alerts_topic, _key(env), alert.model_dump_json().encode()))
                 log.info("alert raised", stage="inference", message_id=env.message_id, flags=alert.flags)
         # Redis first: a consumer that reads the board on an alert finds the state already there
+        scored = time.perf_counter()
         await self.with_retry("save", lambda: self.store.save(updates))
+        saved = time.perf_counter()
         await deliver(out)
         log.debug("enriched batch", stage="inference", records=len(events), texts=sum(len(e.narratives) for e in ok),
-                  ms=round((time.perf_counter() - started) * 1000, 1))
+                  work_ms=round((scored - started) * 1000, 1), redis_ms=round((saved - scored) * 1000, 1),
+                  deliver_ms=round((time.perf_counter() - saved) * 1000, 1))
 
 
 def build_inference(settings: Settings) -> faust.App:
