@@ -209,6 +209,37 @@ def demo_cmd(
         raise typer.Exit(1)
 
 
+@app.command("conformance")
+def conformance_cmd(
+    directory: Annotated[Path, typer.Argument(help="folder with messages/NAME.hl7 and optionally expected-fhir/NAME-expected.json")],
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the full report here")] = None,
+) -> None:
+    """Convert every message, validate each Bundle as FHIR R4, and score agreement with the expected Bundles."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from clinstream.conformance import run
+
+    report = run(directory)
+    console = Console()
+    table = Table(title=f"conformance: {directory}")
+    for column in ("resource type", "expected", "produced", "found", "agreement"):
+        table.add_column(column, justify="left" if column == "resource type" else "right")
+    for rtype, score in report["agreement"]["by_type"].items():
+        agreement = "-" if score["agreement"] is None else f"{score['agreement']:.3f}"
+        table.add_row(rtype, str(score["expected"]), str(score["produced"]), str(score["found"]), agreement)
+    console.print(table)
+    overall = report["agreement"]["overall"]
+    console.print(f"messages {report['total']}: converted {report['converted']}, dead-lettered {report['dead_lettered']}, "
+                  f"invalid {report['invalid']}, crashed {report['crashed']}; compared with expected output: {report['compared']}; "
+                  f"agreement overall {'-' if overall is None else f'{overall:.3f}'}; "
+                  f"map {report['messages_per_s']['map']} msg/s, map+validate {report['messages_per_s']['map_and_validate']} msg/s")
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+    if report["crashed"] or report["invalid"]:
+        raise typer.Exit(1)
+
+
 def _print_summary(console: "Console", summary: dict, done: bool) -> None:  # type: ignore[name-defined]  # noqa: F821
     from rich.table import Table
 

@@ -1,7 +1,7 @@
 """HL7 v2 (ER7) -> FHIR R4 Bundles, as pure functions; and R4 validation shared with FHIR input."""
 
-from fhir_mappers.errors import HL7MappingError
+from fhir_mappers.errors import HL7MappingError, MapperBug
 from fhir_mappers.message import MappedMessage, hl7v2_to_fhir
 from fhir_mappers.validation import FHIRValidationError, validate_r4_bundle
 
-__all__ = ["FHIRValidationError", "HL7MappingError", "MappedMessage", "hl7v2_to_fhir", "validate_r4_bundle"]
+__all__ = ["FHIRValidationError", "HL7MappingError", "MappedMessage", "MapperBug", "hl7v2_to_fhir", "validate_r4_bundle"]

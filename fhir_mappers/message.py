@@ -10,7 +10,7 @@ from fhir_mappers.conditions import allergy, condition
 from fhir_mappers.datatypes import comps, dtm, field, instant, unescape
 from fhir_mappers.documents import document_reference
 from fhir_mappers.encounter import encounter as map_encounter
-from fhir_mappers.errors import HL7MappingError
+from fhir_mappers.errors import HL7MappingError, MapperBug
 from fhir_mappers.header import message_header
 from fhir_mappers.ids import entry, ref, resource_id
 from fhir_mappers.parse import decode, parse_er7
@@ -64,7 +64,7 @@ def hl7v2_to_fhir(raw: bytes | str) -> MappedMessage:
     except HL7MappingError:
         raise
     except Exception as exc:  # a mapper bug must surface as a reason, never as a crash of the stage
-        raise HL7MappingError(f"could not map the message: {type(exc).__name__} while mapping its segments") from None
+        raise MapperBug(f"could not map the message: {type(exc).__name__} while mapping its segments") from None
 
 
 def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: str, message_id: str, msg_key: str,
