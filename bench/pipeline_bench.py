@@ -63,10 +63,39 @@ def bench_ner(settings: Settings, n_notes: int) -> dict:
         sweep[str(budget)] = round(len(texts) / (time.perf_counter() - t0), 1)
     return {
         "device": str(model.device), "dtype": str(model.dtype).replace("torch.", ""), "notes": len(texts), "words": words,
+        "model_only": model_only(model, settings.batch_token_budget),
         "batched_notes_per_s": round(len(texts) / t_batched, 1), "single_notes_per_s": round(len(texts) / t_single, 1),
         "batched_vs_single": round(t_single / t_batched, 2), "entities": sum(len(b) for b in batched),
         "token_budget": settings.batch_token_budget, "notes_per_s_by_token_budget": sweep,
     }
+
+
+def model_only(model, token_budget: int) -> dict:
+    """The forward pass alone, one sequence vs a budget-sized batch: the ceiling batching can reach on
+    this machine, whatever the pipeline around it does."""
+    import torch
+
+    out = {}
+    for length in (64, 256):
+        batch = max(1, token_budget // length)
+        ids = torch.randint(1000, 20000, (batch, length), device=model.device)
+        mask = torch.ones_like(ids)
+        rates = {}
+        for rows in (1, batch):
+            with torch.inference_mode():
+                model.model(input_ids=ids[:rows], attention_mask=mask[:rows])  # warm-up
+                best = float("inf")
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    for _ in range(max(1, batch // rows)):
+                        model.model(input_ids=ids[:rows], attention_mask=mask[:rows])
+                    if model.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    best = min(best, time.perf_counter() - t0)
+            rates[rows] = rows * max(1, batch // rows) / best
+        out[f"{length}_tokens"] = {"batch": batch, "single_seq_per_s": round(rates[1], 1),
+                                   "batched_seq_per_s": round(rates[batch], 1), "batched_vs_single": round(rates[batch] / rates[1], 2)}
+    return out
 
 
 def _run(settings: Settings, messages: list, rate: float | None) -> tuple[dict, bool]:

@@ -1,4 +1,4 @@
-"""DG1 -> Condition (encounter diagnosis), AL1 -> AllergyIntolerance."""
+"""DG1 -> Condition (encounter diagnosis), PRB -> Condition (problem-list item), AL1 -> AllergyIntolerance."""
 
 from __future__ import annotations
 
@@ -41,4 +41,40 @@ def allergy(al1: Any, index: int, msg_key: str, patient: dict) -> dict[str, Any]
     reaction = unescape(field(al1, 5))
     if reaction:
         resource["reaction"] = [{"manifestation": [{"text": r} for r in reaction.split("~") if r]}]
+    return resource
+
+
+# PRB-14 life cycle status (free text in the corpus, table 0332 codes otherwise) -> Condition.clinicalStatus
+PROBLEM_CLINICAL = {"ACTIVE": "active", "A": "active", "INACTIVE": "inactive", "I": "inactive", "RESOLVED": "resolved",
+                    "R": "resolved", "RECURRENCE": "recurrence", "RELAPSE": "relapse", "REMISSION": "remission"}
+
+
+def problem(prb: Any, index: int, msg_key: str, subject: dict) -> dict[str, Any]:
+    """PRB -> Condition on the problem list: PRB-3 code, -4 instance id, -7 established, -9 resolved, -14 status, -16 onset."""
+    code = codeable(field(prb, 3)) or {"text": "unknown problem"}
+    resource: dict[str, Any] = {
+        "resourceType": "Condition", "id": resource_id("Condition", msg_key, str(index)),
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item"}]}],
+        "code": code, "subject": subject,
+    }
+    instance = unescape(field(prb, 4).split("^")[0])
+    if instance:
+        resource["identifier"] = [{"value": instance}]
+    action = field(prb, 1).strip().upper()
+    clinical = None
+    if action == "DE":  # the sender withdraws the problem: it was recorded in error
+        resource["verificationStatus"] = {"coding": [{"system": VERIFICATION, "code": "entered-in-error"}]}
+    else:
+        clinical = PROBLEM_CLINICAL.get(unescape(field(prb, 14).split("^")[0]).strip().upper())
+        if clinical:
+            resource["clinicalStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": clinical}]}
+    recorded, resolved, onset = dtm(field(prb, 7)), dtm(field(prb, 9)), dtm(field(prb, 16))
+    if recorded:
+        resource["recordedDate"] = recorded
+    if onset:
+        resource["onsetDateTime"] = onset
+    if resolved and action != "DE":
+        resource["abatementDateTime"] = resolved
+        if clinical not in {"inactive", "resolved", "remission"}:  # an abated condition cannot still be active (con-4)
+            resource["clinicalStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}]}
     return resource

@@ -12,7 +12,8 @@ DEFAULT_TIMEZONE = "UTC"
 CODE_SYSTEMS = {"LN": "http://loinc.org", "LOINC": "http://loinc.org", "SCT": "http://snomed.info/sct", "SNM": "http://snomed.info/sct",
                 "I10": "http://hl7.org/fhir/sid/icd-10", "I10C": "http://hl7.org/fhir/sid/icd-10-cm", "ICD10CM": "http://hl7.org/fhir/sid/icd-10-cm",
                 "I9C": "http://hl7.org/fhir/sid/icd-9-cm", "RXNORM": "http://www.nlm.nih.gov/research/umls/rxnorm", "UCUM": "http://unitsofmeasure.org",
-                "CVX": "http://hl7.org/fhir/sid/cvx", "NDC": "http://hl7.org/fhir/sid/ndc"}
+                "CVX": "http://hl7.org/fhir/sid/cvx", "NDC": "http://hl7.org/fhir/sid/ndc", "C4": "http://www.ama-assn.org/go/cpt",
+                "CPT": "http://www.ama-assn.org/go/cpt"}
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,6})?([+-]\d{4})?$")
 _HEX = re.compile(r"\\X([0-9A-Fa-f]+)\\")
 

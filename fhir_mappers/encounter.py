@@ -16,7 +16,10 @@ def practitioner(xcn: str) -> dict[str, Any] | None:
     ident, name = person(xcn)
     if not ident and not name:
         return None
-    resource: dict[str, Any] = {"resourceType": "Practitioner", "id": resource_id("Practitioner", xcn.split("^")[0] or xcn)}
+    # keyed by the id within its assigning authority (XCN-9), so two registries' "1234" stay apart; an XCN
+    # without an authority can only be keyed by its bare id (or its name when it has none)
+    key = f"{ident['system']}|{ident['value']}" if ident else xcn
+    resource: dict[str, Any] = {"resourceType": "Practitioner", "id": resource_id("Practitioner", key)}
     if ident:
         resource["identifier"] = [ident]
     if name:

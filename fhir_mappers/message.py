@@ -6,19 +6,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field as dc_field
 from typing import Any
 
-from fhir_mappers.conditions import allergy, condition
+from fhir_mappers.admin import ADMIN_SEGMENTS, admin_resources
+from fhir_mappers.conditions import allergy, condition, problem
 from fhir_mappers.datatypes import comps, dtm, field, instant, unescape
 from fhir_mappers.documents import document_reference
 from fhir_mappers.encounter import encounter as map_encounter
 from fhir_mappers.errors import HL7MappingError, MapperBug
 from fhir_mappers.header import message_header
 from fhir_mappers.ids import entry, ref, resource_id
+from fhir_mappers.orders import ORDER_SEGMENTS, order_resources
+from fhir_mappers.organizations import message_parties
 from fhir_mappers.parse import decode, parse_er7
 from fhir_mappers.patient import patient as map_patient, patient_key
 from fhir_mappers.results import diagnostic_report, observation
 
 NEEDS_PATIENT = {"ADT", "ORU", "MDM"}
 CONSUMED = {"MSH", "EVN", "PID", "PV1", "OBR", "OBX", "NTE", "TXA", "DG1", "AL1"}
+# orders, pharmacy, scheduling (orders.order_resources) and problems; unusable ones are reported back as unmapped
+CONSUMED |= ORDER_SEGMENTS | {"PRB"}
+# patient administration (admin.admin_resources): next of kin, guarantors, insurance, procedures, merges
+CONSUMED |= ADMIN_SEGMENTS
 
 
 @dataclass(frozen=True)
@@ -81,11 +88,15 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     is_document = "TXA" in ids
     last_observation: dict | None = None
     related: dict[str, dict] = {}
+    order_segments: list[tuple[int, str, Any]] = []  # mapped after the loop, once the patient is known (SIU puts SCH first)
+    admin_segments: list[tuple[int, str, Any]] = []  # likewise: they point at the encounter, and IN2 at its IN1
+    pid = None
 
     for index, (seg_id, seg) in enumerate(zip(ids, segments)):
         if seg_id == "PID" and patient is None:
             pkey = patient_key(seg)
             patient = map_patient(seg, msg_key)
+            pid = seg
             patient_ref = ref(patient)
             resources.append(patient)
         elif seg_id == "PV1" and encounter is None and patient is not None:
@@ -99,6 +110,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             txa = seg
         elif seg_id == "OBR":
             groups.append(_Group(seg, index))
+            order_segments.append((index, seg_id, seg))
             last_observation = None
         elif seg_id == "OBX":
             if is_document:
@@ -123,6 +135,16 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
                 unmapped_text.append(str(seg))
         elif seg_id == "DG1" and patient_ref:
             resources.append(condition(seg, index, msg_key, patient_ref, encounter_ref))
+            order_segments.append((index, seg_id, seg))  # a DG1 inside an order is the order's reason
+        elif seg_id == "PRB" and patient_ref:
+            resources.append(problem(seg, index, msg_key, patient_ref))
+        elif seg_id == "PRB":  # a problem with no patient to belong to is kept verbatim
+            unmapped_ids.append(seg_id)
+            unmapped_text.append(str(seg))
+        elif seg_id in ORDER_SEGMENTS:
+            order_segments.append((index, seg_id, seg))
+        elif seg_id in ADMIN_SEGMENTS:
+            admin_segments.append((index, seg_id, seg))
         elif seg_id == "AL1" and patient_ref:
             resources.append(allergy(seg, index, msg_key, patient_ref))
         elif seg_id not in CONSUMED or (seg_id in {"PID", "PV1"}):
@@ -130,18 +152,34 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             unmapped_ids.append(seg_id)
             unmapped_text.append(str(seg))
 
+    ordered, shared, links, unused = order_resources(order_segments, msg_key, facility, event, patient_ref, encounter_ref)
+    resources.extend(ordered)
+    related.update({r["id"]: r for r in shared})
+    for i in unused:
+        unmapped_ids.append(ids[i])
+        unmapped_text.append(str(segments[i]))
+    own, shared, unused = admin_resources(admin_segments, ids, pid, patient, msg_key, encounter_ref)
+    resources.extend(own)
+    related.update({r["id"]: r for r in shared})
+    for i in unused:
+        unmapped_ids.append(ids[i])
+        unmapped_text.append(str(segments[i]))
     for group in groups:
         resources.extend(group.observations)
         if group.obr is not None:
-            resources.append(diagnostic_report(group.obr, group.index, msg_key, patient_ref, encounter_ref, group.observations, group.notes))
+            report = diagnostic_report(group.obr, group.index, msg_key, patient_ref, encounter_ref, group.observations, group.notes)
+            report.update(links.get(group.index, {}))  # basedOn the order's ServiceRequest, and its specimens
+            resources.append(report)
     if txa is not None or (is_document and note_obx):
         document, authors = document_reference(txa, note_obx, msg_key, patient_ref, encounter_ref, sent_at)
         resources.append(document)
         related.update({a["id"]: a for a in authors})
     resources.extend(related.values())
 
-    focus = [ref(r) for r in resources if r["resourceType"] not in {"Patient", "Practitioner", "Location"}][:20] or ([patient_ref] if patient_ref else [])
+    focus = [ref(r) for r in resources if r["resourceType"] not in {"Patient", "Practitioner", "Location", "Organization"}][:20] or ([patient_ref] if patient_ref else [])
     header = message_header(msh, event, msg_key, focus, unmapped_text)
+    known = {r["id"] for r in resources}
+    resources.extend(o for o in message_parties(msh, header) if o["id"] not in known)  # sender, receiver, responsible
     bundle: dict[str, Any] = {"resourceType": "Bundle", "id": resource_id("Bundle", msg_key), "type": "message",
                               "entry": [entry(header)] + [entry(r) for r in resources]}
     stamp = instant(field(msh, 7))

@@ -1,11 +1,13 @@
-"""PID -> Patient."""
+"""PID -> Patient; MRG -> the retired record it replaces; PD1 -> its general practitioners."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fhir_mappers.datatypes import address, authority, comps, date_only, dtm, field, human_name, identifier, reps, telecom, unescape
-from fhir_mappers.ids import resource_id
+from fhir_mappers.encounter import practitioner
+from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.organizations import assigned_identifier, xon_organization
 
 GENDER = {"M": "male", "F": "female", "O": "other", "U": "unknown", "A": "other", "N": "unknown"}
 
@@ -47,3 +49,48 @@ def patient(pid: Any, fallback_key: str) -> dict[str, Any]:
     elif field(pid, 30).upper() == "Y":
         resource["deceasedBoolean"] = True
     return resource
+
+
+def authorities(pid: Any, resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """Organizations of the PID-3 assigning authorities that carry a universal id, set as Identifier.assigner."""
+    orgs = []
+    by_value = {(i.get("system"), i["value"]): i for i in resource.get("identifier", [])}
+    for cx in reps(field(pid, 3)):
+        ident, org = assigned_identifier(cx)
+        target = by_value.get((ident.get("system"), ident["value"])) if ident else None
+        if org and target is not None:
+            target["assigner"] = ident["assigner"]
+            orgs.append(org)
+    return orgs
+
+
+def merged_patient(mrg: Any, resource: dict[str, Any]) -> dict[str, Any] | None:
+    """MRG-1 (prior patient identifiers) -> the retired Patient record, linked both ways with the surviving one."""
+    idents = [i for i in (identifier(cx) for cx in reps(field(mrg, 1)) + reps(field(mrg, 4))) if i]
+    if not idents:
+        return None
+    first = comps(reps(field(mrg, 1) or field(mrg, 4))[0])
+    old = {"resourceType": "Patient", "id": resource_id("Patient", f"{authority(first[3])}|{unescape(first[0])}"), "active": False,
+           "identifier": idents, "link": [{"other": ref(resource), "type": "replaced-by"}]}
+    if old["id"] == resource["id"]:  # the message merges a record into itself: nothing to link
+        return None
+    link = {"other": ref(old), "type": "replaces"}
+    if link not in resource.get("link", []):
+        resource.setdefault("link", []).append(link)
+    return old
+
+
+def primary_care(pd1: Any, resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """PD1-3 (primary care facility) and PD1-4 (primary care provider) -> Patient.generalPractitioner."""
+    found: list[dict[str, Any]] = []
+    for xon in reps(field(pd1, 3)):
+        org = xon_organization(xon, "pd1")
+        if org:
+            found.append(org)
+    for xcn in reps(field(pd1, 4)):
+        doctor = practitioner(xcn)
+        if doctor:
+            found.append(doctor)
+    if found:
+        resource["generalPractitioner"] = [ref(r) for r in found]
+    return found

@@ -46,3 +46,13 @@ def test_codeable_concept_systems():
     assert concept["coding"][0] == {"code": "8867-4", "system": "http://loinc.org", "display": "Heart rate"}
     assert concept["coding"][1]["system"] == "urn:clinstream:codesystem:L" and concept["text"] == "Heart rate"
     assert codeable("") is None
+
+
+def test_practitioners_from_two_registries_get_two_ids():
+    """The same XCN-1 under two assigning authorities (XCN-9) is two Practitioners, the same one twice is one."""
+    from fhir_mappers.encounter import practitioner
+
+    a = practitioner("1234^Smith^John^^^^^^HOSPA")
+    b = practitioner("1234^Smith^John^^^^^^HOSPB")
+    assert a["id"] != b["id"]
+    assert practitioner("1234^Smith^John^^^^^^HOSPA")["id"] == a["id"]

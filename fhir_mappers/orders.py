@@ -1,0 +1,265 @@
+"""ORC/OBR -> ServiceRequest, SPM -> Specimen; walks the order, pharmacy and scheduling segments of a
+message and hands RXA/RXO/RXE/RXC/RXR/RXD to pharmacy.py and SCH/AIS/AIL/AIP/TQ1 to scheduling.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_mappers.datatypes import codeable, comps, dtm, field, identifier_system, unescape
+from fhir_mappers.encounter import practitioner
+from fhir_mappers.ids import ref, resource_id
+
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+V2_0443 = "http://terminology.hl7.org/CodeSystem/v2-0443"
+# ORC-5 (table 0038) -> ServiceRequest.status; it wins over ORC-1 when valued (v2-to-fhir ORC map)
+ORDER_STATUS = {"A": "active", "IP": "active", "SC": "active", "CM": "completed", "CA": "revoked", "DC": "revoked",
+                "RP": "revoked", "ER": "entered-in-error", "HD": "on-hold"}
+# ORC-1 (table 0119) -> status; codes that say nothing about the order's state (SC, RE...) stay unknown
+ORDER_CONTROL = {"NW": "active", "OK": "active", "SN": "active", "XO": "active", "XR": "active", "RF": "active",
+                 "AF": "active", "FU": "active", "PA": "active", "RR": "active", "CA": "active", "DC": "active",
+                 "OC": "revoked", "OD": "revoked", "CR": "revoked", "DR": "revoked", "CP": "revoked", "HR": "on-hold",
+                 "OH": "on-hold"}
+PRIORITY = {"S": "stat", "A": "asap", "R": "routine", "P": "routine", "T": "urgent", "C": "urgent"}
+SPECIMEN_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0487"
+# segments this module consumes; OBR and DG1 are also read here (order code, reasons) but mapped elsewhere too
+ORDER_SEGMENTS = frozenset({"ORC", "SPM", "TQ1", "RXA", "RXR", "RXO", "RXE", "RXC", "RXD", "SCH", "AIS", "AIL", "AIP"})
+
+
+def entity_identifier(ei: str, type_code: str | None = None) -> dict[str, Any] | None:
+    """EI (entity^namespace^universal id^type), or the first subcomponent group of an EIP, -> Identifier."""
+    c = comps(ei)
+    value = unescape(c[0].split("&")[0])
+    if not value:
+        return None
+    ident: dict[str, Any] = {"value": value}
+    if c[1] or c[2]:
+        ident["system"] = identifier_system("&".join((c[1], c[2], c[3])))
+    if type_code:
+        ident["type"] = {"coding": [{"system": V2_0203, "code": type_code}]}
+    return ident
+
+
+def order_identifiers(orc: Any | None, obr: Any | None) -> list[dict[str, Any]]:
+    """Placer and filler numbers (OBR-2/3, else ORC-2/3) and the placer group number ORC-4."""
+    out = []
+    for n, code in ((2, "PLAC"), (3, "FILL")):
+        text = (field(obr, n) if obr is not None else "") or (field(orc, n) if orc is not None else "")
+        ident = entity_identifier(text, code)
+        if ident:
+            out.append(ident)
+    group = entity_identifier(field(orc, 4), "PGN") if orc is not None else None
+    return out + ([group] if group else [])
+
+
+def ordering_provider(xcn: str) -> list[dict[str, Any]]:
+    """XCN of an ordering provider -> [PractitionerRole (code OP), Practitioner], or [] when empty.
+    The guide maps ORC-12 to requester as a PractitionerRole that points at the Practitioner."""
+    doctor = practitioner(xcn.split("~")[0])
+    if doctor is None:
+        return []
+    role = {"resourceType": "PractitionerRole", "id": resource_id("PractitionerRole", "OP", doctor["id"]),
+            "practitioner": ref(doctor),
+            "code": [{"coding": [{"system": V2_0443, "code": "OP", "display": "Ordering Provider"}]}]}
+    return [role, doctor]
+
+
+def request_status(orc: Any | None) -> str:
+    if orc is None:
+        return "unknown"
+    status = field(orc, 5).split("^")[0].strip().upper()
+    if status:
+        return ORDER_STATUS.get(status, "unknown")
+    return ORDER_CONTROL.get(field(orc, 1).split("^")[0].strip().upper(), "unknown")
+
+
+def service_request(orc: Any | None, obr: Any | None, key: str, subject: dict, encounter: dict | None,
+                    requester: dict | None, tq1: Any | None) -> dict[str, Any]:
+    resource: dict[str, Any] = {"resourceType": "ServiceRequest", "id": resource_id("ServiceRequest", key),
+                                "status": request_status(orc), "intent": "order", "subject": subject}
+    identifiers = order_identifiers(orc, obr)
+    if identifiers:
+        resource["identifier"] = identifiers
+    code = codeable(field(obr, 4)) if obr is not None else None
+    if code:
+        resource["code"] = code
+    if encounter:
+        resource["encounter"] = encounter
+    authored = dtm(field(orc, 9)) if orc is not None else None
+    if authored:
+        resource["authoredOn"] = authored
+    if requester:
+        resource["requester"] = requester
+    priority = PRIORITY.get(comps(field(tq1, 9))[0].upper()) if tq1 is not None else None
+    if priority:
+        resource["priority"] = priority
+    return resource
+
+
+def _collected(resource: dict[str, Any], start: str | None, end: str | None) -> None:
+    if start and end and end != start:
+        resource["collection"] = {"collectedPeriod": {"start": start, "end": end}}
+    elif start:
+        resource["collection"] = {"collectedDateTime": start}
+
+
+def specimen(spm: Any, key: str, subject: dict | None) -> dict[str, Any]:
+    """SPM -> Specimen: SPM-2 placer/filler ids, -4 type, -7 method, -8 site, -17 collection, -18 received, -20 availability."""
+    resource: dict[str, Any] = {"resourceType": "Specimen", "id": resource_id("Specimen", key)}
+    ids = comps(field(spm, 2).split("~")[0])
+    identifiers = [i for i in (entity_identifier(ids[0].replace("&", "^"), "PLAC"),
+                               entity_identifier(ids[1].replace("&", "^"), "FILL")) if i]
+    if identifiers:
+        resource["identifier"] = identifiers
+    kind = comps(field(spm, 4))
+    if kind[0] and kind[2].upper() in {"", "HL70487"}:  # table 0487 is the standard's own specimen type table
+        kind[2] = ""
+        resource["type"] = {"coding": [{"system": SPECIMEN_TYPE, "code": unescape(kind[0])} | ({"display": unescape(kind[1])} if kind[1] else {})]}
+    else:
+        concept = codeable(field(spm, 4))
+        if concept:
+            resource["type"] = concept
+    if subject:
+        resource["subject"] = subject
+    period = comps(field(spm, 17))
+    _collected(resource, dtm(period[0]), dtm(period[1]))
+    method, site = codeable(field(spm, 7)), codeable(field(spm, 8))
+    if method or site:
+        collection = resource.setdefault("collection", {})
+        if method:
+            collection["method"] = method
+        if site:
+            collection["bodySite"] = site
+    received = dtm(field(spm, 18))
+    if received:
+        resource["receivedTime"] = received
+    available = field(spm, 20).strip().upper()
+    if available in {"Y", "N"}:
+        resource["status"] = "available" if available == "Y" else "unavailable"
+    return resource
+
+
+def obr_specimen(obr: Any, key: str, subject: dict | None) -> dict[str, Any] | None:
+    """Without SPM the order's collection time still describes a specimen: OBR-7 (start) and OBR-8 (end)."""
+    start, end = dtm(field(obr, 7)), dtm(field(obr, 8))
+    if not start:
+        return None
+    resource: dict[str, Any] = {"resourceType": "Specimen", "id": resource_id("Specimen", key)}
+    if subject:
+        resource["subject"] = subject
+    _collected(resource, start, end)
+    return resource
+
+
+class _Order:
+    """One ORC and what belongs to it until the next ORC (an OBR, pharmacy segments, SPM, DG1, TQ1)."""
+
+    def __init__(self, orc: Any | None, index: int) -> None:
+        self.orc, self.index = orc, index
+        self.obr: Any | None = None
+        self.obr_index = -1
+        self.tq1: Any | None = None
+        self.pharmacy = False
+        self.specimens: list[dict[str, Any]] = []
+        self.reasons: list[dict[str, Any]] = []
+
+
+def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility: str, event: str,
+                    subject: dict | None, encounter: dict | None) -> tuple[list[dict], list[dict], dict[int, dict], list[int]]:
+    """(resources, shared Practitioner/Location resources, DiagnosticReport links per OBR index, unused segment indexes).
+
+    `segments` are (index, id, segment) in message order: the ids of ORDER_SEGMENTS plus OBR and DG1."""
+    from fhir_mappers.pharmacy import PharmacyOrder
+    from fhir_mappers.scheduling import Schedule
+
+    resources: list[dict] = []
+    related: list[dict] = []
+    links: dict[int, dict] = {}
+    unused: list[int] = []
+    order: _Order | None = None
+    pharmacy: PharmacyOrder | None = None
+    schedule: Schedule | None = None
+
+    def close() -> None:
+        nonlocal order, pharmacy
+        if pharmacy is not None:
+            made, shared, left = pharmacy.resources()
+            resources.extend(made)
+            related.extend(shared)
+            unused.extend(left)
+        if order is not None and subject is not None and (order.obr is not None or not order.pharmacy or order.specimens):
+            if order.obr is not None and not order.specimens:
+                spec = obr_specimen(order.obr, f"{msg_key}|{order.obr_index}", subject)
+                if spec:
+                    order.specimens.append(spec)
+            requester = None
+            doctor_xcn = (field(order.orc, 12) if order.orc is not None else "") or (field(order.obr, 16) if order.obr is not None else "")
+            people = ordering_provider(doctor_xcn)
+            if people:
+                requester = ref(people[0])
+                related.extend(people)
+            request = service_request(order.orc, order.obr, f"{msg_key}|{order.index}", subject, encounter, requester, order.tq1)
+            if order.specimens:
+                request["specimen"] = [ref(s) for s in order.specimens]
+            if order.reasons:
+                request["reasonReference"] = order.reasons
+            resources.append(request)
+            resources.extend(order.specimens)
+            if order.obr is not None:
+                links[order.obr_index] = {"basedOn": [ref(request)]} | ({"specimen": [ref(s) for s in order.specimens]} if order.specimens else {})
+        elif order is not None and order.orc is not None and not order.pharmacy:
+            unused.append(order.index)
+        order = pharmacy = None
+
+    for index, seg_id, seg in segments:
+        if seg_id == "SCH":
+            close()
+            schedule = Schedule(seg, index)
+        elif schedule is not None and seg_id in {"TQ1", "AIS", "AIL", "AIP"}:
+            schedule.add(seg_id, seg, index)
+        elif seg_id == "ORC":
+            close()
+            order = _Order(seg, index)
+        elif seg_id == "OBR":
+            if order is None or order.obr is not None or order.pharmacy:
+                close()
+                order = _Order(None, index)
+            order.obr, order.obr_index = seg, index
+        elif seg_id in {"RXO", "RXE", "RXA", "RXD"}:
+            if order is None or order.obr is not None:
+                close()
+                order = _Order(None, index)
+            if pharmacy is None:
+                pharmacy = PharmacyOrder(order.orc, msg_key, subject, encounter)
+            order.pharmacy = True
+            pharmacy.add(seg_id, seg, index)
+            if seg_id == "RXA":  # VXU: the ORC of an administration is also a ServiceRequest (FHIR-Converter, guide's VXU map)
+                order.pharmacy = False
+        elif seg_id in {"RXR", "RXC"}:
+            if pharmacy is None:
+                unused.append(index)
+            else:
+                pharmacy.add(seg_id, seg, index)
+        elif seg_id == "TQ1":
+            if order is not None and order.tq1 is None:
+                order.tq1 = seg
+            elif pharmacy is None:
+                unused.append(index)
+        elif seg_id == "SPM":
+            if subject is None:
+                unused.append(index)
+                continue
+            spec = specimen(seg, f"{msg_key}|{index}", subject)
+            if order is not None:
+                order.specimens.append(spec)
+            else:
+                resources.append(spec)
+        elif seg_id == "DG1" and order is not None and subject is not None:
+            # conditions.condition keys a DG1's Condition by message and segment index: the same id is rebuilt here
+            order.reasons.append({"reference": f"urn:uuid:{resource_id('Condition', msg_key, str(index))}"})
+    close()
+    if schedule is not None:
+        made, shared, left = schedule.resources(msg_key, facility, event, subject, encounter)
+        resources.extend(made)
+        related.extend(shared)
+        unused.extend(left)
+    return resources, related, links, sorted(set(unused))

@@ -1,0 +1,91 @@
+"""HD (assigning authorities, facilities) and XON (organisation names) -> Organization, as the V2-to-FHIR
+guide's HD[Organization] and XON[Organization] maps; ids come from the organisation's own identifiers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_mappers.datatypes import comps, identifier, unescape
+from fhir_mappers.ids import ref, resource_id
+
+# HD-3 universal id types whose value the guide writes as a URI (system urn:ietf:rfc:3986)
+URI_PREFIX = {"ISO": "urn:oid:", "UUID": "urn:uuid:"}
+
+
+def hd_organization(namespace: str, universal: str = "", kind: str = "") -> dict[str, Any] | None:
+    """HD parts -> Organization with the namespace id and the universal id as identifiers. Only an HD with a
+    universal id names an organisation; a bare namespace is just an identifier system."""
+    namespace, universal, kind = unescape(namespace).strip(), unescape(universal).strip(), unescape(kind).strip()
+    if not universal:
+        return None
+    idents: list[dict[str, Any]] = []
+    if namespace:
+        idents.append({"value": namespace})
+    prefix = URI_PREFIX.get(kind.upper())
+    second: dict[str, Any] = {"value": f"{prefix}{universal}" if prefix else universal}
+    if prefix:
+        second["system"] = "urn:ietf:rfc:3986"
+    if kind:
+        second["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0301", "code": kind}]}
+    idents.append(second)
+    return {"resourceType": "Organization", "id": resource_id("Organization", "hd", namespace, universal), "identifier": idents}
+
+
+def assigned_identifier(cx: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """CX -> (Identifier, the Organization of its assigning authority CX-4, referenced as Identifier.assigner)."""
+    ident = identifier(cx)
+    if ident is None:
+        return None, None
+    hd = comps(cx)[3].split("&") + ["", ""]
+    org = hd_organization(hd[0], hd[1], hd[2])
+    if org is not None:
+        ident["assigner"] = ref(org)
+    return ident, org
+
+
+def xon_organization(xon: str, scope: str = "") -> dict[str, Any] | None:
+    """XON: name^type^id (v2.3)^...^id type (7)^...^identifier (10) -> Organization. `scope` keeps two
+    unrelated organisations that share a bare name apart (a payor and an employer called alike)."""
+    c = comps(xon)
+    name = unescape(c[0]).strip()
+    number = unescape(c[9] or c[2]).strip()
+    if not name and not number:
+        return None
+    org: dict[str, Any] = {"resourceType": "Organization", "id": resource_id("Organization", "xon", scope, name, number)}
+    if name:
+        org["name"] = name
+    if number:
+        ident: dict[str, Any] = {"value": number}
+        if c[6]:
+            ident["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": unescape(c[6])}]}
+        org["identifier"] = [ident]
+    return org
+
+
+def message_parties(msh: Any, header: dict[str, Any]) -> list[dict[str, Any]]:
+    """MSH-4 sending and MSH-6 receiving facility, MSH-22/23 their responsible organisations -> Organizations
+    set as MessageHeader.sender, .responsible and .destination.receiver (the guide prefers MSH-23 to MSH-6)."""
+    found: list[dict[str, Any]] = []
+
+    def facility(n: int) -> dict[str, Any] | None:
+        c = comps(msh[n])
+        org = hd_organization(c[0], c[1], c[2])
+        if org is None and unescape(c[0]).strip():  # a bare namespace still names the facility
+            org = {"resourceType": "Organization", "id": resource_id("Organization", "hd", unescape(c[0]).strip(), ""),
+                   "identifier": [{"value": unescape(c[0]).strip()}]}
+        return org
+
+    sender, responsible = facility(4), xon_organization(msh[22].split("~")[0], "msh")
+    receiver = xon_organization(msh[23].split("~")[0], "msh") or facility(6)
+    if sender:
+        if responsible:
+            sender["partOf"] = ref(responsible)
+        header["sender"] = ref(sender)
+        found.append(sender)
+    if responsible:
+        header["responsible"] = ref(responsible)
+        found.append(responsible)
+    if receiver and header.get("destination"):
+        header["destination"][0]["receiver"] = ref(receiver)
+        found.append(receiver)
+    return found

@@ -1,0 +1,148 @@
+"""SCH (+TQ1, AIS, AIL, AIP) -> Appointment; AIS -> the ServiceRequest the appointment is based on."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fhir_mappers.datatypes import codeable, comps, dtm, field, unescape
+from fhir_mappers.encounter import practitioner
+from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.orders import entity_identifier
+
+# SCH-25 filler status (table 0278) -> Appointment.status
+APPOINTMENT_STATUS = {"BOOKED": "booked", "PENDING": "pending", "WAITLIST": "waitlist", "CANCELLED": "cancelled",
+                      "COMPLETE": "fulfilled", "NOSHOW": "noshow", "STARTED": "arrived", "DC": "cancelled",
+                      "DELETED": "entered-in-error", "BLOCKED": "booked", "OVERBOOK": "booked"}
+# when SCH-25 is empty the trigger event still says what happened to the appointment
+EVENT_STATUS = {"S15": "cancelled", "S17": "entered-in-error", "S26": "noshow"}
+PARTICIPANT_STATUS = {"booked": "accepted", "arrived": "accepted", "fulfilled": "accepted", "cancelled": "declined",
+                      "noshow": "declined", "entered-in-error": "declined"}
+V2_0276 = "http://terminology.hl7.org/CodeSystem/v2-0276"
+MINUTES = {"S": 1 / 60, "SEC": 1 / 60, "M": 1, "MIN": 1, "H": 60, "HR": 60, "HOUR": 60, "D": 1440, "DAY": 1440}
+
+
+def _minutes(amount: str, units: str) -> float | None:
+    try:
+        value = float(amount.strip())
+    except ValueError:
+        return None
+    unit = comps(units)
+    factor = MINUTES.get((unit[0] or unit[1]).strip().upper(), MINUTES.get((unit[1] or "").strip().upper()))
+    return value * factor if factor is not None and value > 0 else None
+
+
+def _plus(moment: str, minutes: float) -> str | None:
+    try:
+        return (datetime.fromisoformat(moment) + timedelta(minutes=minutes)).isoformat()
+    except ValueError:
+        return None
+
+
+def location(pl: str, facility: str) -> dict[str, Any] | None:
+    """PL -> Location, keyed as encounter.py keys PV1-3 so the same place is one resource in the Bundle."""
+    place = comps(pl)
+    if not any(place[:4]):
+        return None
+    name = " ".join(unescape(p.split("&")[0]) for p in place[:3] if p)
+    return {"resourceType": "Location", "id": resource_id("Location", unescape(place[3]) or facility, pl),
+            "name": name or unescape(place[3].split("&")[0]), "mode": "instance"}
+
+
+class Schedule:
+    """An SCH and the TQ1, AIS, AIL and AIP segments that follow it."""
+
+    def __init__(self, sch: Any, index: int) -> None:
+        self.sch, self.index = sch, index
+        self.tq1: Any | None = None
+        self.services: list[tuple[Any, int]] = []
+        self.places: list[Any] = []
+        self.people: list[Any] = []
+
+    def add(self, seg_id: str, seg: Any, index: int) -> None:
+        if seg_id == "TQ1" and self.tq1 is None:
+            self.tq1 = seg
+        elif seg_id == "AIS":
+            self.services.append((seg, index))
+        elif seg_id == "AIL":
+            self.places.append(seg)
+        elif seg_id == "AIP":
+            self.people.append(seg)
+
+    def _period(self) -> tuple[str | None, str | None]:
+        """TQ1-7/8, else SCH-11 start/end (deprecated TQ), else the first service's AIS-4 plus its AIS-7 duration."""
+        if self.tq1 is not None and dtm(field(self.tq1, 7)):
+            return dtm(field(self.tq1, 7)), dtm(field(self.tq1, 8))
+        timing = comps(field(self.sch, 11))
+        if dtm(timing[3]):
+            return dtm(timing[3]), dtm(timing[4])
+        for ais, _ in self.services:
+            start = dtm(field(ais, 4))
+            if start:
+                minutes = _minutes(field(ais, 7), field(ais, 8))
+                return start, _plus(start, minutes) if minutes and "T" in start else None
+        return None, None
+
+    def resources(self, msg_key: str, facility: str, event: str, patient: dict | None,
+                  encounter: dict | None) -> tuple[list[dict], list[dict], list[int]]:
+        """(Appointment and ServiceRequests, shared Locations and Practitioners, unmapped segment indexes)."""
+        sch = self.sch
+        status = APPOINTMENT_STATUS.get(comps(field(sch, 25))[0].strip().upper()) or EVENT_STATUS.get(event, "booked")
+        attendance = PARTICIPANT_STATUS.get(status, "needs-action")
+        appointment: dict[str, Any] = {"resourceType": "Appointment", "id": resource_id("Appointment", msg_key, str(self.index)),
+                                       "status": status}
+        identifiers = [i for i in (entity_identifier(field(sch, 1), "PLAC"), entity_identifier(field(sch, 2), "FILL")) if i]
+        if identifiers:
+            appointment["identifier"] = identifiers
+        kind = comps(field(sch, 7))
+        if kind[0] and not kind[2]:  # SCH-7 is table 0276 unless the sender names another system
+            appointment["appointmentType"] = {"coding": [{"system": V2_0276, "code": unescape(kind[0])} | ({"display": unescape(kind[1])} if kind[1] else {})]}
+        elif codeable(field(sch, 7)):
+            appointment["appointmentType"] = codeable(field(sch, 7))
+        reason = codeable(field(sch, 6))
+        if reason:
+            appointment["reasonCode"] = [reason]
+        start, end = self._period()
+        if start and end:  # the Appointment invariant: both or neither
+            appointment["start"], appointment["end"] = start, end
+        services = [c for c in (codeable(field(ais, 3)) for ais, _ in self.services) if c]
+        if services:
+            appointment["serviceType"] = services
+        made: list[dict] = []
+        shared: list[dict] = []
+        participants: list[dict[str, Any]] = []
+        if patient:
+            participants.append({"actor": patient, "status": attendance})
+        for ail in self.places:
+            place = location(field(ail, 3), facility)
+            if place:
+                shared.append(place)
+                participants.append({"actor": ref(place), "status": attendance})
+        for aip in self.people:
+            doctor = practitioner(field(aip, 3).split("~")[0])
+            if doctor:
+                shared.append(doctor)
+                entry: dict[str, Any] = {"actor": ref(doctor), "status": attendance}
+                role = codeable(field(aip, 4))
+                if role:
+                    entry["type"] = [role]
+                participants.append(entry)
+        if not participants:  # an Appointment needs at least one participant
+            return [], [], [self.index] + [i for _, i in self.services]
+        appointment["participant"] = participants
+        if patient:
+            for ais, index in self.services:
+                request: dict[str, Any] = {"resourceType": "ServiceRequest", "id": resource_id("ServiceRequest", msg_key, str(index)),
+                                           "status": "revoked" if status in {"cancelled", "entered-in-error"} else "active",
+                                           "intent": "order", "subject": patient}
+                code = codeable(field(ais, 3))
+                if code:
+                    request["code"] = code
+                if encounter:
+                    request["encounter"] = encounter
+                begin = dtm(field(ais, 4))
+                if begin:
+                    request["occurrenceDateTime"] = begin
+                made.append(request)
+                appointment.setdefault("basedOn", []).append(ref(request))
+        return [appointment] + made, shared, []

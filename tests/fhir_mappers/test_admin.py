@@ -1,0 +1,144 @@
+"""Patient administration segments: NK1, GT1, IN1/IN2, PR1, MRG, PD1, PID-18/21 and MSH facilities to FHIR."""
+
+from fhir_mappers import hl7v2_to_fhir, validate_r4_bundle
+from fhir_mappers.coverage import coverage
+from fhir_mappers.parse import parse_er7
+from fhir_mappers.procedures import procedure
+from fhir_mappers.related import guarantor, next_of_kin, relationship
+
+MSH = "MSH|^~\\&|APP|FAC^1.2.3^ISO|RCV|RFAC|20260101103000+0000||{kind}|M1|P|2.8"
+PID = "PID|1||12345^^^FAC&2.16.840.1.1&ISO^MR||Doe^Jane||19700412|F||||||||||A777^^^FAC^AN|||Mom9^^^FAC^MR"
+PV1 = "PV1|1|I|4W^401^A^FAC||||||||||||||||V100^^^FAC^VN"
+PATIENT = {"reference": "urn:uuid:p"}
+
+
+def seg(text: str):
+    """One parsed segment (behind a throwaway MSH, which the splitter needs first)."""
+    return parse_er7("MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.8\r" + text)[1]
+
+
+def mapped(*segments: str, kind: str = "ADT^A01^ADT_A01"):
+    m = hl7v2_to_fhir("\r".join([MSH.format(kind=kind), *segments]))
+    validate_r4_bundle(m.bundle)
+    return m
+
+
+def of(m, kind):
+    return [e["resource"] for e in m.bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def by_ref(m, reference):
+    return next(e["resource"] for e in m.bundle["entry"] if e["fullUrl"] == reference["reference"])
+
+
+def test_next_of_kin_is_a_related_person():
+    """NK1 -> RelatedPerson with name, v3 relationship, address, phone, identifier, sex, birth date and patient."""
+    person, _ = next_of_kin(seg("NK1|1|Doe^John^Q|SPO^Spouse^HL70063|1 Oak St^^Springfield^IL^62701|^PRN^PH^^1^555^1234567|"
+                                "|C|20200101|||||||M|19690302|||||||||||||||||E55^^^FAC^EI||||SSN-1"), 3, "FAC|M1", PATIENT)
+    assert person["name"] == [{"family": "Doe", "given": ["John", "Q"]}]
+    assert person["relationship"][0] == {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "SPS"}], "text": "Spouse"}
+    assert person["relationship"][1]["coding"][0]["code"] == "C"
+    assert person["address"][0]["city"] == "Springfield" and person["telecom"][0]["value"] == "+1 (555) 1234567"
+    assert [i["value"] for i in person["identifier"]] == ["E55", "SSN-1"]
+    assert person["gender"] == "male" and person["birthDate"] == "1969-03-02" and person["period"] == {"start": "2020-01-01"}
+    assert person["patient"] == PATIENT
+
+
+def test_unknown_relationship_keeps_the_v2_code():
+    """A table 0063 code without a v3 RoleCode equivalent is kept as sent, under the v2-0063 system."""
+    assert relationship("WRD")["coding"] == [{"system": "http://terminology.hl7.org/CodeSystem/v2-0063", "code": "WRD"}]
+
+
+def test_guarantor_self_person_or_organisation():
+    """GT1-11 SEL makes the patient the guarantor; a named person is a RelatedPerson; GT1-21 alone an Organization."""
+    assert guarantor(seg("GT1|1||Doe^Jane||||||||SEL"), 4, "k", PATIENT) == (PATIENT, [])
+    party, found = guarantor(seg("GT1|1|G1^^^FAC|Roe^Rick|||||19600101|M||FTH"), 4, "k", PATIENT)
+    assert found[0]["resourceType"] == "RelatedPerson" and party["reference"] == f"urn:uuid:{found[0]['id']}"
+    assert found[0]["relationship"][0]["coding"][0]["code"] == "FTH" and found[0]["birthDate"] == "1960-01-01"
+    party, found = guarantor(seg("GT1|1||||||||||||||||||||Acme Corp"), 4, "k", PATIENT)
+    assert found == [{"resourceType": "Organization", "id": found[0]["id"], "name": "Acme Corp"}]
+
+
+def test_insurance_is_a_coverage_with_its_payor():
+    """IN1/IN2 -> Coverage: policy number, subscriber id, period, plan and group classes, relationship, payor Organization, insured."""
+    in1 = seg("IN1|1|PLAN1^Gold Plan|INS9^^^&2.16.840.1.5&ISO|Acme Health|9 Pay St^^Austin^TX|||GRP7|Group Seven|||20250101|20251231|"
+              "|HMO|Roe^Rick|SPO|19600101|1 Oak St^^Springfield|||||||||||||||||POL-42|||||||M||||||SUB-1")
+    in2 = seg("IN2||123-45-6789||||||MCD-8")
+    cover, related = coverage(in1, in2, 5, "k", PATIENT)
+    assert cover["status"] == "active" and cover["beneficiary"] == PATIENT and cover["subscriberId"] == "SUB-1"
+    assert [i["value"] for i in cover["identifier"]] == ["POL-42", "MCD-8"]
+    assert cover["period"] == {"start": "2025-01-01", "end": "2025-12-31"}
+    assert [(c["type"]["coding"][0]["code"], c["value"], c.get("name")) for c in cover["class"]] == [("plan", "PLAN1", "Gold Plan"), ("group", "GRP7", "Group Seven")]
+    assert cover["relationship"]["coding"][0]["code"] == "spouse" and cover["type"]["coding"][0]["code"] == "HMO"
+    payor = next(r for r in related if r["resourceType"] == "Organization")
+    assert cover["payor"] == [{"reference": f"urn:uuid:{payor['id']}"}]
+    assert payor["name"] == "Acme Health" and payor["identifier"][0] == {"value": "INS9", "system": "urn:oid:2.16.840.1.5"}
+    insured = next(r for r in related if r["resourceType"] == "RelatedPerson")
+    assert cover["subscriber"]["reference"] == f"urn:uuid:{insured['id']}" and insured["name"][0]["family"] == "Roe"
+    assert {i["value"] for i in insured["identifier"]} == {"SUB-1", "123-45-6789"} and insured["gender"] == "male"
+
+
+def test_self_insured_subscriber_is_the_patient():
+    """IN1-17 SEL: the patient is the subscriber and no RelatedPerson is made."""
+    cover, related = coverage(seg("IN1|1|P|I1|Acme|||||||||||||SEL"), None, 5, "k", PATIENT)
+    assert cover["subscriber"] == PATIENT and cover["relationship"]["coding"][0]["code"] == "self"
+    assert [r["resourceType"] for r in related] == ["Organization"]
+
+
+def test_procedure():
+    """PR1 -> Procedure: code with PR1-4 as text, performed time, status unknown (the guide's default), performers, identifier."""
+    proc, related = procedure(seg("PR1|1||71045^Xray chest^C4|Chest X-ray one view|20191122103000+0100|D|||||9^Cutter^Sam|||"
+                                  "|I10^Cough^I10C||||P-7||||||PARENT-1"), 2, "k", PATIENT, {"reference": "urn:uuid:e"})
+    assert proc["code"]["coding"][0] == {"code": "71045", "system": "http://www.ama-assn.org/go/cpt", "display": "Xray chest"}
+    assert proc["code"]["text"] == "Chest X-ray one view" and proc["status"] == "unknown"
+    assert proc["performedDateTime"] == "2019-11-22T10:30:00+01:00" and proc["encounter"] == {"reference": "urn:uuid:e"}
+    assert proc["identifier"] == [{"value": "P-7"}] and proc["reasonCode"][0]["coding"][0]["code"] == "I10"
+    surgeon = next(r for r in related if r["resourceType"] == "Practitioner")
+    assert proc["performer"] == [{"function": {"text": "Surgeon"}, "actor": {"reference": f"urn:uuid:{surgeon['id']}"}}]
+    parent = next(r for r in related if r["resourceType"] == "Procedure")
+    assert parent["identifier"] == [{"value": "PARENT-1"}] and proc["partOf"] == [{"reference": f"urn:uuid:{parent['id']}"}]
+
+
+def test_adt_message_maps_the_administration_segments():
+    """A whole ADT: NK1, GT1, IN1, PR1 and PD1 become resources, PID-18 an Account, PID-21 the mother; none stays unmapped."""
+    m = mapped(PID, "PD1|||Clinic One^^C1|77^House^Greg", "NK1|1|Doe^Mary|MTH", PV1, "PR1|1||P1^Proc^C4||20250101",
+               "GT1|1||Roe^Rick||||||||FTH||20250101|20251231", "IN1|1|PL|I1|Acme||||||||||||||SEL")
+    assert m.unmapped_segments == []
+    patient = of(m, "Patient")[0]
+    assert by_ref(m, patient["identifier"][0]["assigner"])["identifier"] == [
+        {"value": "FAC"}, {"value": "urn:oid:2.16.840.1.1", "system": "urn:ietf:rfc:3986",
+                           "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0301", "code": "ISO"}]}}]
+    clinic, doctor = (by_ref(m, g) for g in patient["generalPractitioner"])
+    assert clinic["name"] == "Clinic One" and clinic["identifier"] == [{"value": "C1"}] and doctor["name"][0]["family"] == "House"
+    account = of(m, "Account")[0]
+    assert account["identifier"][0]["value"] == "A777" and account["subject"] == [{"reference": f"urn:uuid:{patient['id']}"}]
+    assert by_ref(m, account["guarantor"][0]["party"])["name"][0]["family"] == "Roe"
+    assert account["guarantor"][0]["period"] == {"start": "2025-01-01", "end": "2025-12-31"}
+    assert account["coverage"] == [{"coverage": {"reference": f"urn:uuid:{of(m, 'Coverage')[0]['id']}"}}]
+    relations = sorted(p["relationship"][0]["coding"][0]["code"] for p in of(m, "RelatedPerson"))
+    assert relations == ["FTH", "MTH", "MTH"]  # the guarantor, NK1's mother and PID-21's mother identifier
+    assert of(m, "Procedure")[0]["encounter"] == {"reference": f"urn:uuid:{of(m, 'Encounter')[0]['id']}"}
+
+
+def test_merge_links_the_retired_record():
+    """MRG-1 -> a retired Patient carrying the old identifier; the surviving Patient replaces it, and it is replaced-by."""
+    m = mapped(PID, "MRG|OLD1^^^FAC^MR", kind="ADT^A40^ADT_A39")
+    survivor, retired = of(m, "Patient")
+    assert retired["identifier"][0]["value"] == "OLD1" and retired["active"] is False
+    assert survivor["link"] == [{"other": {"reference": f"urn:uuid:{retired['id']}"}, "type": "replaces"}]
+    assert retired["link"] == [{"other": {"reference": f"urn:uuid:{survivor['id']}"}, "type": "replaced-by"}]
+
+
+def test_segments_of_a_second_patient_stay_unmapped():
+    """An NK1 after a second PID belongs to that other patient: it is kept verbatim, not pinned on the first."""
+    m = mapped(PID, "PID|2||999^^^FAC^MR||Other^Olga", "NK1|1|Other^Oscar|SPO", kind="ADT^A17^ADT_A17")
+    assert m.unmapped_segments == ["PID", "NK1"] and not any(p.get("name") for p in of(m, "RelatedPerson"))
+
+
+def test_message_header_sender_receiver_organizations():
+    """MSH-4 and MSH-6 become Organizations referenced as MessageHeader.sender and destination.receiver."""
+    m = mapped(PID)
+    header = m.bundle["entry"][0]["resource"]
+    sender, receiver = by_ref(m, header["sender"]), by_ref(m, header["destination"][0]["receiver"])
+    assert [i["value"] for i in sender["identifier"]] == ["FAC", "urn:oid:1.2.3"]
+    assert receiver["identifier"] == [{"value": "RFAC"}]

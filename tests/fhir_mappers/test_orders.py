@@ -1,0 +1,208 @@
+"""Orders, pharmacy, scheduling and problems: ORC/OBR/SPM, RXA/RXR, RXO/RXE/RXC/RXD, SCH/AIS/AIL/AIP, PRB."""
+
+from fhir_mappers import hl7v2_to_fhir, validate_r4_bundle
+from fhir_mappers.conditions import problem
+from fhir_mappers.orders import request_status, specimen
+from fhir_mappers.parse import Segment
+
+MSH = "MSH|^~\\&|APP|FAC|CLINSTREAM|CLINSTREAM|20260101103000+0000||{kind}|M1|P|2.5.1"
+PID = "PID|1||12345^^^FAC^MR||Doe^Jane||19700412|F"
+PV1 = "PV1|1|O|CLINIC^1^^FAC||||||||||||||||V100^^^FAC^VN"
+ORC = "ORC|NW|PL100^EHR|FI200^LAB||||||20260101100000+0000|||1001^Adams^Helen"
+OBR = "OBR|1|PL100^EHR|FI200^LAB|24331-1^Lipid panel^LN|||20260101093000+0000"
+OBX = "OBX|1|NM|2093-3^Cholesterol^LN||180|mg/dL|<200||||F"
+SPM = "SPM|1|SP-1&EHR^SP-9&LAB||BLD^Whole blood|||||||||||||20260101091500+0000|20260101094500+0000||Y"
+
+
+def seg(text: str) -> Segment:
+    return Segment(text, "|")
+
+
+def bundle(kind: str, *segments: str):
+    mapped = hl7v2_to_fhir("\r".join([MSH.format(kind=kind), *segments]).encode())
+    validate_r4_bundle(mapped.bundle)
+    return mapped
+
+
+def of(mapped, kind):
+    return [e["resource"] for e in mapped.bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def test_order_to_service_request():
+    """ORM: ORC+OBR make one ServiceRequest with placer/filler ids, status from ORC-1, code, authoredOn, subject, encounter."""
+    m = bundle("ORM^O01^ORM_O01", PID, PV1, ORC, OBR)
+    (request,) = of(m, "ServiceRequest")
+    assert request["status"] == "active" and request["intent"] == "order"
+    assert [(i["value"], i["type"]["coding"][0]["code"]) for i in request["identifier"]] == [("PL100", "PLAC"), ("FI200", "FILL")]
+    assert request["code"]["coding"][0] == {"code": "24331-1", "system": "http://loinc.org", "display": "Lipid panel"}
+    assert request["authoredOn"] == "2026-01-01T10:00:00+00:00"
+    assert request["subject"]["reference"] == f"urn:uuid:{of(m, 'Patient')[0]['id']}"
+    assert request["encounter"]["reference"] == f"urn:uuid:{of(m, 'Encounter')[0]['id']}"
+    assert "ORC" not in m.unmapped_segments
+
+
+def test_order_requester_is_role_of_practitioner():
+    """ORC-12 becomes the requester: a PractitionerRole (OP) pointing at the Practitioner named in the XCN."""
+    m = bundle("ORM^O01^ORM_O01", PID, ORC, OBR)
+    (request,) = of(m, "ServiceRequest")
+    (role,) = of(m, "PractitionerRole")
+    assert request["requester"]["reference"] == f"urn:uuid:{role['id']}"
+    doctor = next(p for p in of(m, "Practitioner") if f"urn:uuid:{p['id']}" == role["practitioner"]["reference"])
+    assert doctor["name"][0]["family"] == "Adams" and role["code"][0]["coding"][0]["code"] == "OP"
+
+
+def test_order_status_prefers_orc5():
+    """ORC-5 order status wins over ORC-1: HD is on-hold, CM completed; an uninformative ORC-1 alone is unknown."""
+    assert request_status(seg("ORC|NW||||HD")) == "on-hold"
+    assert request_status(seg("ORC|SC||||CM")) == "completed"
+    assert request_status(seg("ORC|RE")) == "unknown"
+    assert request_status(seg("ORC|CA")) == "active"  # a cancel *request* does not cancel the order yet
+
+
+def test_result_report_based_on_request_with_specimen():
+    """ORU: the DiagnosticReport points basedOn at the OBR's ServiceRequest; SPM becomes the Specimen of both."""
+    m = bundle("ORU^R01^ORU_R01", PID, OBR, OBX, SPM)
+    (request,) = of(m, "ServiceRequest")
+    (report,) = of(m, "DiagnosticReport")
+    (spec,) = of(m, "Specimen")
+    assert report["basedOn"] == [{"reference": f"urn:uuid:{request['id']}"}]
+    assert report["specimen"] == request["specimen"] == [{"reference": f"urn:uuid:{spec['id']}"}]
+    assert len(of(m, "Observation")) == 1 and report["result"][0]["reference"] == f"urn:uuid:{of(m, 'Observation')[0]['id']}"
+
+
+def test_obr_collection_time_makes_specimen_without_spm():
+    """Without SPM, OBR-7 still gives the order a Specimen collected at that time."""
+    m = bundle("ORM^O01^ORM_O01", PID, ORC, OBR)
+    (spec,) = of(m, "Specimen")
+    assert spec["collection"] == {"collectedDateTime": "2026-01-01T09:30:00+00:00"}
+
+
+def test_spm_fields():
+    """SPM: placer/filler ids from SPM-2, type on table 0487, collection period SPM-17, receivedTime, availability."""
+    spec = specimen(seg(SPM), "k", {"reference": "urn:uuid:p"})
+    assert [(i["value"], i["type"]["coding"][0]["code"]) for i in spec["identifier"]] == [("SP-1", "PLAC"), ("SP-9", "FILL")]
+    assert spec["type"]["coding"][0] == {"system": "http://terminology.hl7.org/CodeSystem/v2-0487", "code": "BLD", "display": "Whole blood"}
+    assert spec["collection"] == {"collectedDateTime": "2026-01-01T09:15:00+00:00"}
+    assert spec["receivedTime"] == "2026-01-01T09:45:00+00:00" and spec["status"] == "available"
+
+
+def test_order_reason_is_the_dg1_condition():
+    """A DG1 inside an order group becomes the ServiceRequest's reasonReference to that Condition."""
+    m = bundle("ORM^O01^ORM_O01", PID, ORC, OBR, "DG1|1||I10^Hypertension^I10")
+    (request,) = of(m, "ServiceRequest")
+    (cond,) = of(m, "Condition")
+    assert request["reasonReference"] == [{"reference": f"urn:uuid:{cond['id']}"}]
+
+
+def test_vxu_immunization():
+    """VXU: RXA/RXR -> Immunization with vaccine, date, dose, lot, expiry, completed status, route, site, performers."""
+    m = bundle("VXU^V04^VXU_V04", PID,
+               "ORC|RE||IZ-1^NDA|||||||||57422^RADON^NICHOLAS",
+               "RXA|0|1|20120814||140^Flu, preservative free^CVX|0.5|mL^mL^UCUM||00^New record^NIP001|7832^Lemon^Mike|||||Z0860BB|20121104||||CP|A",
+               "RXR|C28161^Intramuscular^NCIT|LD^Left Deltoid^HL70163")
+    (imm,) = of(m, "Immunization")
+    assert imm["status"] == "completed" and imm["occurrenceDateTime"] == "2012-08-14"
+    assert imm["vaccineCode"]["coding"][0] == {"code": "140", "system": "http://hl7.org/fhir/sid/cvx", "display": "Flu, preservative free"}
+    assert imm["doseQuantity"] == {"value": 0.5, "unit": "mL", "system": "http://unitsofmeasure.org", "code": "mL"}
+    assert imm["lotNumber"] == "Z0860BB" and imm["expirationDate"] == "2012-11-04" and imm["primarySource"] is True
+    assert imm["route"]["coding"][0]["code"] == "C28161"
+    assert imm["site"]["coding"][0] == {"code": "LD", "system": "http://terminology.hl7.org/CodeSystem/v2-0163", "display": "Left Deltoid"}
+    assert [p["function"]["coding"][0]["code"] for p in imm["performer"]] == ["OP", "AP"]
+    assert imm["identifier"][0]["value"] == "IZ-1"
+    assert not {"RXA", "RXR", "ORC"} & set(m.unmapped_segments)
+
+
+def test_refused_immunization_is_not_done():
+    """RXA-20 RE (refused) maps to status not-done, with RXA-18 as the reason."""
+    m = bundle("VXU^V04^VXU_V04", PID, "|".join(["RXA", "0", "1", "20120814", "", "140^Flu^CVX", "999"] + [""] * 11
+                                                      + ["00^Parental decision^NIP002", "", "RE"]))
+    (imm,) = of(m, "Immunization")
+    assert imm["status"] == "not-done" and imm["statusReason"]["coding"][0]["code"] == "00" and "doseQuantity" not in imm
+
+
+def test_rde_medication_request_and_dispense():
+    """RDE/RDS: RXO and RXE become MedicationRequests with Medications (RXC as ingredient); RXE is basedOn RXO; RXD dispenses."""
+    m = bundle("RDS^O13^RDS_O13", PID, "ORC|NW|1163^EPC|||||||20191104062726+0215",
+               "RXO|01151327^Doxycycline^NDC|2||TAB^Tablet|||||||6|TAB^Tablet|1",
+               "RXE||01151327^Doxycycline^NDC|1||TAB^Tablet|||||6|TAB^Tablet|2|||PN123",
+               "RXR|PO^Oral^HL70162",
+               "RXC|A|0143^Saline^NDC|3|BG^Bag|5|mg/hr",
+               "RXD|1|01151327^Doxycycline^NDC|20201212|10|TAB^Tablet||PN123||After food|99^Smith^Adam")
+    placer, filler = of(m, "MedicationRequest")
+    assert placer["intent"] == "order" and filler["intent"] == "filler-order" and placer["status"] == "active"
+    assert filler["basedOn"] == [{"reference": f"urn:uuid:{placer['id']}"}]
+    assert filler["authoredOn"] == "2019-11-04T06:27:26+02:15" and placer["identifier"][0]["value"] == "1163"
+    assert [i["value"] for i in filler["identifier"]] == ["1163", "PN123"]
+    assert placer["dispenseRequest"] == {"quantity": {"value": 6, "unit": "Tablet"}, "numberOfRepeatsAllowed": 1}
+    assert filler["dosageInstruction"][0]["route"]["coding"][0]["system"] == "http://terminology.hl7.org/CodeSystem/v2-0162"
+    meds = {m_["id"]: m_ for m_ in of(m, "Medication")}
+    drug = meds[filler["medicationReference"]["reference"][9:]]
+    assert drug["code"]["coding"][0]["code"] == "01151327"
+    saline = meds[drug["ingredient"][0]["itemReference"]["reference"][9:]]
+    assert saline["code"]["coding"][0]["code"] == "0143" and saline["amount"]["numerator"] == {"value": 3, "unit": "Bag"}
+    (dispense,) = of(m, "MedicationDispense")
+    assert dispense["whenHandedOver"] == "2020-12-12" and dispense["quantity"] == {"value": 10, "unit": "Tablet"}
+    assert dispense["authorizingPrescription"] == [{"reference": f"urn:uuid:{filler['id']}"}]
+    assert dispense["note"] == [{"text": "After food"}]
+    assert not {"RXO", "RXE", "RXR", "RXC", "RXD"} & set(m.unmapped_segments)
+
+
+def test_siu_appointment():
+    """SIU: SCH/TQ1/AIS/AIL/AIP -> Appointment with ids, status, times, type, service, participants, basedOn the AIS order."""
+    m = bundle("SIU^S12^SIU_S12",
+               "SCH|12345|36996|||||EMERGENCY^Emergency|||||||||||||||||Booked",
+               "TQ1|||||||20210924093000+0215|20210924102000+0215",
+               PID, "RGS|1",
+               "AIS|1|A|76164006^Biopsy of colon^SCT|20210924093000+0215|||50|min",
+               "AIL|1||055^Room01^^GH Clinic",
+               "AIP|1||1210^GE^Robert|010^Gastroenterologist^L")
+    (appt,) = of(m, "Appointment")
+    assert appt["status"] == "booked"
+    assert [(i["value"], i["type"]["coding"][0]["code"]) for i in appt["identifier"]] == [("12345", "PLAC"), ("36996", "FILL")]
+    assert appt["start"] == "2021-09-24T09:30:00+02:15" and appt["end"] == "2021-09-24T10:20:00+02:15"
+    assert appt["appointmentType"]["coding"][0] == {"system": "http://terminology.hl7.org/CodeSystem/v2-0276", "code": "EMERGENCY", "display": "Emergency"}
+    assert appt["serviceType"][0]["coding"][0]["code"] == "76164006"
+    actors = {p["actor"]["reference"] for p in appt["participant"]}
+    expected = {f"urn:uuid:{of(m, kind)[0]['id']}" for kind in ("Patient", "Location", "Practitioner")}
+    assert actors == expected and all(p["status"] == "accepted" for p in appt["participant"])
+    (request,) = of(m, "ServiceRequest")
+    assert appt["basedOn"] == [{"reference": f"urn:uuid:{request['id']}"}] and request["code"]["coding"][0]["code"] == "76164006"
+    assert m.unmapped_segments == ["RGS"]
+
+
+def test_siu_cancel_without_times_uses_event_and_ais_duration():
+    """SIU S15 with empty SCH-25 is cancelled; without TQ1/SCH-11 the times come from AIS-4 plus the AIS-7 duration."""
+    m = bundle("SIU^S15^SIU_S12", "SCH|1|2", PID, "AIS|1|A|X1^Visit^L|20210924093000+0000|||30|min")
+    (appt,) = of(m, "Appointment")
+    assert appt["status"] == "cancelled" and appt["end"] == "2021-09-24T10:00:00+00:00"
+    assert appt["participant"][0]["status"] == "declined" and of(m, "ServiceRequest")[0]["status"] == "revoked"
+
+
+def test_problem_condition():
+    """PRB -> problem-list-item Condition with code, instance id, recorded and onset dates, status; DE is entered-in-error."""
+    subject = {"reference": "urn:uuid:p"}
+    cond = problem(seg("PRB|AD|20040629164600|596.5^BLADDER DYSFUNCTION^I9|26744|||20040629|||||||ACTIVE||20040601"), 3, "k", subject)
+    assert cond["category"][0]["coding"][0]["code"] == "problem-list-item"
+    assert cond["code"]["coding"][0]["code"] == "596.5" and cond["identifier"] == [{"value": "26744"}]
+    assert cond["clinicalStatus"]["coding"][0]["code"] == "active"
+    assert cond["recordedDate"] == "2004-06-29" and cond["onsetDateTime"] == "2004-06-01"
+    deleted = problem(seg("PRB|DE|20040629|300.7^HYPOCHONDRIASIS^I9|26806|||||||||Deleted"), 3, "k", subject)
+    assert deleted["verificationStatus"]["coding"][0]["code"] == "entered-in-error" and "clinicalStatus" not in deleted
+
+
+def test_ppr_message_maps_problem():
+    """PPR^PC1: the PRB is mapped (not left unmapped) and the Bundle validates."""
+    m = bundle("PPR^PC1", PID, "PRB|AD|20040629|596.5^BLADDER DYSFUNCTION^I9|26744")
+    assert of(m, "Condition")[0]["code"]["coding"][0]["code"] == "596.5" and "PRB" not in m.unmapped_segments
+
+
+def test_order_without_patient_is_kept_verbatim():
+    """Without a PID there is no subject: the ORC is listed as unmapped instead of being dropped."""
+    m = hl7v2_to_fhir("\r".join([MSH.format(kind="ORM^O01"), ORC]).encode())
+    assert "ORC" in m.unmapped_segments and not of(m, "ServiceRequest")
+
+
+def test_replay_gives_identical_bundle():
+    """Mapping the same order message twice gives the same Bundle (deterministic ids)."""
+    raw = "\r".join([MSH.format(kind="ORM^O01^ORM_O01"), PID, ORC, OBR, SPM])
+    assert hl7v2_to_fhir(raw).bundle == hl7v2_to_fhir(raw).bundle
