@@ -56,6 +56,33 @@ def eval_ner_cmd(
     typer.echo(text)
 
 
+# --- per-sender overrides ------------------------------------------------------------------------
+
+senders_app = typer.Typer(help="Per-sender HL7 v2 overrides (CLINSTREAM_SENDER_OVERRIDES).", no_args_is_help=True)
+app.add_typer(senders_app, name="senders")
+
+
+@senders_app.command("check")
+def senders_check(file: Annotated[Path, typer.Argument(help="the sender overrides YAML file")]) -> None:
+    """Load and check an overrides file as the normalizer will; print what each sender overrides, or the errors (exit 1)."""
+    from fhir_mappers.senders import SenderOverridesError, load_overrides
+
+    try:
+        overrides = load_overrides(file)
+    except SenderOverridesError as exc:
+        typer.echo(f"invalid: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+    def summary(profile) -> dict:  # type: ignore[no-untyped-def]
+        return {"timezone": profile.timezone, "code_systems": sorted(profile.code_systems),
+                "mrn_identifier_type": profile.mrn_identifier_type, "z_segments": sorted(profile.z_segments)}
+
+    report = {"file": str(file), "version": overrides.version,
+              "default": summary(overrides.default) if overrides.default else None,
+              "senders": [{"name": s.name, "match": s.match.model_dump(exclude_none=True), **summary(s)} for s in overrides.senders]}
+    typer.echo(json.dumps(report, indent=2))
+
+
 # --- services, topics, stages -------------------------------------------------------------------
 
 services_app = typer.Typer(help="Local Kafka (KRaft) broker and Redis on loopback.", no_args_is_help=True)

@@ -25,7 +25,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that gives a child process exactly these settings."""
     env = dict(os.environ)
     for name, value in settings.model_dump(exclude={"kafka_bootstrap", "redis_url"}).items():
-        env[f"CLINSTREAM_{name.upper()}"] = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+        # None travels as "" (which every optional setting reads as unset), never as the string "None"
+        env[f"CLINSTREAM_{name.upper()}"] = json.dumps(value) if isinstance(value, (dict, list)) else "" if value is None else str(value)
     env["KAFKA_BOOTSTRAP"] = settings.bootstrap
     env["REDIS_URL"] = settings.redis
     env["HF_HUB_OFFLINE"] = "1"

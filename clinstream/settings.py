@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -60,9 +60,19 @@ class Settings(BaseSettings):
     risk_ttl_s: int = 7 * 24 * 3600
     redis_key_prefix: str = "clinstream"
 
+    # --- HL7 v2 mapping: per-sender overrides (zone, code systems, MRN type, Z-segments), a YAML file
+    # checked by `clinstream senders check FILE`; docker/senders.example.yaml shows the format
+    sender_overrides: Path | None = None
+
     # --- input limits and logging
     max_message_bytes: int = 1_000_000
     log_level: str = "info"
+
+    @field_validator("sender_overrides", mode="before")
+    @classmethod
+    def _no_file(cls, value: object) -> object:
+        # compose files and shells set an unused variable to "", which means "none", not the current folder
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def bootstrap(self) -> str:

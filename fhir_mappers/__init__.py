@@ -2,6 +2,8 @@
 
 from fhir_mappers.errors import HL7MappingError, MapperBug
 from fhir_mappers.message import MappedMessage, hl7v2_to_fhir
+from fhir_mappers.senders import SenderOverrides, SenderOverridesError, load_overrides
 from fhir_mappers.validation import FHIRValidationError, validate_r4_bundle
 
-__all__ = ["FHIRValidationError", "HL7MappingError", "MappedMessage", "MapperBug", "hl7v2_to_fhir", "validate_r4_bundle"]
+__all__ = ["FHIRValidationError", "HL7MappingError", "MappedMessage", "MapperBug", "SenderOverrides", "SenderOverridesError",
+           "hl7v2_to_fhir", "load_overrides", "validate_r4_bundle"]

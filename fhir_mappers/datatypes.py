@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-# A timestamp without an offset is read in this zone (per-sender zones come with issue 3's overrides).
+# A timestamp without an offset is read in this zone unless the sender's overrides name another.
 DEFAULT_TIMEZONE = "UTC"
+# The sending facility's zone and coding-system names (fhir_mappers/senders.py) for the message being
+# mapped. dtm() and codeable() are called from some seventy places across the mappers; threading a profile
+# through all of them would touch each signature for two values. A ContextVar is set and reset by
+# hl7v2_to_fhir around one message only (sender_context), so nothing global changes between messages,
+# and concurrent mappings in threads or asyncio tasks each see their own sender.
+_ZONE: ContextVar[ZoneInfo] = ContextVar("clinstream_sender_zone", default=ZoneInfo(DEFAULT_TIMEZONE))
+_SYSTEMS: ContextVar[dict[str, str]] = ContextVar("clinstream_sender_code_systems", default={})
 CODE_SYSTEMS = {"LN": "http://loinc.org", "LOINC": "http://loinc.org", "SCT": "http://snomed.info/sct", "SNM": "http://snomed.info/sct",
                 "I10": "http://hl7.org/fhir/sid/icd-10", "I10C": "http://hl7.org/fhir/sid/icd-10-cm", "ICD10CM": "http://hl7.org/fhir/sid/icd-10-cm",
                 "I9C": "http://hl7.org/fhir/sid/icd-9-cm", "RXNORM": "http://www.nlm.nih.gov/research/umls/rxnorm", "UCUM": "http://unitsofmeasure.org",
@@ -73,7 +84,9 @@ def dtm(value: str) -> str | None:
             return None
         tz = f"{sign}{hh:02d}:{mm:02d}"
     else:
-        tz = moment.replace(tzinfo=ZoneInfo(DEFAULT_TIMEZONE)).strftime("%z")
+        # zoneinfo gives the offset in force at that wall-clock time (DST included); an hour repeated when
+        # clocks go back reads as its first occurrence, one skipped when they go forward with the earlier offset
+        tz = moment.replace(tzinfo=_ZONE.get()).strftime("%z")
         tz = f"{tz[:3]}:{tz[3:]}"
     return f"{moment:%Y-%m-%dT%H:%M:%S}{fraction or ''}{tz}"
 
@@ -89,9 +102,39 @@ def instant(value: str) -> str | None:
     return full if full and "T" in full else None
 
 
+@contextmanager
+def sender_context(zone: ZoneInfo | None, code_systems: dict[str, str] | None) -> Iterator[None]:
+    """Within the block, timestamps without an offset are read in `zone` and `code_systems` (upper-case
+    CWE-3 names -> URIs) come before the built-in names; both are restored on leaving, errors included."""
+    zone_token = _ZONE.set(zone) if zone is not None else None
+    systems_token = _SYSTEMS.set(code_systems) if code_systems else None
+    try:
+        yield
+    finally:
+        if systems_token is not None:
+            _SYSTEMS.reset(systems_token)
+        if zone_token is not None:
+            _ZONE.reset(zone_token)
+
+
 def system_uri(name: str) -> str:
     name = unescape(name).strip()
-    return CODE_SYSTEMS.get(name.upper(), f"urn:clinstream:codesystem:{re.sub(r'[^A-Za-z0-9.-]', '-', name)}")
+    key = name.upper()
+    uri = _SYSTEMS.get().get(key) or CODE_SYSTEMS.get(key)
+    return uri or f"urn:clinstream:codesystem:{re.sub(r'[^A-Za-z0-9.-]', '-', name)}"
+
+
+_NM = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
+
+
+def number(text: str) -> float | None:
+    """HL7 NM: an optional sign, digits and a decimal point. Python's float() would also take "nan",
+    "1e999" and "1_000", none of which is a number a sender meant or a FHIR decimal can hold."""
+    text = text.strip()
+    if not _NM.fullmatch(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
 
 
 def codeable(text: str) -> dict[str, Any] | None:
@@ -99,14 +142,16 @@ def codeable(text: str) -> dict[str, Any] | None:
     c = comps(text)
     codings = []
     for code, display, system in ((c[0], c[1], c[2]), (c[3], c[4], c[5])):
+        # a FHIR code has no leading, trailing or doubled whitespace, and escapes may leave nothing at all
+        code = " ".join(unescape(code).split())
         if code:
-            coding: dict[str, Any] = {"code": unescape(code)}
-            if system:
+            coding: dict[str, Any] = {"code": code}
+            if unescape(system).strip():
                 coding["system"] = system_uri(system)
-            if display:
+            if unescape(display).strip():
                 coding["display"] = unescape(display)
             codings.append(coding)
-    label = unescape(c[1] or c[4] or c[8])
+    label = next((t for t in (unescape(c[1]), unescape(c[4]), unescape(c[8])) if t.strip()), "")
     if not codings and not label:
         return None
     concept: dict[str, Any] = {}
@@ -162,7 +207,7 @@ def human_name(xpn: str) -> dict[str, Any] | None:
 def address(xad: str) -> dict[str, Any] | None:
     c = comps(xad)
     addr: dict[str, Any] = {}
-    lines = [unescape(x.split("&")[0]) for x in (c[0], c[1]) if x]
+    lines = [line for line in (unescape(x.split("&")[0]) for x in (c[0], c[1])) if line]
     if lines:
         addr["line"] = lines
     for key, value in (("city", c[2]), ("state", c[3]), ("postalCode", c[4]), ("country", c[5])):

@@ -3,12 +3,13 @@ segments they carry: each segment family has its mapper, and this module walks t
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field as dc_field
 from typing import Any
 
 from fhir_mappers.admin import ADMIN_SEGMENTS, admin_resources
 from fhir_mappers.conditions import allergy, condition, problem
-from fhir_mappers.datatypes import comps, dtm, field, instant, unescape
+from fhir_mappers.datatypes import comps, dtm, field, instant, sender_context, unescape
 from fhir_mappers.documents import document_reference
 from fhir_mappers.encounter import encounter as map_encounter
 from fhir_mappers.errors import HL7MappingError, MapperBug
@@ -19,13 +20,10 @@ from fhir_mappers.organizations import message_parties
 from fhir_mappers.parse import decode, parse_er7
 from fhir_mappers.patient import patient as map_patient, patient_key
 from fhir_mappers.results import diagnostic_report, observation
+from fhir_mappers.senders import Profile, SenderOverrides
+from fhir_mappers.zsegments import z_extensions
 
 NEEDS_PATIENT = {"ADT", "ORU", "MDM"}
-CONSUMED = {"MSH", "EVN", "PID", "PV1", "OBR", "OBX", "NTE", "TXA", "DG1", "AL1"}
-# orders, pharmacy, scheduling (orders.order_resources) and problems; unusable ones are reported back as unmapped
-CONSUMED |= ORDER_SEGMENTS | {"PRB"}
-# patient administration (admin.admin_resources): next of kin, guarantors, insurance, procedures, merges
-CONSUMED |= ADMIN_SEGMENTS
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,8 @@ class _Group:
     notes: list[str] = dc_field(default_factory=list)
 
 
-def hl7v2_to_fhir(raw: bytes | str) -> MappedMessage:
+def hl7v2_to_fhir(raw: bytes | str, overrides: SenderOverrides | Profile | None = None) -> MappedMessage:
+    """`overrides`: a sender overrides file (the profile is picked by MSH-3/MSH-4) or one sender's profile."""
     segments = parse_er7(decode(raw))
     msh = segments[0]
     kind = comps(field(msh, 9))
@@ -64,18 +63,21 @@ def hl7v2_to_fhir(raw: bytes | str) -> MappedMessage:
         raise HL7MappingError(f"{kind[0]} message has no PID segment")
     facility = unescape(field(msh, 4).split("^")[0]) or "unknown"
     msg_key = f"{facility}|{message_id}"
-    sent_at = dtm(field(msh, 7))
-    event = kind[1] or (field(segments[ids.index("EVN")], 1) if "EVN" in ids else "")
-    try:
-        return _map(segments, ids, msh, kind, event, message_id, msg_key, facility, sent_at)
-    except HL7MappingError:
-        raise
-    except Exception as exc:  # a mapper bug must surface as a reason, never as a crash of the stage
-        raise MapperBug(f"could not map the message: {type(exc).__name__} while mapping its segments") from None
+    profile = (overrides.select(unescape(field(msh, 3).split("^")[0]).strip(), unescape(field(msh, 4).split("^")[0]).strip())
+               if isinstance(overrides, SenderOverrides) else overrides)
+    with sender_context(profile.zone, profile.code_systems) if profile else nullcontext():
+        sent_at = dtm(field(msh, 7))
+        event = kind[1] or (field(segments[ids.index("EVN")], 1) if "EVN" in ids else "")
+        try:
+            return _map(segments, ids, msh, kind, event, message_id, msg_key, facility, sent_at, profile)
+        except HL7MappingError:
+            raise
+        except Exception as exc:  # a mapper bug must surface as a reason, never as a crash of the stage
+            raise MapperBug(f"could not map the message: {type(exc).__name__} while mapping its segments") from None
 
 
 def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: str, message_id: str, msg_key: str,
-         facility: str, sent_at: str | None) -> MappedMessage:
+         facility: str, sent_at: str | None, profile: Profile | None) -> MappedMessage:
     resources: list[dict] = []
     unmapped_ids: list[str] = []
     unmapped_text: list[str] = []
@@ -91,11 +93,14 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     order_segments: list[tuple[int, str, Any]] = []  # mapped after the loop, once the patient is known (SIU puts SCH first)
     admin_segments: list[tuple[int, str, Any]] = []  # likewise: they point at the encounter, and IN2 at its IN1
     pid = None
+    mrn_type = (profile.mrn_identifier_type if profile else None) or "MR"
+    z_fields = profile.z_fields if profile else {}
+    z_pending: list[tuple[int, Any]] = []  # (place in unmapped_text, segment): mapped once the targets are known
 
     for index, (seg_id, seg) in enumerate(zip(ids, segments)):
         if seg_id == "PID" and patient is None:
-            pkey = patient_key(seg)
-            patient = map_patient(seg, msg_key)
+            pkey = patient_key(seg, mrn_type)
+            patient = map_patient(seg, msg_key, mrn_type)
             pid = seg
             patient_ref = ref(patient)
             resources.append(patient)
@@ -147,10 +152,13 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             admin_segments.append((index, seg_id, seg))
         elif seg_id == "AL1" and patient_ref:
             resources.append(allergy(seg, index, msg_key, patient_ref))
-        elif seg_id not in CONSUMED or (seg_id in {"PID", "PV1"}):
-            # repeated PID/PV1 (A17 swaps, merges) and every segment without a mapper yet: kept verbatim
+        elif index > 0 and seg_id != "EVN":
+            # every segment no branch above took (no mapper yet, a repeated PID/PV1 in A17 swaps and merges,
+            # a DG1/AL1 with no patient to belong to): kept verbatim, never dropped
             unmapped_ids.append(seg_id)
             unmapped_text.append(str(seg))
+            if seg_id in z_fields:
+                z_pending.append((len(unmapped_text) - 1, seg))
 
     ordered, shared, links, unused = order_resources(order_segments, msg_key, facility, event, patient_ref, encounter_ref)
     resources.extend(ordered)
@@ -176,8 +184,29 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         related.update({a["id"]: a for a in authors})
     resources.extend(related.values())
 
+    header_extensions: list[dict] = []
+    if z_pending:
+        targets = {"Patient": patient, "Encounter": encounter}
+        present = {name for name, r in targets.items() if r is not None} | {"MessageHeader"}
+        consumed = set()
+        for place, seg in z_pending:
+            found, rest = z_extensions(seg, z_fields[seg.fields[0]], present)
+            for target, extension in found:
+                if target == "MessageHeader":
+                    header_extensions.append(extension)
+                else:
+                    targets[target].setdefault("extension", []).append(extension)  # type: ignore[union-attr]
+            if rest is None:
+                consumed.add(place)
+            else:
+                unmapped_text[place] = rest
+        unmapped_ids = [s for i, s in enumerate(unmapped_ids) if i not in consumed]
+        unmapped_text = [t for i, t in enumerate(unmapped_text) if i not in consumed]
+
     focus = [ref(r) for r in resources if r["resourceType"] not in {"Patient", "Practitioner", "Location", "Organization"}][:20] or ([patient_ref] if patient_ref else [])
     header = message_header(msh, event, msg_key, focus, unmapped_text)
+    if header_extensions:
+        header["extension"] = header_extensions + header.get("extension", [])
     known = {r["id"] for r in resources}
     resources.extend(o for o in message_parties(msh, header) if o["id"] not in known)  # sender, receiver, responsible
     bundle: dict[str, Any] = {"resourceType": "Bundle", "id": resource_id("Bundle", msg_key), "type": "message",

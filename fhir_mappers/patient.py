@@ -12,20 +12,47 @@ from fhir_mappers.organizations import assigned_identifier, xon_organization
 GENDER = {"M": "male", "F": "female", "O": "other", "U": "unknown", "A": "other", "N": "unknown"}
 
 
-def patient_key(pid: Any) -> str | None:
-    """'<authority>|<id>' of the MR identifier in PID-3 (else the first; PID-2 in old messages)."""
+MR_CODING = {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
+
+
+def _mrn_index(ids: list[str], mrn_type: str) -> int:
+    """Which CX is the MRN: the first of the sender's MRN type (CX-5; MR unless its overrides name
+    another, as senders whose MRN is a PI or PT do), else the first MR, else the first."""
+    types = [comps(cx)[4] for cx in ids]
+    for wanted in (mrn_type, "MR"):
+        if wanted in types:
+            return types.index(wanted)
+    return 0
+
+
+def patient_key(pid: Any, mrn_type: str = "MR") -> str | None:
+    """'<authority>|<id>' of the MRN in PID-3 (else the first; PID-2 in old messages)."""
     ids = reps(field(pid, 3)) or reps(field(pid, 2))
     if not ids:
         return None
-    chosen = next((cx for cx in ids if comps(cx)[4] == "MR"), ids[0])
-    c = comps(chosen)
+    c = comps(ids[_mrn_index(ids, mrn_type)])
     return f"{authority(c[3])}|{unescape(c[0])}" if c[0] else None
 
 
-def patient(pid: Any, fallback_key: str) -> dict[str, Any]:
-    key = patient_key(pid)
+def patient(pid: Any, fallback_key: str, mrn_type: str = "MR") -> dict[str, Any]:
+    key = patient_key(pid, mrn_type)
     resource: dict[str, Any] = {"resourceType": "Patient", "id": resource_id("Patient", key or fallback_key)}
-    identifiers = [i for i in (identifier(cx) for cx in reps(field(pid, 3)) + reps(field(pid, 2))) if i]
+    sources = reps(field(pid, 3)) + reps(field(pid, 2))
+    # A sender whose MRN has another CX-5 type (PI, PT...): that identifier is typed MR in FHIR and listed
+    # first, since readers (processors/fhir_input.py included) key a Patient by its first MR identifier
+    # and must find the same one patient_key chose, even when the sender also sends an "MR" of its own.
+    keyed = reps(field(pid, 3)) or reps(field(pid, 2))  # what patient_key chose from: a prefix of sources
+    mrn = _mrn_index(keyed, mrn_type) if mrn_type != "MR" and keyed else None
+    identifiers = []
+    for i, cx in enumerate(sources):
+        ident = identifier(cx)
+        if ident is None:
+            continue
+        if i == mrn and comps(cx)[4] == mrn_type:
+            ident["type"] = {"coding": [dict(MR_CODING)]}
+            identifiers.insert(0, ident)
+        else:
+            identifiers.append(ident)
     if identifiers:
         resource["identifier"] = identifiers
     names = [n for n in (human_name(x) for x in reps(field(pid, 5))) if n]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, date_only, dtm, field, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, date_only, dtm, field, number, reps, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.orders import V2_0443, order_identifiers, ordering_provider
@@ -29,9 +29,8 @@ def _concept(text: str) -> dict[str, Any] | None:
 
 
 def _quantity(amount: str, units: str) -> dict[str, Any] | None:
-    try:
-        value = float(unescape(amount).strip())
-    except ValueError:
+    value = number(unescape(amount))
+    if value is None:
         return None
     q: dict[str, Any] = {"value": int(value) if value.is_integer() else value}
     unit = comps(units)

@@ -6,7 +6,7 @@ import base64
 import re
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, field, instant, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, dtm, field, instant, number, reps, unescape
 from fhir_mappers.ids import ref, resource_id
 
 OBSERVATION_STATUS = {"F": "final", "C": "corrected", "P": "preliminary", "R": "registered", "X": "cancelled",
@@ -19,13 +19,6 @@ ATTACHMENT_EXTENSION = "urn:clinstream:observation-value-attachment"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 _RANGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*$")
 _BOUND = re.compile(r"^\s*([<>]=?)\s*(-?\d+(?:\.\d+)?)\s*$")
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text.strip())
-    except ValueError:
-        return None
 
 
 def _quantity(value: float, unit_cwe: str) -> dict[str, Any]:
@@ -49,11 +42,11 @@ def _value(obx: Any) -> dict[str, Any]:
     if not first:
         return {}
     if kind == "NM":
-        number = _number(unescape(first))
-        return {"valueQuantity": _quantity(number, unit)} if number is not None else {"valueString": unescape(first)}
+        value = number(unescape(first))
+        return {"valueQuantity": _quantity(value, unit)} if value is not None else {"valueString": unescape(first)}
     if kind == "SN":  # comparator^num1^separator^num2
         c = comps(first)
-        n1, n2 = _number(c[1]), _number(c[3])
+        n1, n2 = number(c[1]), number(c[3])
         if c[2] in {"-", ""} and n1 is not None and n2 is not None and c[2] == "-":
             return {"valueRange": {"low": _quantity(n1, unit), "high": _quantity(n2, unit)}}
         if c[2] in {":", "/"} and n1 is not None and n2 is not None:
@@ -86,12 +79,12 @@ def _reference_range(text: str, unit: str) -> list[dict[str, Any]]:
     if not text:
         return []
     m = _RANGE.match(text)
-    if m:
-        return [{"low": _quantity(float(m.group(1)), unit), "high": _quantity(float(m.group(2)), unit)}]
+    if m and number(m.group(1)) is not None and number(m.group(2)) is not None:
+        return [{"low": _quantity(number(m.group(1)), unit), "high": _quantity(number(m.group(2)), unit)}]
     m = _BOUND.match(text)
-    if m:
+    if m and number(m.group(2)) is not None:
         side = "high" if m.group(1).startswith("<") else "low"
-        return [{side: _quantity(float(m.group(2)), unit)}]
+        return [{side: _quantity(number(m.group(2)), unit)}]
     return [{"text": text}]
 
 

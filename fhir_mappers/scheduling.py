@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, field, unescape
+from fhir_mappers.datatypes import codeable, comps, dtm, field, number, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.orders import entity_identifier
@@ -23,9 +23,8 @@ MINUTES = {"S": 1 / 60, "SEC": 1 / 60, "M": 1, "MIN": 1, "H": 60, "HR": 60, "HOU
 
 
 def _minutes(amount: str, units: str) -> float | None:
-    try:
-        value = float(amount.strip())
-    except ValueError:
+    value = number(unescape(amount))
+    if value is None:
         return None
     unit = comps(units)
     factor = MINUTES.get((unit[0] or unit[1]).strip().upper(), MINUTES.get((unit[1] or "").strip().upper()))

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from clinstream.envelope import Envelope, SourceRecord
 from clinstream.exceptions import RejectedMessage
 from fhir_mappers import HL7MappingError, hl7v2_to_fhir
+from fhir_mappers.senders import SenderOverrides
 from processors.fhir_input import parse_fhir
 from processors.narrative import narratives
 from processors.risk import parse_time
@@ -40,7 +41,9 @@ def normalize(
     received_at: str,
     normalized_at: str,
     max_bytes: int,
+    overrides: SenderOverrides | None = None,
 ) -> Envelope:
+    """`overrides`: the per-sender overrides file, loaded once by the caller (settings.sender_overrides)."""
     if len(raw) > max_bytes:
         raise RejectedMessage(f"message is {len(raw)} bytes, over the limit of {max_bytes}", "too_large")
     if not raw.strip():
@@ -48,7 +51,7 @@ def normalize(
     unmapped: list[str] = []
     if source_format == "hl7v2":
         try:
-            mapped = hl7v2_to_fhir(raw)
+            mapped = hl7v2_to_fhir(raw, overrides)
         except HL7MappingError as exc:
             raise RejectedMessage(exc.reason, "hl7_parse") from None
         bundle, message_id, message_type = mapped.bundle, mapped.message_id, mapped.message_type

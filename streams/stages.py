@@ -20,6 +20,7 @@ import structlog
 from clinstream.envelope import Envelope, ModelRef, SourceRecord
 from clinstream.exceptions import RejectedMessage
 from clinstream.settings import Settings
+from fhir_mappers.senders import load_overrides
 from processors.enrich import texts_of, with_entities, with_risk
 from processors.normalize import normalize
 from processors.risk import PatientState
@@ -39,6 +40,11 @@ def build_normalizer(settings: Settings) -> faust.App:
     normalized = raw_topic(app, settings, topics.NORMALIZED)
     deadletter = raw_topic(app, settings, topics.DEADLETTER)
     hl7_topic = topics.topic_name(topics.INBOUND_HL7V2, settings)
+    # read and checked once, before consuming: a broken file stops the stage at start with its error,
+    # rather than every message being mapped without the sender's overrides
+    overrides = load_overrides(settings.sender_overrides) if settings.sender_overrides else None
+    if overrides is not None:
+        log.info("sender overrides loaded", stage="normalizer", senders=len(overrides.senders), default=overrides.default is not None)
 
     @app.agent(inbound, concurrency=1)
     async def normalize_agent(stream: Any) -> None:
@@ -54,7 +60,7 @@ def build_normalizer(settings: Settings) -> faust.App:
                         msg.value or b"", source_format,
                         source=SourceRecord(topic=msg.topic, partition=msg.partition, offset=msg.offset),
                         received_at=iso_from_epoch(msg.timestamp), normalized_at=now_iso(),
-                        max_bytes=settings.max_message_bytes,
+                        max_bytes=settings.max_message_bytes, overrides=overrides,
                     )
                 except RejectedMessage as exc:
                     out.append(dead_letter(deadletter, msg, stage="normalizer", reason=exc.reason, kind=exc.kind))

@@ -36,3 +36,16 @@ def test_train_and_eval_ner_on_a_slice(tmp_path):
     report = json.loads(report_path.read_text())
     assert set(report) >= {"micro", "per_label"} and set(report["micro"]) == {"precision", "recall", "f1"}
     assert report["micro"] == json.loads((out / "report.json").read_text())["micro"]
+
+
+def test_settings_reach_a_child_process_unchanged(monkeypatch):
+    """The environment built for a stage process reads back as the same settings, unset ones included."""
+    from clinstream.run import settings_env
+    from clinstream.settings import Settings
+
+    original = Settings(sender_overrides=None, partitions=3)
+    for name, value in settings_env(original).items():
+        monkeypatch.setenv(name, value)
+    child, services = Settings(), {"kafka_bootstrap", "redis_url"}  # the child gets the resolved addresses
+    assert child.model_dump(exclude=services) == original.model_dump(exclude=services)
+    assert (child.bootstrap, child.redis) == (original.bootstrap, original.redis)

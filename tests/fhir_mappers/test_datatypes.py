@@ -56,3 +56,22 @@ def test_practitioners_from_two_registries_get_two_ids():
     b = practitioner("1234^Smith^John^^^^^^HOSPB")
     assert a["id"] != b["id"]
     assert practitioner("1234^Smith^John^^^^^^HOSPA")["id"] == a["id"]
+
+
+def test_numbers_are_hl7_numbers_and_finite():
+    """NM takes a sign, digits and a point; "nan", exponents, underscores and overflowing digits are not numbers."""
+    from fhir_mappers.datatypes import number
+
+    assert number(" -12.5 ") == -12.5 and number(".5") == 0.5 and number("7.") == 7.0
+    for text in ("nan", "inf", "1e3", "1_000", "9" * 400, "", "-", "1.2.3"):
+        assert number(text) is None, text
+
+
+def test_the_last_pass_keeps_resources_valid_fhir():
+    """Empty strings, lists and objects go; odd whitespace (MLLP bytes, NBSP) becomes a space; codes get single spaces."""
+    from fhir_mappers.ids import fhir_safe
+
+    resource = {"resourceType": "Patient", "active": False, "name": [{"family": " Doe\x1c", "given": ["", "\xa0"]}],
+                "identifier": [{"value": "1", "type": {"coding": [{"code": " MR\x0b  X "}]}}], "address": [{"line": [""]}]}
+    assert fhir_safe(resource) == {"resourceType": "Patient", "active": False, "name": [{"family": "Doe"}],
+                                   "identifier": [{"value": "1", "type": {"coding": [{"code": "MR X"}]}}]}

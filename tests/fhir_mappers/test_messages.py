@@ -145,3 +145,13 @@ def test_splitter_agrees_with_python_hl7_on_the_corpus():
                 assert mine[n] == str(theirs[n]), (path.name, str(theirs[0]), n)
                 checked += 1
     assert checked > 5000
+
+
+def test_a_diagnosis_before_the_patient_is_kept_not_dropped():
+    """A DG1 with no PID before it has no patient to point at: it is listed as unmapped, not lost."""
+    from fhir_mappers import hl7v2_to_fhir
+
+    raw = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A08|X1|P|2.5\rEVN|A08\rDG1|1||I10^Hypertension^I10\rPID|1||123^^^H^MR||Doe^J\r"
+    mapped = hl7v2_to_fhir(raw)
+    assert mapped.unmapped_segments == ["DG1"]
+    assert not [e for e in mapped.bundle["entry"] if e["resource"]["resourceType"] == "Condition"]
