@@ -16,7 +16,7 @@ ADMIN_SEGMENTS = {"NK1", "GT1", "IN1", "IN2", "PR1", "MRG", "PD1"}
 
 
 def admin_resources(segments: list[tuple[int, str, Any]], ids: list[str], pid: Any | None, patient: dict | None, msg_key: str,
-                    encounter: dict | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
+                    encounter: dict | None, mrn_type: str = "MR") -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
     """(resources of their own, shared ones such as Organizations and Practitioners, indexes of segments left
     unused). `ids` are the message's segment ids; `patient` is the Patient resource of its first PID,
     completed in place (assigners, links, practitioners)."""
@@ -66,7 +66,7 @@ def admin_resources(segments: list[tuple[int, str, Any]], ids: list[str], pid: A
             own.append(proc)
             shared += found  # performers and parent procedures: two PR1 may share them
         elif seg_id == "MRG":
-            old = merged_patient(seg, patient)
+            old = merged_patient(seg, patient, mrn_type)
             if old:
                 shared.append(old)
             else:

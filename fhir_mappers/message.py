@@ -166,7 +166,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     for i in unused:
         unmapped_ids.append(ids[i])
         unmapped_text.append(str(segments[i]))
-    own, shared, unused = admin_resources(admin_segments, ids, pid, patient, msg_key, encounter_ref)
+    own, shared, unused = admin_resources(admin_segments, ids, pid, patient, msg_key, encounter_ref, mrn_type)
     resources.extend(own)
     related.update({r["id"]: r for r in shared})
     for i in unused:

@@ -91,12 +91,14 @@ def authorities(pid: Any, resource: dict[str, Any]) -> list[dict[str, Any]]:
     return orgs
 
 
-def merged_patient(mrg: Any, resource: dict[str, Any]) -> dict[str, Any] | None:
+def merged_patient(mrg: Any, resource: dict[str, Any], mrn_type: str = "MR") -> dict[str, Any] | None:
     """MRG-1 (prior patient identifiers) -> the retired Patient record, linked both ways with the surviving one."""
     idents = [i for i in (identifier(cx) for cx in reps(field(mrg, 1)) + reps(field(mrg, 4))) if i]
     if not idents:
         return None
-    first = comps(reps(field(mrg, 1) or field(mrg, 4))[0])
+    # keyed like patient_key keys a PID, so the retired record gets the id its own messages gave it
+    prior = reps(field(mrg, 1)) or reps(field(mrg, 4))
+    first = comps(prior[_mrn_index(prior, mrn_type)])
     old = {"resourceType": "Patient", "id": resource_id("Patient", f"{authority(first[3])}|{unescape(first[0])}"), "active": False,
            "identifier": idents, "link": [{"other": ref(resource), "type": "replaced-by"}]}
     if old["id"] == resource["id"]:  # the message merges a record into itself: nothing to link

@@ -142,3 +142,16 @@ def test_message_header_sender_receiver_organizations():
     sender, receiver = by_ref(m, header["sender"]), by_ref(m, header["destination"][0]["receiver"])
     assert [i["value"] for i in sender["identifier"]] == ["FAC", "urn:oid:1.2.3"]
     assert receiver["identifier"] == [{"value": "RFAC"}]
+
+
+def test_the_retired_patient_gets_the_id_its_own_messages_gave_it():
+    """MRG-1 lists an SS before the MR: the retired Patient is keyed by the MR, as a PID with those ids would be."""
+    from fhir_mappers import hl7v2_to_fhir
+
+    old = b"MSH|^~\\&|A|H|C|D|20260101||ADT^A01|M1|P|2.5\rPID|1||999-11-2222^^^SSA^SS~OLD1^^^H^MR||Doe^J\r"
+    merge = (b"MSH|^~\\&|A|H|C|D|20260102||ADT^A40|M2|P|2.5\rPID|1||NEW1^^^H^MR||Doe^J\r"
+             b"MRG|999-11-2222^^^SSA^SS~OLD1^^^H^MR\r")
+    first_id = next(e["resource"]["id"] for e in hl7v2_to_fhir(old).bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    retired = [e["resource"] for e in hl7v2_to_fhir(merge).bundle["entry"]
+               if e["resource"]["resourceType"] == "Patient" and e["resource"].get("active") is False]
+    assert [r["id"] for r in retired] == [first_id]
