@@ -6,9 +6,13 @@ from typing import Any
 
 from fhir_mappers.datatypes import comps, dtm, field, person, unescape
 from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.locations import locations
 
 ACT_CODE = {"I": ("IMP", "inpatient encounter"), "O": ("AMB", "ambulatory"), "E": ("EMER", "emergency"),
             "P": ("PRENC", "pre-admission"), "R": ("IMP", "inpatient encounter"), "B": ("AMB", "ambulatory")}
+# PV1 location fields and what each says of the patient's stay there: assigned, prior, temporary,
+# pending, prior temporary
+PLACES = ((3, "active"), (6, "completed"), (11, "active"), (42, "planned"), (43, "completed"))
 PARTICIPANTS = ((7, "ATND", "attender"), (8, "REF", "referrer"), (17, "ADM", "admitter"))
 
 
@@ -55,11 +59,14 @@ def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: d
                                                       "code": code, "display": display}]}], "individual": ref(doctor)})
     if participants:
         resource["participant"] = participants
-    place = comps(field(pv1, 3))
-    if any(place[:4]):
-        name = " ".join(unescape(p.split("&")[0]) for p in place[:3] if p)
-        location = {"resourceType": "Location", "id": resource_id("Location", unescape(place[3]) or facility, field(pv1, 3)),
-                    "name": name or unescape(place[3]), "mode": "instance"}
-        related.append(location)
-        resource["location"] = [{"location": ref(location)}]
+    visits = []
+    for n, place_status in PLACES:
+        chain = locations(field(pv1, n).split("~")[0], facility)
+        if chain:
+            related.extend(chain)
+            if n == 3 and status == "finished":
+                place_status = "completed"
+            visits.append({"location": ref(chain[-1]), "status": place_status})
+    if visits:
+        resource["location"] = visits
     return resource, related

@@ -8,6 +8,7 @@ from typing import Any
 from fhir_mappers.datatypes import codeable, comps, dtm, field, number, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.locations import locations
 from fhir_mappers.orders import entity_identifier
 
 # SCH-25 filler status (table 0278) -> Appointment.status
@@ -36,16 +37,6 @@ def _plus(moment: str, minutes: float) -> str | None:
         return (datetime.fromisoformat(moment) + timedelta(minutes=minutes)).isoformat()
     except ValueError:
         return None
-
-
-def location(pl: str, facility: str) -> dict[str, Any] | None:
-    """PL -> Location, keyed as encounter.py keys PV1-3 so the same place is one resource in the Bundle."""
-    place = comps(pl)
-    if not any(place[:4]):
-        return None
-    name = " ".join(unescape(p.split("&")[0]) for p in place[:3] if p)
-    return {"resourceType": "Location", "id": resource_id("Location", unescape(place[3]) or facility, pl),
-            "name": name or unescape(place[3].split("&")[0]), "mode": "instance"}
 
 
 class Schedule:
@@ -113,10 +104,10 @@ class Schedule:
         if patient:
             participants.append({"actor": patient, "status": attendance})
         for ail in self.places:
-            place = location(field(ail, 3), facility)
-            if place:
-                shared.append(place)
-                participants.append({"actor": ref(place), "status": attendance})
+            chain = locations(field(ail, 3), facility)
+            if chain:
+                shared.extend(chain)
+                participants.append({"actor": ref(chain[-1]), "status": attendance})
         for aip in self.people:
             doctor = practitioner(field(aip, 3).split("~")[0])
             if doctor:

@@ -163,7 +163,8 @@ def test_siu_appointment():
     assert appt["appointmentType"]["coding"][0] == {"system": "http://terminology.hl7.org/CodeSystem/v2-0276", "code": "EMERGENCY", "display": "Emergency"}
     assert appt["serviceType"][0]["coding"][0]["code"] == "76164006"
     actors = {p["actor"]["reference"] for p in appt["participant"]}
-    expected = {f"urn:uuid:{of(m, kind)[0]['id']}" for kind in ("Patient", "Location", "Practitioner")}
+    # the appointment is at the innermost of the AIL's Locations (the last of its chain)
+    expected = {f"urn:uuid:{of(m, kind)[-1]['id']}" for kind in ("Patient", "Location", "Practitioner")}
     assert actors == expected and all(p["status"] == "accepted" for p in appt["participant"])
     (request,) = of(m, "ServiceRequest")
     assert appt["basedOn"] == [{"reference": f"urn:uuid:{request['id']}"}] and request["code"]["coding"][0]["code"] == "76164006"
