@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
+import re
 from typing import Any
 
 from clinstream.envelope import Narrative
@@ -19,6 +21,20 @@ def _attachment_text(attachment: dict[str, Any]) -> str | None:
         return None
 
 
+def _section_texts(sections: list[dict[str, Any]], path: str) -> list[tuple[str, str]]:
+    """A document's text lives in its Composition's (nested) sections as XHTML: tags are dropped and
+    character references decoded, so NER offsets count characters of the readable text."""
+    found: list[tuple[str, str]] = []
+    for i, section in enumerate(sections):
+        text = section.get("text") or {}
+        if text.get("div") and text.get("status") != "empty":
+            readable = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", text["div"]))).strip()
+            if readable:
+                found.append((f"{path}section[{i}].text", readable))
+        found.extend(_section_texts(section.get("section") or [], f"{path}section[{i}]."))
+    return found
+
+
 def _texts(resource: dict[str, Any]) -> list[tuple[str, str]]:
     """(element path, text) pairs of one resource."""
     kind = resource.get("resourceType")
@@ -30,6 +46,8 @@ def _texts(resource: dict[str, Any]) -> list[tuple[str, str]]:
                 found.append((f"content[{i}].attachment", text))
     elif kind == "Observation" and resource.get("valueString"):
         found.append(("valueString", resource["valueString"]))
+    elif kind == "Composition":
+        found.extend(_section_texts(resource.get("section") or [], ""))
     elif kind == "DiagnosticReport":
         if resource.get("conclusion"):
             found.append(("conclusion", resource["conclusion"]))

@@ -101,3 +101,14 @@ def test_corpus_conformance():
     assert report["converted"] == report["total"] == 139, failures
     assert report["compared"] == 57
     assert report["agreement"]["overall"] >= AGREEMENT_FLOOR, report["agreement"]["by_type"]
+
+
+def test_unknown_resource_types_are_a_validation_reason():
+    """An entry of no R4 type fails validation with a reason, never an exception of another kind."""
+    import pytest
+
+    from fhir_mappers.validation import FHIRValidationError, validate_r4_bundle
+
+    for resource in ({"resourceType": "Frobnicator"}, {"resourceType": 5}):
+        with pytest.raises(FHIRValidationError, match="resourceType"):
+            validate_r4_bundle({"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": "urn:uuid:1", "resource": resource}]})
