@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup demo test bench clean-services
+.PHONY: setup demo test bench bench-convert clean-services
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,9 @@ test: setup
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/pipeline_bench.py
+
+bench-convert: setup
+	$(BIN)/python bench/convert_bench.py
 
 clean-services:
 	$(BIN)/clinstream services down

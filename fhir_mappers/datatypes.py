@@ -8,8 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from fhir_mappers.parse import Segment
 
 # A timestamp without an offset is read in this zone unless the sender's overrides name another.
 DEFAULT_TIMEZONE = "UTC"
@@ -29,9 +32,10 @@ _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,6})?
 _HEX = re.compile(r"\\X([0-9A-Fa-f]+)\\")
 
 
-def field(segment: Any, n: int) -> str:
+def field(segment: Segment, n: int) -> str:
     """The raw text of field n ('' when absent), MSH numbered as the standard numbers it."""
-    return segment[n]
+    fields = segment.fields  # what Segment.__getitem__ does, one call fewer: mappers read ~100 fields a message
+    return fields[n] if n < len(fields) else ""
 
 
 def reps(text: str) -> list[str]:
@@ -67,10 +71,15 @@ def unescape(text: str) -> str:
 def dtm(value: str) -> str | None:
     """HL7 DTM -> FHIR dateTime at the same precision; a time part always carries an offset. None if invalid."""
     value = value.strip().split("^")[0]
-    m = _DTM.match(value)
-    if not m:
-        return None
-    year, month, day, hour, minute, second, fraction, offset = m.groups()
+    return _dtm(value, _ZONE.get()) if _DTM.match(value) else None
+
+
+@lru_cache(maxsize=4096)
+def _dtm(value: str, zone: ZoneInfo) -> str | None:
+    """dtm() of a value the pattern matched (so at most 27 characters), read in `zone` when it has no
+    offset. Cached: a message repeats its timestamps (MSH-7, OBR-7 and every OBX-14 of a panel), and
+    the calendar check and zone lookup were the costliest part of mapping a vital-signs ORU."""
+    year, month, day, hour, minute, second, fraction, offset = _DTM.match(value).groups()  # type: ignore[union-attr]
     try:
         if hour is None:
             datetime(int(year), int(month or 1), int(day or 1))
@@ -86,7 +95,7 @@ def dtm(value: str) -> str | None:
     else:
         # zoneinfo gives the offset in force at that wall-clock time (DST included); an hour repeated when
         # clocks go back reads as its first occurrence, one skipped when they go forward with the earlier offset
-        tz = moment.replace(tzinfo=_ZONE.get()).strftime("%z")
+        tz = moment.replace(tzinfo=zone).strftime("%z")
         tz = f"{tz[:3]}:{tz[3:]}"
     return f"{moment:%Y-%m-%dT%H:%M:%S}{fraction or ''}{tz}"
 

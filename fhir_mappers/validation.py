@@ -19,9 +19,9 @@ def validate_r4_bundle(bundle: dict[str, Any]) -> None:
     try:
         Bundle.model_validate(bundle)
     except (KeyError, TypeError):
-        # fhir.resources looks the entry's model up by resourceType and raises these, not a
-        # ValidationError, for an unknown or non-string type
-        raise FHIRValidationError("an entry's resourceType is missing, not a string or not an R4 resource type") from None
+        # fhir.resources looks each resource's model up by resourceType and raises these, not a
+        # ValidationError, for an unknown or non-string type (in an entry or a contained resource)
+        raise FHIRValidationError("a resourceType is missing, not a string or not an R4 resource type") from None
     except ValidationError as exc:
         errors = exc.errors()
         paths = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['type']}" for e in errors[:5])

@@ -75,3 +75,38 @@ def test_the_last_pass_keeps_resources_valid_fhir():
                 "identifier": [{"value": "1", "type": {"coding": [{"code": " MR\x0b  X "}]}}], "address": [{"line": [""]}]}
     assert fhir_safe(resource) == {"resourceType": "Patient", "active": False, "name": [{"family": "Doe"}],
                                    "identifier": [{"value": "1", "type": {"coding": [{"code": "MR X"}]}}]}
+
+
+def test_the_last_pass_covers_every_shape():
+    """The loops' shortcuts (printable strings, dicts in lists) change nothing: codes with doubled spaces,
+    strings in lists, numbers, booleans and None in objects and arrays, and a copy, never the input itself."""
+    from fhir_mappers.ids import fhir_safe
+
+    resource = {"code": "A  B", "text": " x ", "value": 0, "flag": False, "none": None, "list": [" a ", "", 0, None, {}, [" "], {"code": " c\td "}],
+                "nested": {"deeper": {"empty": ""}}}
+    assert fhir_safe(resource) == {"code": "A B", "text": "x", "value": 0, "flag": False, "list": ["a", 0, {"code": "c d"}]}
+    assert fhir_safe(resource)["list"] is not resource["list"]
+
+
+def test_resource_ids_are_uuid5():
+    """resource_id writes the uuid5 out itself: it must be the standard one, non-ASCII keys included."""
+    import uuid
+
+    from fhir_mappers.ids import NAMESPACE, resource_id
+
+    for key in ("GENHOSP|123", "", "Müller\u2028𝄞", "x" * 500):
+        assert resource_id("Patient", key, "1") == str(uuid.uuid5(NAMESPACE, f"Patient|{key}|1"))
+
+
+def test_cached_timestamps_follow_the_sender_zone():
+    """dtm caches its conversions per zone: one value read for two senders gives each its own offset."""
+    from zoneinfo import ZoneInfo
+
+    from fhir_mappers.datatypes import sender_context
+
+    assert dtm("20260115103005") == "2026-01-15T10:30:05+00:00"
+    with sender_context(ZoneInfo("America/New_York"), None):
+        assert dtm("20260115103005") == "2026-01-15T10:30:05-05:00"
+    with sender_context(ZoneInfo("Europe/Paris"), None):
+        assert dtm("20260715103005") == "2026-07-15T10:30:05+02:00"
+    assert dtm("20260115103005") == "2026-01-15T10:30:05+00:00"

@@ -382,7 +382,7 @@ def test_rejected_bundle_types_say_why(bundle_type, reason):
     ({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": patient()},
                                                                  {"resource": {**heart_rate("o", "Patient/p1"), "effectiveDateTime": "yesterday"}}]},
      "FHIR R4 validation failed: 1 error(s): entry.1.resource.effectiveDateTime"),
-    (heart_rate("o", "Patient/p1", contained=[{"resourceType": "Nonsense", "id": "n"}]), "a nested resource has an unknown or malformed resourceType"),
+    (heart_rate("o", "Patient/p1", contained=[{"resourceType": "Nonsense", "id": "n"}]), "resourceType is missing, not a string or not an R4 resource type"),
     ([1, 2], "no resourceType"),
 ])
 def test_invalid_input_is_rejected_with_a_reason(data, reason):
