@@ -115,6 +115,16 @@ def _kafka_config(settings: Settings) -> Path:
     return config
 
 
+
+def new_cluster_id() -> str:
+    """A random KRaft cluster id, as `kafka-storage random-uuid` makes them. One in 64 base64 uuids starts
+    with "-", which the storage tool's argument parser reads as an option (a flaky broker start), so
+    those are drawn again, as Kafka's own Uuid.randomUuid does."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
 def kafka_up(settings: Settings, timeout: float = 90.0) -> None:
     base = kafka_dir(settings)
     pidfile = base / "broker.pid"
@@ -130,7 +140,7 @@ def kafka_up(settings: Settings, timeout: float = 90.0) -> None:
     classpath = f"{libs}/*"
     env = {**os.environ, "LOG_DIR": str(base)}
     if not (base / "data" / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = new_cluster_id()
         result = subprocess.run(
             [java, "-cp", classpath, f"-Dlog4j2.configurationFile={base / 'log4j2.properties'}",
              "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],

@@ -29,3 +29,11 @@ def test_topics_exist_with_their_partition_count(service_settings):
     finally:
         admin.close()
     assert described == {topic_name(s, service_settings): service_settings.partitions for s in ALL}
+
+
+def test_cluster_ids_never_look_like_an_option():
+    """The storage tool reads a leading "-" as an option: no cluster id may start with one."""
+    from clinstream.services import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(5000)]
+    assert not [i for i in ids if i.startswith("-")] and all(len(i) == 22 for i in ids)
