@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: assertion statuses beyond negated, ICD-10-CM codes on entities
 
 
 class Model(BaseModel):
@@ -33,6 +33,17 @@ class Narrative(Model):
     text: str
 
 
+Assertion = Literal["present", "negated", "possible", "historical", "family", "hypothetical"]
+
+
+class CodeMatch(Model):
+    """One ICD-10-CM candidate for a mention, best first in a list."""
+
+    code: str = Field(description="ICD-10-CM code with its dot, e.g. 'I21.9'")
+    display: str
+    score: float = Field(description="cosine similarity of mention and code description (synonym hits score 1.0)")
+
+
 class Entity(Model):
     """A named entity found by the NER model in one narrative."""
 
@@ -43,7 +54,10 @@ class Entity(Model):
     end: int
     text: str
     score: float
-    assertion: Literal["present", "negated"]
+    assertion: Assertion = Field(
+        description="present | negated | possible | historical | family (someone else has it) | hypothetical"
+    )
+    icd10cm: list[CodeMatch] = Field(default=[], description="PROBLEM mentions that are present or possible")
 
 
 class ModelRef(Model):
