@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Flag name -> lower-case phrases; a non-negated NER mention containing a phrase raises the flag.
+# Flag name -> lower-case phrases; a present NER mention containing a phrase raises the flag.
 DEFAULT_HIGH_RISK_CONDITIONS: dict[str, list[str]] = {
     "sepsis": ["sepsis", "septic shock", "septicemia", "urosepsis"],
     "myocardial_infarction": ["myocardial infarction", "stemi", "nstemi", "heart attack"],
@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     # --- risk
     high_risk_conditions: dict[str, list[str]] = DEFAULT_HIGH_RISK_CONDITIONS
     vitals_window_hours: float = 24.0
+    risk_on_possible: bool = False  # "possible" mentions ("rule out sepsis", "concern for PE") raise flags too
     risk_ttl_s: int = 7 * 24 * 3600
     redis_key_prefix: str = "clinstream"
 

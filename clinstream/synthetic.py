@@ -279,14 +279,14 @@ PLAN = [
     "Dietitian to review oral intake.",
     "Anticipate discharge in {days} days if progress continues.",
 ]
-# flag -> sentences asserting it in plain positive language (no negation word anywhere in the sentence)
+# flag -> sentences asserting it as present (no negation, uncertainty, history or family word in the sentence)
 POSITIVE = {
     "sepsis": ["Assessment: sepsis secondary to pneumonia.", "Now in septic shock requiring vasopressors.",
                "Clinical picture consistent with sepsis from a urinary source."],
     "myocardial_infarction": ["Findings consistent with acute myocardial infarction.",
                               "Troponin rise consistent with myocardial infarction."],
     "stroke": ["New stroke on CT.", "Assessment: acute ischemic stroke with left sided weakness."],
-    "pulmonary_embolism": ["Concern for pulmonary embolism.", "CT angiogram confirms pulmonary embolism."],
+    "pulmonary_embolism": ["Saddle pulmonary embolism with right heart strain.", "CT angiogram confirms pulmonary embolism."],
     "acute_kidney_injury": ["Creatinine rising, consistent with acute kidney injury.", "Assessment: acute kidney injury."],
     "respiratory_failure": ["Worsening hypoxia, consistent with acute respiratory failure.",
                             "Assessment: acute respiratory failure requiring high flow oxygen."],

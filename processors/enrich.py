@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clinstream.envelope import Entity, Envelope, ModelRef
 from processors import ner
-from processors.negation import is_negated
+from processors.assertion import assertions
 from processors.risk import PatientState, alert_for, assess, risk_resources
 from clinstream.envelope import Alert
 
@@ -20,11 +20,12 @@ def with_entities(envelopes: list[Envelope], predictions: list[list[ner.Entity]]
     for env in envelopes:
         entities = []
         for narrative in env.narratives:
-            for e in next(found):
+            predicted = next(found)
+            statuses = assertions(narrative.text, [(e.start, e.end) for e in predicted])
+            for e, assertion in zip(predicted, statuses):
                 entities.append(Entity(
                     narrative_id=narrative.id, label=e.label, source_label=e.source_label, start=e.start, end=e.end,
-                    text=e.text, score=e.score,
-                    assertion="negated" if is_negated(narrative.text, e.start, e.end) else "present",
+                    text=e.text, score=e.score, assertion=assertion,
                 ))
         models = [model] if env.narratives else []
         out.append(env.model_copy(update={"entities": entities, "models": models}))
@@ -32,9 +33,10 @@ def with_entities(envelopes: list[Envelope], predictions: list[list[ner.Entity]]
 
 
 def with_risk(
-    env: Envelope, state: PatientState, *, conditions: dict[str, list[str]], window_hours: float, now: str
+    env: Envelope, state: PatientState, *, conditions: dict[str, list[str]], window_hours: float, now: str,
+    risk_on_possible: bool = False,
 ) -> tuple[Envelope, Alert | None, PatientState]:
-    risk, new_state = assess(env, state, conditions=conditions, window_hours=window_hours)
+    risk, new_state = assess(env, state, conditions=conditions, window_hours=window_hours, risk_on_possible=risk_on_possible)
     bundle = dict(env.bundle)
     bundle["entry"] = list(env.bundle.get("entry", [])) + risk_resources(env, risk)
     enriched = env.model_copy(update={"risk": risk, "bundle": bundle, "enriched_at": now})

@@ -1,5 +1,5 @@
 """Risk over a patient's messages: NEWS2 from the latest vital signs in the window, NLP flags from
-non-negated mentions of high-risk conditions, FHIR RiskAssessment and Flag resources, the alert.
+present mentions of high-risk conditions (and possible ones if asked), FHIR RiskAssessment and Flag resources, the alert.
 
 `assess` is pure: (envelope, the patient's previous state) -> (risk, new state). The state merges by
 observation time (a newer value is never overwritten by an older one), so replaying a message gives the
@@ -66,8 +66,10 @@ def news2_flag(band: str) -> str | None:
 
 
 def assess(
-    envelope: Envelope, previous: PatientState, *, conditions: dict[str, list[str]], window_hours: float
+    envelope: Envelope, previous: PatientState, *, conditions: dict[str, list[str]], window_hours: float,
+    risk_on_possible: bool = False,
 ) -> tuple[Risk, PatientState]:
+    """Negated, historical, family and hypothetical mentions never flag; possible ones only with `risk_on_possible`."""
     state = PatientState.from_json(previous.to_json())  # never mutate the caller's copy
     at, mid = envelope.observed_at, envelope.message_id
 
@@ -79,8 +81,9 @@ def assess(
 
     raised: list[RiskFlag] = []
     texts = {n.id: n.text for n in envelope.narratives}
+    flagging = ("present", "possible") if risk_on_possible else ("present",)
     for entity in envelope.entities:
-        if entity.label != "PROBLEM" or entity.assertion != "present":
+        if entity.label != "PROBLEM" or entity.assertion not in flagging:
             continue
         for flag in matching_flags(entity, conditions):
             evidence = f'"{texts.get(entity.narrative_id, "")[entity.start:entity.end]}" in {entity.narrative_id} [{entity.start}:{entity.end}]'

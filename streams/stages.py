@@ -156,7 +156,8 @@ class InferenceWorker:
         for env in ok:
             state = states.get(env.patient_key, PatientState()) if env.patient_key else PatientState()
             enriched, alert, new_state = with_risk(
-                env, state, conditions=s.high_risk_conditions, window_hours=s.vitals_window_hours, now=now_iso()
+                env, state, conditions=s.high_risk_conditions, window_hours=s.vitals_window_hours, now=now_iso(),
+                risk_on_possible=s.risk_on_possible,
             )
             if env.patient_key:
                 states[env.patient_key] = new_state

@@ -289,11 +289,11 @@ def test_start_and_patients_arguments():
 
 def test_pipeline_normalizer_agrees():
     """The pipeline's normalizer accepts every valid message with the same key and id and rejects every malformed one;
-    its NEWS2 and negation rules (applied to the flag phrases) give exactly the expected flags."""
+    its NEWS2 and assertion rules (applied to the flag phrases) give exactly the expected flags."""
     from clinstream.envelope import SourceRecord
     from clinstream.exceptions import RejectedMessage
     from clinstream.settings import DEFAULT_HIGH_RISK_CONDITIONS
-    from processors.negation import is_negated
+    from processors.assertion import assertion_of
     from processors.news2 import news2
     from processors.normalize import normalize
     from processors.vitals import vital_readings
@@ -316,6 +316,6 @@ def test_pipeline_normalizer_agrees():
             for flag, phrases in DEFAULT_HIGH_RISK_CONDITIONS.items():
                 for p in phrases:
                     for hit in re.finditer(re.escape(p), n.text.lower()):
-                        if not is_negated(n.text, hit.start(), hit.end()):
+                        if assertion_of(n.text, hit.start(), hit.end()) == "present":
                             flags.add(flag)
         assert tuple(sorted(flags)) == m.expected_flags, (m.kind, [n.text for n in env.narratives])

@@ -71,3 +71,27 @@ def test_no_flag_no_alert_and_resources():
     assert risk.raised == [] and alert_for(env, risk, "x") is None
     kinds = [e["resource"]["resourceType"] for e in risk_resources(env, risk)]
     assert kinds == ["RiskAssessment"]
+
+
+def test_only_present_mentions_flag_unless_possible_is_asked_for():
+    """Possible, historical, family and hypothetical mentions raise nothing; possible ones do with risk_on_possible."""
+    note = "Rule out sepsis. History of stroke. Mother had a myocardial infarction. Return if pulmonary embolism."
+    nid = "DocumentReference/d#content[0].attachment"
+    ents = [Entity(narrative_id=nid, label="PROBLEM", source_label="Disease", start=note.index(t), end=note.index(t) + len(t),
+                   text=t, score=0.9, assertion=a)
+            for t, a in [("sepsis", "possible"), ("stroke", "historical"), ("myocardial infarction", "family"),
+                         ("pulmonary embolism", "hypothetical")]]
+    env = envelope("p1", "2026-01-01T10:00:00+00:00", note=note, entities=ents)
+    risk, state = run(env)
+    assert risk.raised == [] and risk.active == [] and state.nlp_flags == {}
+    risk, _ = assess(env, PatientState(), conditions=DEFAULT_HIGH_RISK_CONDITIONS, window_hours=24, risk_on_possible=True)
+    assert [f.name for f in risk.raised] == ["sepsis"] and risk.active == ["sepsis"]
+
+
+def test_risk_on_possible_setting(monkeypatch):
+    """CLINSTREAM_RISK_ON_POSSIBLE reaches the settings object; off by default."""
+    from clinstream.settings import Settings
+
+    assert Settings().risk_on_possible is False
+    monkeypatch.setenv("CLINSTREAM_RISK_ON_POSSIBLE", "true")
+    assert Settings().risk_on_possible is True

@@ -1,0 +1,264 @@
+"""Assertion status of a mention (present, negated, possible, historical, family, hypothetical) by ConText
+(Harkema et al. 2009): trigger phrases with a direction, scopes cut by sentence ends, terminators and other
+triggers, pseudo-triggers, section headers.
+Hand-written, not medspacy: medspacy 1.3.1 pulls spaCy, PyRuSH and QuickUMLS for what is ~200 lines of regex here.
+
+Rules (the tables below are plain data a site can read and extend):
+- A forward trigger covers what follows it, a backward one what precedes it, a bidirectional one both; a forward
+  trigger that closes its clause (only punctuation, a terminator or the sentence end follows) looks backward
+  instead: "suspected sepsis" / "sepsis suspected.", "?PE" / "PE?".
+- A scope stops at the sentence end, at a terminator (of every category or of the trigger's), at a trigger of
+  another category (unless the two are adjacent, as in "denies any family history of"), and after
+  MAX_SCOPE_TOKENS words. Pseudo-triggers match first and mean nothing ("gram negative", "no change").
+- Sentences end at a blank line, ". ", "!", "?" or ";" and at a section header; a single newline (an HL7 line wrap)
+  does not end one. A PMH / family history header makes every mention up to the next header (or blank line)
+  historical / family.
+- Several categories: PRECEDENCE picks; negated first ("no family history of X" is negated), then family,
+  hypothetical, historical (a past "possible MI" is history; "MI, now resolved" is historical), possible.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from typing import NamedTuple
+
+from clinstream.envelope import Assertion
+
+MAX_SCOPE_TOKENS = 15  # long enough for a review-of-systems list, short enough to stop a runaway scope
+PRECEDENCE: list[Assertion] = ["negated", "family", "hypothetical", "historical", "possible"]
+
+_MEMBERS = ["mother", "father", "sister", "brother", "sibling", "siblings", "aunt", "uncle", "grandmother",
+            "grandfather", "grandparent", "grandparents", "cousin", "son", "daughter", "parent", "parents", "mom",
+            "dad", "maternal", "paternal", "family member", "family members", "relative", "relatives"]
+
+# category -> direction -> phrases (case-insensitive; a space also matches a line wrap)
+TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
+    "negated": {
+        "forward": ["no", "not", "denies", "denied", "deny", "denying", "without", "w/o", "negative for", "neg for",
+                    "no evidence of", "no evidence for", "no signs of", "no sign of", "no symptoms of", "free of",
+                    "absence of", "never had", "never", "no history of", "no family history of", "no known", "no hx of",
+                    "no h/o", "lack of", "lacks", "fails to reveal", "failed to reveal", "ruled out for", "rules out",
+                    "clear of", "unremarkable for", "nor", "neither", "none", "doesn't", "didn't", "don't", "isn't",
+                    "wasn't", "hasn't", "unlikely to be", "unlikely to have", "less likely", "not likely"],
+        "backward": ["ruled out", "was ruled out", "were ruled out", "is ruled out", "has been ruled out",
+                     "have been ruled out", "excluded", "was excluded", "has been excluded", "unlikely", "negative",
+                     "was negative", "were negative", "came back negative", "absent", "not seen", "not present",
+                     "no longer present", "not identified", "not demonstrated"],
+    },
+    "possible": {
+        "forward": ["rule out", "to rule out", "r/o", "rule the patient out for", "possible", "possibly", "probable",
+                    "probably", "likely", "most likely", "suspected", "suspect", "suspects", "suspicious for", "suspicion of",
+                    "suspicion for", "concern for", "concerning for", "concerned about", "concerned for",
+                    "worrisome for", "worried about", "question of", "questionable", "query", "?", "may be",
+                    "may have", "might be", "might have", "could be", "could have", "cannot exclude",
+                    "cannot rule out", "not rule out", "differential includes", "differential diagnosis includes",
+                    "ddx", "suggestive of", "evaluate for", "evaluation for", "workup for", "work up for",
+                    "assess for", "to exclude", "presumed", "presumptive", "equivocal for", "not certain",
+                    "uncertain", "unclear if", "unclear whether", "not clear if", "not clear whether", "not sure if"],
+        # "not ruled out" also shadows the negation "ruled out": the pseudo-trigger of the issue, with a meaning
+        "backward": ["not ruled out", "not been ruled out", "cannot be ruled out", "not be ruled out",
+                     "to be ruled out", "cannot be excluded", "not be excluded", "not excluded"],
+        "bidirectional": ["vs", "versus"],
+    },
+    "historical": {
+        "forward": ["history of", "hx of", "h/o", "pmh", "pmhx", "psh", "pmh of", "past history of",
+                    "past medical history of", "past medical history", "past surgical history", "s/p",
+                    "status post", "prior", "previous", "previously", "remote", "old", "resolution of",
+                    "recovered from", "was treated for", "history significant for"],
+        "backward": ["in the past", "ago", "last year", "last month", "resolved", "now resolved", "has resolved",
+                     "since resolved", "in remission"],
+    },
+    "family": {
+        "forward": ["family history of", "family history", "family hx of", "fhx", "fhx of", "fh of", *_MEMBERS],
+        "backward": ["in the family", "runs in the family",
+                     *(f"in {det}{m}" for det in ("", "his ", "her ", "a ", "the ", "patient's ") for m in _MEMBERS)],
+    },
+    "hypothetical": {
+        "forward": ["if", "in case of", "in case", "in the event of", "should he", "should she", "should the patient",
+                    "should there be", "should they", "should symptoms", "return for", "come back for", "call for",
+                    "as needed for", "prn", "at risk for", "at risk of", "risk of", "risks of", "to prevent",
+                    "prevention of", "monitor for", "watch for", "warning signs of", "unless"],
+    },
+}
+PSEUDO_TRIGGERS = [
+    "not only", "no increase", "no change", "no significant change", "no interval change", "not necessarily",
+    "no further", "gram negative", "gram-negative", "without difficulty", "not cause", "not drain", "not extend",
+    "history and physical", "history of present illness", "history taken", "social history", "family practice",
+    "family medicine", "family physician", "family meeting", "prior to", "year old", "years old", "month old",
+    "week old", "day old", "if needed", "if necessary", "if any",
+]
+# None: ends every scope; a category: ends only that category's scopes
+TERMINATORS: dict[Assertion | None, list[str]] = {
+    None: ["but", "however", "although", "though", "except", "except for", "apart from", "aside from",
+           "other than", "with the exception of", "which", "secondary to", "due to", "presents with",
+           "presenting with", "presented with", "cause of", "cause for", "source of", "source for", "etiology of",
+           "yet", "still"],
+    "negated": ["reports", "reported", "endorses", "complains of", "c/o", "positive for", "admits", "notes", "who"],
+    "historical": ["now", "currently", "today", "this admission", "admitted with", "admitted for",
+                   "comes in with", "came in with"],
+    "family": ["patient", "pt", "reports", "reported", "states", "stated", "says", "notes", "noted", "per"],
+    "possible": ["given"],
+    "hypothetical": ["because", "since", "given"],
+}
+# header (before its colon) -> the category of every mention in its section, None for a plain section
+SECTION_HEADERS: dict[str, Assertion | None] = {
+    "pmh": "historical", "pmhx": "historical", "past medical history": "historical", "past history": "historical",
+    "medical history": "historical", "psh": "historical", "past surgical history": "historical",
+    "surgical history": "historical", "family history": "family", "fhx": "family", "fh": "family",
+    "family hx": "family", **dict.fromkeys([
+        "assessment", "assessment and plan", "a/p", "plan", "impression", "diagnosis", "diagnoses", "hpi",
+        "history of present illness", "chief complaint", "cc", "ros", "review of systems", "exam", "physical exam",
+        "examination", "labs", "imaging", "medications", "meds", "allergies", "social history", "hospital course",
+        "subjective", "objective", "findings", "conclusion", "results", "interval history"]),
+}
+ABBREVIATIONS = ["vs", "dr", "mr", "mrs", "ms", "st", "e.g", "i.e", "approx"]  # a period after these ends nothing
+
+
+class _Rule(NamedTuple):
+    kind: str  # "trigger" | "terminator" | "pseudo"
+    category: Assertion | None  # a trigger's
+    direction: str  # a trigger's
+    ends: frozenset[Assertion | None] = frozenset()  # a terminator's: the categories whose scopes it ends, None: all
+
+
+def _trie_regex(phrases: list[str]) -> re.Pattern[str]:
+    """One regex for all phrases, factored as a character trie: Python's re tries a plain alternation of
+    hundreds of phrases branch by branch at every position (milliseconds a sentence); a trie tries one.
+    Longer phrases win (children before the end of a phrase); a space matches any run of whitespace."""
+    trie: dict[str, dict] = {}
+    for p in phrases:
+        node = trie
+        for ch in " ".join(p.lower().split()):
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def body(node: dict[str, dict], last: str) -> str:
+        alts = [(r"\s+" if ch == " " else re.escape(ch)) + body(child, ch) for ch, child in node.items() if ch]
+        if "" in node:
+            alts.append(r"(?!\w)" if last.isalnum() else "")
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    words = [re.escape(ch) + body(child, ch) for ch, child in trie.items() if ch.isalnum()]
+    others = [re.escape(ch) + body(child, ch) for ch, child in trie.items() if not ch.isalnum()]
+    return re.compile("|".join([r"(?<!\w)(?:" + "|".join(words) + ")", *others]))  # one look-behind, not one a branch
+
+
+# phrase -> rule; the longest phrase at a position wins, as in ConText's lexicon matching
+_RULES: dict[str, _Rule] = {p: _Rule("pseudo", None, "") for p in PSEUDO_TRIGGERS}
+_RULES.update({p: _Rule("terminator", None, "", frozenset(c for c, ps in TERMINATORS.items() if p in ps))
+               for ps in TERMINATORS.values() for p in ps})
+_RULES.update({p: _Rule("trigger", c, d) for c, ds in TRIGGERS.items() for d, ps in ds.items() for p in ps})
+_PHRASES = _trie_regex(list(_RULES))
+_WORD = re.compile(r"\w+")
+_HEADERS = sorted(SECTION_HEADERS, key=len, reverse=True)
+_SPLIT = re.compile(r"[\n;:.!?](?:(?<=\n)[ \t\r]*\n|(?<=[.!?])(?=\s|$)|(?<=[;:]))")
+_ABBREVIATION = re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(a) for a in ABBREVIATIONS) + r")\.$", re.IGNORECASE)
+_CLOSING = re.compile(r"\s*(?:[.,;:!?)\]]|$)")
+_ADJACENT = re.compile(r"\s*(?:\w+\s+){0,2}")  # "denies [any] family history of": one trigger, not two scopes
+
+
+class _Match(NamedTuple):
+    start: int
+    end: int
+    rule: _Rule
+
+
+class _Sentence(NamedTuple):
+    start: int
+    end: int
+    section: Assertion | None
+
+
+def _header(text: str, colon: int) -> str | None:
+    """The section header that ends at this colon, if any."""
+    before = text[max(0, colon - 30):colon].rstrip(" \t").lower()
+    return next((h for h in _HEADERS if before.endswith(h) and not before[:-len(h)][-1:].isalnum()), None)
+
+
+def sentences(text: str) -> list[_Sentence]:
+    """Sentences with the category of their section; header text belongs to no sentence."""
+    out, start, section = [], 0, None
+    for m in _SPLIT.finditer(text):
+        if m.group() == "." and _ABBREVIATION.search(text, max(0, m.start() - 8), m.end()):
+            continue
+        if m.group() == ":":
+            header = _header(text, m.start())
+            if header is None:
+                continue
+            out.append(_Sentence(start, len(text[start:m.start()].rstrip(" \t")) + start - len(header), section))
+            section = SECTION_HEADERS[header]
+        else:
+            out.append(_Sentence(start, m.end(), section))
+            if m.group().startswith("\n"):
+                section = None  # a blank line ends a section too: a present mention is never hidden for long
+        start = m.end()
+    out.append(_Sentence(start, len(text), section))
+    return out
+
+
+def _analyse(text: str, sentence: _Sentence) -> list[_Match]:
+    """The sentence's triggers and terminators, pseudo-triggers dropped."""
+    lower = text[sentence.start:sentence.end].lower()
+    if len(lower) != sentence.end - sentence.start:  # the odd character whose lower case is longer
+        lower = "".join(c if len(c.lower()) > 1 else c.lower() for c in text[sentence.start:sentence.end])
+    matches = (_Match(sentence.start + m.start(), sentence.start + m.end(), _RULES[" ".join(m.group().split())])
+               for m in _PHRASES.finditer(lower))
+    return [m for m in matches if m.rule.kind != "pseudo"]
+
+
+def _words(text: str, a: int, b: int) -> int:
+    return len(_WORD.findall(text, a, b))
+
+
+def _blocks(text: str, trigger: _Match, other: _Match, gap: tuple[int, int]) -> bool:
+    """Does `other`, lying between the trigger and the mention, end the trigger's scope?"""
+    if other.rule.kind == "terminator":
+        return None in other.rule.ends or trigger.rule.category in other.rule.ends
+    if other.rule.category == trigger.rule.category:
+        return False
+    return _ADJACENT.fullmatch(text, *gap) is None
+
+
+def _closes(text: str, trigger: _Match, matches: list[_Match], end: int) -> bool:
+    """Does the trigger end its clause (only punctuation, a terminator or the sentence end after it)?"""
+    return bool(_CLOSING.match(text, trigger.end, end)) or any(
+        o.rule.kind == "terminator" and o.start >= trigger.end and not text[trigger.end:o.start].strip() for o in matches)
+
+
+def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, end: int) -> bool:
+    """Is the mention [s, e) in the scope of this trigger?"""
+    direction = trigger.rule.direction
+    if direction == "forward" and _closes(text, trigger, matches, end):
+        direction = "backward"
+    if trigger.end <= s and direction in ("forward", "bidirectional"):
+        return (_words(text, trigger.end, s) <= MAX_SCOPE_TOKENS and not any(
+            trigger.end <= o.start and o.end <= s and _blocks(text, trigger, o, (trigger.end, o.start)) for o in matches))
+    if trigger.start >= e and direction in ("backward", "bidirectional"):
+        return (_words(text, e, trigger.start) <= MAX_SCOPE_TOKENS and not any(
+            e <= o.start and o.end <= trigger.start and _blocks(text, trigger, o, (o.end, trigger.start)) for o in matches))
+    return False
+
+
+def assertions(text: str, spans: list[tuple[int, int]]) -> list[Assertion]:
+    """The assertion of each (start, end) mention of one text, splitting the text into sentences once."""
+    sents = sentences(text)
+    firsts = [x.start for x in sents]
+    cache: dict[int, list[_Match]] = {}
+    out: list[Assertion] = []
+    for s, e in spans:
+        i = max(bisect_right(firsts, s) - 1, 0)
+        sent = sents[i]
+        matches = cache[i] if i in cache else cache.setdefault(i, _analyse(text, sent))
+        found = {sent.section} if sent.section else set()
+        for m in matches:
+            if m.rule.kind == "trigger" and (m.end <= s or m.start >= e) and m.rule.category not in found:
+                if _covers(text, m, matches, s, e, sent.end):
+                    found.add(m.rule.category)
+        out.append(next((c for c in PRECEDENCE if c in found), "present"))
+    return out
+
+
+def assertion_of(text: str, start: int, end: int) -> Assertion:
+    """The assertion of the mention text[start:end]."""
+    return assertions(text, [(start, end)])[0]
