@@ -7,7 +7,10 @@ BIN = $(VENV)/bin
 
 .PHONY: setup demo test bench bench-convert clean-services
 
+# the ICD-10-CM index (embeddings of the package's tabular list) is built once per package version and
+# encoder into .cache/icd10cm/ (minutes on a laptop's CPU); later runs find it and return at once
 setup: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/clinstream index icd10cm
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

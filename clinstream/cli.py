@@ -56,6 +56,72 @@ def eval_ner_cmd(
     typer.echo(text)
 
 
+# --- ICD-10-CM ------------------------------------------------------------------------------------
+
+index_app = typer.Typer(help="Indexes derived from installed packages, cached in the state folder.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("icd10cm")
+def index_icd10cm_cmd(
+    force: Annotated[bool, typer.Option(help="rebuild even when the cached index is current")] = False,
+    batch_size: Annotated[int, typer.Option(help="texts per forward pass")] = 256,
+) -> None:
+    """Embed the ICD-10-CM tabular list (simple-icd-10-cm) with the MiniLM encoder; a no-op when the
+    index for this package version and encoder is already cached. Progress goes to stderr."""
+    from processors.icd10cm import build
+
+    typer.echo(str(build(get_settings().icd10cm_dir, force=force, batch_size=batch_size)))
+
+
+def _load_coder():  # type: ignore[no-untyped-def]
+    from processors.icd10cm import Coder, IndexMissing
+
+    settings = get_settings()
+    try:
+        return Coder.load(settings.icd10cm_dir, device=settings.device)
+    except IndexMissing as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("code")
+def code_cmd(
+    mentions: Annotated[Optional[list[str]], typer.Argument(help="problem mentions (default: one per line on stdin)")] = None,
+    k: Annotated[int, typer.Option(help="candidates per mention, best first")] = 5,
+) -> None:
+    """Map problem mentions to ICD-10-CM: one JSON line each, {"mention", "icd10cm": [{code, display, score}]}."""
+    texts = list(mentions or [line.strip() for line in sys.stdin if line.strip()])
+    coder = _load_coder()
+    for start in range(0, len(texts), 256):
+        chunk = texts[start : start + 256]
+        for mention, matches in zip(chunk, coder.code(chunk, k=k)):
+            typer.echo(json.dumps({"mention": mention, "icd10cm": [m.model_dump() for m in matches]}))
+
+
+@eval_app.command("icd10cm")
+def eval_icd10cm_cmd(
+    file: Annotated[Optional[Path], typer.Argument(help="mention TAB code TAB split (dev|heldout) file")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the report here")] = None,
+    ablations: Annotated[bool, typer.Option(help="also score the coder with each part taken out")] = True,
+    dev_misses: Annotated[bool, typer.Option(help="print the dev pairs missed at the top (tuning aid) to stderr")] = False,
+) -> None:
+    """Top-1/top-5 accuracy at the full code and the 3-character category, dev and held-out, against the
+    plain nearest-description baseline."""
+    from processors import icd10cm_eval
+
+    pairs = icd10cm_eval.read_pairs(file or icd10cm_eval.EVAL_FILE)
+    coder = _load_coder()
+    report = icd10cm_eval.evaluate(coder, pairs, ablations=ablations)
+    if dev_misses:
+        for miss in icd10cm_eval.dev_misses(coder, pairs):
+            typer.echo(json.dumps(miss), err=True)
+    text = json.dumps(report, indent=2)
+    if json_out:
+        json_out.write_text(text + "\n")
+    typer.echo(text)
+
+
 # --- per-sender overrides ------------------------------------------------------------------------
 
 senders_app = typer.Typer(help="Per-sender HL7 v2 overrides (CLINSTREAM_SENDER_OVERRIDES).", no_args_is_help=True)

@@ -1,0 +1,163 @@
+"""ICD-10-CM in the enriched envelope: candidates on PROBLEM entities, a provisional FHIR R4 Condition per
+coded problem, and an ICD-10-CM coding added to the message's own Conditions (DG1, PRB, FHIR) that have none.
+
+Pure: the coder runs once per batch over `mentions_to_code(envelopes)` and its answers come back here as
+a mapping mention text -> candidates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from clinstream.envelope import CodeMatch, Envelope
+
+SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
+# Codings in these systems are kept as sent: the sender has coded the diagnosis already.
+ICD10_SYSTEMS = {SYSTEM, "http://hl7.org/fhir/sid/icd-10", "urn:oid:2.16.840.1.113883.6.90", "urn:oid:2.16.840.1.113883.6.3"}
+CODED_ASSERTIONS = {"present", "possible"}
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+SPAN_EXTENSION = "urn:clinstream:fhir:extension:text-span"  # where in which narrative the problem was read
+MATCH_EXTENSION = "urn:clinstream:fhir:extension:icd10cm-match-score"  # cosine of text and code description
+NAMESPACE = uuid.UUID("0b7f3c8e-2a61-4d1c-9e4f-5d2a8c6b1e73")
+
+
+def _codable(entity_label: str, assertion: str) -> bool:
+    return entity_label == "PROBLEM" and assertion in CODED_ASSERTIONS
+
+
+def _conditions(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle.get("entry", []) if isinstance(e.get("resource"), dict)
+            and e["resource"].get("resourceType") == "Condition"]
+
+
+def has_icd10(concept: dict[str, Any] | None) -> bool:
+    return any(c.get("system") in ICD10_SYSTEMS and c.get("code") for c in (concept or {}).get("coding", []))
+
+
+def condition_text(concept: dict[str, Any] | None) -> str | None:
+    """What to code a sent Condition by: its text, else its codings' displays."""
+    concept = concept or {}
+    text = (concept.get("text") or "").strip()
+    if text and text.lower() not in {"unknown diagnosis", "unknown problem"}:
+        return text
+    displays = [c.get("display", "").strip() for c in concept.get("coding", []) if c.get("display")]
+    return displays[0] if displays else None
+
+
+def mentions_to_code(envelopes: list[Envelope]) -> list[str]:
+    """The distinct texts a batch needs coded: PROBLEM entities present or possible, and the message's
+    Conditions that carry no ICD-10 coding."""
+    seen: dict[str, None] = {}
+    for env in envelopes:
+        for entity in env.entities:
+            if _codable(entity.label, entity.assertion):
+                seen.setdefault(entity.text, None)
+        for condition in _conditions(env.bundle):
+            if not has_icd10(condition.get("code")):
+                text = condition_text(condition.get("code"))
+                if text:
+                    seen.setdefault(text, None)
+    return list(seen)
+
+
+def codes_for_entities(env: Envelope, codes: Mapping[str, list[CodeMatch]]) -> Envelope:
+    """The envelope with `icd10cm` candidates on its PROBLEM entities that are present or possible."""
+    entities = [e.model_copy(update={"icd10cm": list(codes.get(e.text, []))}) if _codable(e.label, e.assertion) else e
+                for e in env.entities]
+    return env.model_copy(update={"entities": entities})
+
+
+def _full_urls(bundle: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource") or {}
+        if entry.get("fullUrl") and resource.get("id"):
+            out[f"{resource.get('resourceType')}/{resource['id']}"] = entry["fullUrl"]
+    return out
+
+
+def condition_resources(env: Envelope) -> list[dict[str, Any]]:
+    """Bundle entries: one provisional Condition per distinct best code among the coded entities, with
+    evidence pointing at each source resource and text span. Ids are stable per message and code."""
+    urls = _full_urls(env.bundle)
+    narratives = {n.id: n for n in env.narratives}
+    sent = {c["code"] for cond in _conditions(env.bundle) for c in cond.get("code", {}).get("coding", [])
+            if c.get("system") == SYSTEM and c.get("code")}
+    grouped: dict[str, list[Any]] = {}
+    for entity in env.entities:
+        if entity.icd10cm and _codable(entity.label, entity.assertion):
+            grouped.setdefault(entity.icd10cm[0].code, []).append(entity)
+    entries = []
+    for code, entities in grouped.items():
+        if code in sent:  # the message already states this diagnosis
+            continue
+        best = entities[0].icd10cm[0]
+        rid = str(uuid.uuid5(NAMESPACE, f"Condition|{env.message_id}|{code}"))
+        evidence = []
+        for entity in entities:
+            narrative = narratives.get(entity.narrative_id)
+            source = narrative.resource if narrative else entity.narrative_id.split("#")[0]
+            detail = {"reference": urls.get(source, source), "display": f"{entity.text!r} in {entity.narrative_id}"}
+            evidence.append({
+                "extension": [{"url": SPAN_EXTENSION, "extension": [
+                    {"url": "narrative", "valueString": entity.narrative_id},
+                    {"url": "start", "valueInteger": entity.start},
+                    {"url": "end", "valueInteger": entity.end},
+                    {"url": "text", "valueString": entity.text},
+                    {"url": "assertion", "valueCode": entity.assertion},
+                ]}],
+                "detail": [detail],
+            })
+        resource: dict[str, Any] = {
+            "resourceType": "Condition", "id": rid,
+            "verificationStatus": {"coding": [{"system": VERIFICATION, "code": "provisional"}]},
+            "code": {"coding": [_coding(best)], "text": entities[0].text},
+            "subject": {"reference": env.patient_ref} if env.patient_ref else {"display": "unknown patient"},
+            "evidence": evidence,
+        }
+        if any(e.assertion == "present" for e in entities):
+            resource["clinicalStatus"] = {"coding": [{"system": CLINICAL, "code": "active"}]}
+        if env.encounter_ref:
+            resource["encounter"] = {"reference": env.encounter_ref}
+        if env.observed_at:
+            resource["recordedDate"] = env.observed_at
+        entries.append({"fullUrl": f"urn:uuid:{rid}", "resource": resource})
+    return entries
+
+
+def _coding(match: CodeMatch) -> dict[str, Any]:
+    return {"extension": [{"url": MATCH_EXTENSION, "valueDecimal": round(match.score, 4)}],
+            "system": SYSTEM, "code": match.code, "display": match.display, "userSelected": False}
+
+
+def with_coded_conditions(bundle: dict[str, Any], codes: Mapping[str, list[CodeMatch]]) -> dict[str, Any]:
+    """The Bundle with an ICD-10-CM coding (best candidate) added to each Condition that has no ICD-10
+    coding; Conditions coded in ICD-10 or ICD-10-CM keep exactly what was sent."""
+    changed = False
+    entries = []
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource") or {}
+        if resource.get("resourceType") == "Condition" and not has_icd10(resource.get("code")):
+            text = condition_text(resource.get("code"))
+            matches = codes.get(text or "", [])
+            if matches:
+                concept = dict(resource.get("code") or {})
+                concept["coding"] = list(concept.get("coding", [])) + [_coding(matches[0])]
+                concept.setdefault("text", text)
+                entry = {**entry, "resource": {**resource, "code": concept}}
+                changed = True
+        entries.append(entry)
+    return {**bundle, "entry": entries} if changed else bundle
+
+
+def with_diagnoses(env: Envelope, codes: Mapping[str, list[CodeMatch]]) -> Envelope:
+    """Entities coded, sent Conditions coded, and a Condition per coded problem added to the Bundle."""
+    env = codes_for_entities(env, codes)
+    bundle = with_coded_conditions(env.bundle, codes)
+    added = condition_resources(env.model_copy(update={"bundle": bundle}))
+    if added:
+        bundle = {**bundle, "entry": list(bundle.get("entry", [])) + added}
+    return env.model_copy(update={"bundle": bundle})

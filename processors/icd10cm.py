@@ -1,0 +1,564 @@
+"""ICD-10-CM coding of problem mentions: a layer of clinical shorthand and lay terms, then the MiniLM
+sentence encoder searched against an index of the ICD-10-CM tabular list (package `simple-icd-10-cm`).
+
+The index is derived from the package and the encoder: built once (`clinstream index icd10cm`, which
+`make setup` runs) and cached in the state folder under a name keyed by both, so a new package
+version or encoder builds a new one. Everything here is pure except `build_index` / `load_index`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import re
+import sys
+import time
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from clinstream.envelope import CodeMatch
+
+PACKAGE = "simple-icd-10-cm"
+SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
+SYNONYMS_FILE = Path(__file__).with_name("icd10cm_synonyms.yaml")
+# Bump when the rows of the index change meaning; part of the cache key with package and encoder.
+INDEX_FORMAT = 1
+
+# Row kinds: where an index row's text comes from. Every row points to one billable code.
+DESCRIPTION, INCLUSION, PARENT, BARE = 0, 1, 2, 3
+KIND_NAMES = {DESCRIPTION: "description", INCLUSION: "inclusion term", PARENT: "parent description", BARE: "bare variant"}
+
+
+# --- the shorthand layer ---------------------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def squash(text: str) -> str:
+    """Lower case, NFKC, punctuation other than the hyphen of 'COVID-19' or 'non-ST' turned to spaces."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
+    text = re.sub(r"[^\w\s'\-]", " ", text)
+    text = re.sub(r"(?<!\w)-|-(?!\w)|'(?!\w)|(?<!\w)'", " ", text)
+    return " ".join(text.split())
+
+
+def _term_pattern(term: str) -> str:
+    # a term is bounded by non-alphanumerics, but "w/" or "2/2" may touch the next word
+    left = r"(?<![A-Za-z0-9])" if term[0].isalnum() else ""
+    right = r"(?![A-Za-z0-9])" if term[-1].isalnum() else ""
+    return left + re.escape(term).replace(r"\ ", r"\s+") + right
+
+
+@dataclass(frozen=True)
+class Expansion:
+    text: str  # what is embedded
+    code: str | None  # a direct code when the whole mention is a known phrase
+
+
+@dataclass
+class Shorthand:
+    """Abbreviations and lay terms -> the words ICD-10-CM uses; whole-mention phrases -> a code."""
+
+    abbreviations: dict[str, str]
+    drop: list[str]
+    patterns: list[tuple[str, str]]
+    codes: dict[str, str] = field(default_factory=dict)  # squashed phrase -> code
+
+    def __post_init__(self) -> None:
+        terms = {t: e for t, e in self.abbreviations.items()}
+        terms.update({t: "" for t in self.drop})
+        exact = sorted((t for t in terms if t != t.lower()), key=len, reverse=True)
+        folded = sorted((t for t in terms if t == t.lower()), key=len, reverse=True)
+        self._exact = {t: terms[t] for t in exact}
+        self._folded = {t.lower(): terms[t] for t in folded}
+        # one pass, longest term first; case-sensitive terms before the folded ones of the same text
+        alternatives = [(t, f"(?-i:{_term_pattern(t)})") for t in exact] + [(t, _term_pattern(t)) for t in folded]
+        alternatives.sort(key=lambda a: len(a[0]), reverse=True)
+        self._regex = re.compile("|".join(f"({p})" for _, p in alternatives), re.IGNORECASE) if alternatives else None
+        self._groups = [t for t, _ in alternatives]
+        self._patterns = [(re.compile(p), r) for p, r in self.patterns]
+        self._codes = {self._rewrite(phrase): code for phrase, code in self.codes.items()}
+
+    @classmethod
+    def load(cls, path: Path = SYNONYMS_FILE) -> Shorthand:
+        data = yaml.safe_load(path.read_text())
+        codes = {phrase: code for code, phrases in (data.get("codes") or {}).items() for phrase in phrases}
+        return cls(
+            abbreviations={str(k): str(v) for k, v in (data.get("abbreviations") or {}).items()},
+            drop=[str(d) for d in data.get("drop") or []],
+            patterns=[(str(p), str(r)) for p, r in data.get("patterns") or []],
+            codes=codes,
+        )
+
+    def _replace(self, match: re.Match[str]) -> str:
+        term = self._groups[match.lastindex - 1]  # type: ignore[operator]
+        value = self._exact[term] if term in self._exact else self._folded[term.lower()]
+        return f" {value} "
+
+    def _rewrite(self, mention: str) -> str:
+        text = unicodedata.normalize("NFKC", mention).strip()
+        if self._regex is not None:
+            text = self._regex.sub(self._replace, text)
+        text = squash(text)
+        for pattern, replacement in self._patterns:
+            text = pattern.sub(replacement, text)
+        return " ".join(text.split())
+
+    def expand(self, mention: str) -> Expansion:
+        text = self._rewrite(mention)
+        if not text:  # the mention was only qualifiers: embed it as written
+            text = squash(mention)
+        return Expansion(text, self._codes.get(text))
+
+
+@lru_cache(maxsize=1)
+def default_shorthand() -> Shorthand:
+    return Shorthand.load()
+
+
+# --- spelling ------------------------------------------------------------------------------------
+
+
+class Speller:
+    """Corrects a word of five letters or more that no index text or shorthand uses to the closest one
+    that they use (difflib ratio >= cutoff, same first letter): 'pnuemonia' -> 'pneumonia'."""
+
+    def __init__(self, vocabulary: Iterable[str], cutoff: float = 0.84) -> None:
+        self.vocabulary = set(vocabulary)
+        self.cutoff = cutoff
+        self._by_start: dict[str, list[str]] = defaultdict(list)
+        for word in self.vocabulary:
+            if len(word) >= 4 and word.isalpha():
+                self._by_start[word[0]].append(word)
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one speller per loaded index
+    def word(self, word: str) -> str:
+        if len(word) < 5 or not word.isalpha() or word in self.vocabulary:
+            return word
+        pool = [w for w in self._by_start.get(word[0], []) if abs(len(w) - len(word)) <= 2]
+        close = difflib.get_close_matches(word, pool, n=1, cutoff=self.cutoff)
+        return close[0] if close else word
+
+    def text(self, text: str) -> str:
+        return " ".join(self.word(w) for w in text.split())
+
+
+def vocabulary_of(texts: Iterable[str]) -> set[str]:
+    words: set[str] = set()
+    for text in texts:
+        words.update(_WORD.findall(text.lower()))
+    return words
+
+
+# --- index rows from the tabular list -------------------------------------------------------------
+
+_PAREN = re.compile(r"\s*\([^()]*\)")
+_NOS = re.compile(r"\bNOS\b")
+
+
+def bare(text: str) -> str:
+    """The text without its nonessential modifiers in parentheses and without 'NOS'."""
+    out = _NOS.sub("", _PAREN.sub("", text))
+    return " ".join(out.replace(" ,", ",").split()).strip(" ,")
+
+
+def is_later_encounter(description: str) -> bool:
+    """7th-character variants for a subsequent encounter or a sequela: not indexed (they would crowd the
+    list with near-copies of the initial encounter); `encounter_variant` reaches them from the mention."""
+    low = description.lower()
+    return "subsequent encounter" in low or low.endswith("sequela")
+
+
+_UNSPECIFIED = re.compile(r"\bunspecified\b|\bNOS\b|without complications?\b|\bunspecified site\b", re.IGNORECASE)
+
+
+def generality(code: str, description: str) -> tuple[int, int, int, str]:
+    """Sort key: the most general billable code first ('unspecified', '.9', shortest)."""
+    return (-len(_UNSPECIFIED.findall(description)), 0 if code.endswith("9") else 1, len(description), code)
+
+
+@dataclass(frozen=True)
+class Row:
+    text: str
+    code: str
+    kind: int
+
+
+def tabular_rows() -> tuple[list[Row], dict[str, str]]:
+    """Index rows and the billable codes (code -> description) of the installed simple-icd-10-cm.
+
+    Rows: each billable code's description; its inclusion terms; the description, inclusion terms and
+    'includes' notes of every category and subcategory above billable codes, pointing to their most
+    general billable descendant; and each of these without parenthesised modifiers where that differs.
+    """
+    import simple_icd_10_cm as icd
+
+    codes: dict[str, str] = {}
+    rows: list[Row] = []
+    for code in icd.get_all_codes(True):
+        if icd.is_leaf(code) and not icd.is_chapter_or_block(code):
+            codes[code] = icd.get_description(code)
+    indexed = {c: d for c, d in codes.items() if not is_later_encounter(d)}
+    for code, description in indexed.items():
+        rows.append(Row(description, code, DESCRIPTION))
+        for term in icd.get_inclusion_term(code):
+            rows.append(Row(term, code, INCLUSION))
+    for node in icd.get_all_codes(True):
+        if icd.is_chapter_or_block(node) or icd.is_leaf(node):
+            continue
+        leaves = [c for c in icd.get_descendants(node) if c in indexed]
+        if not leaves:
+            continue
+        target = min(leaves, key=lambda c: generality(c, indexed[c]))
+        rows.append(Row(icd.get_description(node), target, PARENT))
+        for term in list(icd.get_inclusion_term(node)) + list(icd.get_includes(node)):
+            rows.append(Row(term, target, PARENT))
+    for row in list(rows):
+        stripped = bare(row.text)
+        if stripped and stripped != row.text:
+            rows.append(Row(stripped, row.code, BARE))
+    # one row per (text, code): the first kind wins
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for row in rows:
+        key = (row.text.lower(), row.code)
+        if key not in seen:
+            seen.add(key)
+            unique.append(row)
+    return unique, codes
+
+
+# --- the encoder ---------------------------------------------------------------------------------
+
+
+def encoder_dir() -> Path:
+    from processors.ner import base_model_dir
+
+    return base_model_dir()
+
+
+def encoder_hash(path: Path) -> str:
+    """sha256 over the encoder's weights, config and vocabulary: part of the index's cache key."""
+    digest = hashlib.sha256()
+    for name in ("config.json", "tokenizer.json", "vocab.txt", "model.safetensors"):
+        file = path / name
+        if file.exists():
+            digest.update(name.encode())
+            with file.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Encoder:
+    """all-MiniLM-L6-v2 sentence embeddings: mean of the last hidden state over the attention mask,
+    L2-normalised (what sentence-transformers does for this model)."""
+
+    def __init__(self, path: Path | None = None, device: str = "cpu", max_length: int = 128) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        from processors.ner import pick_device
+
+        self.path = Path(path or encoder_dir())
+        self.device = pick_device(device)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        self.model = AutoModel.from_pretrained(self.path, local_files_only=True).to(self.device).eval()
+        self.max_length = max_length
+
+    def embed(self, texts: Sequence[str], batch_size: int = 256, progress: Callable[[int], None] | None = None) -> torch.Tensor:
+        """(len(texts), 384) float32, unit rows, in the order given; batches of similar length."""
+        out = torch.empty(len(texts), self.model.config.hidden_size)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                batch = self.tokenizer([texts[i] for i in chunk], padding=True, truncation=True,
+                                       max_length=self.max_length, return_tensors="pt").to(self.device)
+                hidden = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                out[chunk] = torch.nn.functional.normalize(pooled, dim=-1).float().cpu()
+                if progress:
+                    progress(min(start + batch_size, len(order)))
+        return out
+
+
+# --- the cached index ----------------------------------------------------------------------------
+
+
+def package_version() -> str:
+    return metadata.version(PACKAGE)
+
+
+def index_path(folder: Path, encoder_digest: str) -> Path:
+    """<folder>/<package version>-<encoder sha256 prefix>-f<format>.pt: a new package, encoder or row
+    format gets a file of its own."""
+    return Path(folder) / f"{package_version()}-{encoder_digest[:12]}-f{INDEX_FORMAT}.pt"
+
+
+@dataclass
+class Index:
+    texts: list[str]
+    row_code: torch.Tensor  # (rows,) int32 into codes
+    kinds: torch.Tensor  # (rows,) uint8
+    embeddings: torch.Tensor  # (rows, dim) float32, unit rows
+    codes: list[str]
+    displays: list[str]
+    package: str
+    encoder: str
+
+    def category_of(self) -> list[str]:
+        return [c[:3] for c in self.codes]
+
+
+def build_index(
+    path: Path, encoder: Encoder, digest: str, *, batch_size: int = 256, log: Callable[[str], None] = lambda s: None
+) -> Path:
+    """Embed every row and save the index to `path`. Embeddings of texts that an older index in the same
+    folder already holds for this encoder are reused, so a new package version embeds only what changed."""
+    rows, codes = tabular_rows()
+    code_list = sorted(codes)
+    position = {c: i for i, c in enumerate(code_list)}
+    texts = sorted({r.text for r in rows})
+    known: dict[str, torch.Tensor] = {}
+    for old in sorted(path.parent.glob(f"*-{digest[:12]}-f*.pt")):
+        if old == path:
+            continue
+        try:
+            data = torch.load(old, weights_only=True)
+        except Exception:  # noqa: BLE001 - a damaged cache file is only a lost shortcut
+            continue
+        for text, vector in zip(data["texts"], data["embeddings"]):
+            known[text] = vector.float()
+    todo = [t for t in texts if t not in known]
+    log(f"icd10cm index: {len(rows)} rows for {len(codes)} billable codes, {len(texts)} distinct texts, "
+        f"{len(texts) - len(todo)} embedded before, {len(todo)} to embed")
+    started = time.perf_counter()
+    last = [started]
+
+    def progress(done: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 15 or done == len(todo):
+            last[0] = now
+            rate = done / max(now - started, 1e-9)
+            log(f"  embedded {done}/{len(todo)} ({rate:.0f}/s, {(len(todo) - done) / max(rate, 1e-9):.0f}s left)")
+
+    fresh = encoder.embed(todo, batch_size=batch_size, progress=progress) if todo else torch.empty(0, 384)
+    vectors = dict(known)
+    vectors.update(zip(todo, fresh))
+    text_pos = {t: i for i, t in enumerate(texts)}
+    emb = torch.stack([vectors[t] for t in texts]).half()
+    row_text = torch.tensor([text_pos[r.text] for r in rows], dtype=torch.int32)
+    payload = {
+        "format": INDEX_FORMAT, "package": package_version(), "encoder": digest,
+        "texts": texts, "embeddings": emb,
+        "row_text": row_text,
+        "row_code": torch.tensor([position[r.code] for r in rows], dtype=torch.int32),
+        "kinds": torch.tensor([r.kind for r in rows], dtype=torch.uint8),
+        "codes": code_list, "displays": [codes[c] for c in code_list],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    log(f"icd10cm index: wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.0f}s")
+    return path
+
+
+def load_index(path: Path) -> Index:
+    data = torch.load(path, weights_only=True)
+    row_text = data["row_text"].long()
+    return Index(
+        texts=[data["texts"][i] for i in row_text.tolist()],
+        row_code=data["row_code"], kinds=data["kinds"],
+        embeddings=data["embeddings"].float()[row_text],
+        codes=data["codes"], displays=data["displays"],
+        package=data["package"], encoder=data["encoder"],
+    )
+
+
+class IndexMissing(RuntimeError):
+    """The ICD-10-CM index has not been built for this package and encoder."""
+
+
+# --- ranking -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Knobs of the re-ranking; the defaults are the ones tuned on the dev half of the evaluation set."""
+
+    candidates: int = 64  # codes taken from the embedding search before re-ranking
+    kinds: tuple[int, ...] = (DESCRIPTION, INCLUSION, PARENT, BARE)
+    category_weight: float = 0.0  # weight of the other codes of a category (soft vote)
+    temperature: float = 0.05
+    general_bonus: float = 0.0  # added to the most general codes when the mention names no specifics
+    spelling: bool = True
+    shorthand: bool = True
+
+
+PLAIN = Ranking(candidates=5, kinds=(DESCRIPTION,), spelling=False, shorthand=False)
+
+
+def rerank(
+    scored: list[tuple[str, float]], general: set[str], ranking: Ranking, k: int
+) -> list[tuple[str, float]]:
+    """Best-first (code, cosine) from the candidates of one mention.
+
+    A category scores its best cosine plus a soft vote of its other candidates (several near codes of
+    one category are evidence for it even when a lone code of another scores a little higher). Within a
+    category, a general code ('unspecified', '.9') gets a bonus, so a mention without specifics gets the
+    unspecified code. A code's final key is its category's score less its distance to the category's
+    best, which puts each category's best code in category order and interleaves the runners-up."""
+    if not scored:
+        return []
+    by_cat: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
+    for code, score in scored:
+        by_cat[code[:3]].append((code, score, score + (ranking.general_bonus if code in general else 0.0)))
+    keyed: list[tuple[float, float, str]] = []
+    for members in by_cat.values():
+        best = max(s for _, s, _ in members)
+        vote = sum(math.exp((s - best) / ranking.temperature) for _, s, _ in members) - 1.0
+        cat_score = best + ranking.category_weight * math.log1p(vote)
+        top_within = max(w for _, _, w in members)
+        for code, score, within in members:
+            keyed.append((cat_score - (top_within - within), score, code))
+    keyed.sort(key=lambda t: (-t[0], -t[1], t[2]))
+    return [(code, score) for _, score, code in keyed[:k]]
+
+
+# --- the coder -----------------------------------------------------------------------------------
+
+
+_ENCOUNTER = (("sequela", "S"), ("subsequent encounter", "D"), ("follow-up", "D"), ("follow up", "D"))
+
+
+def encounter_variant(code: str, mention: str, codes: dict[str, int]) -> str:
+    """An initial-encounter code turned to its subsequent-encounter or sequela variant when the mention
+    says so (those variants are not in the index)."""
+    if len(code.replace(".", "")) != 7 or code[-1] not in "ABC":
+        return code
+    low = mention.lower()
+    for word, letter in _ENCOUNTER:
+        if word in low and code[:-1] + letter in codes:
+            return code[:-1] + letter
+    return code
+
+
+class Coder:
+    """Encoder and index loaded once; `code` maps a batch of mentions in one forward pass."""
+
+    def __init__(
+        self, index: Index, encoder: Encoder, shorthand: Shorthand | None = None, ranking: Ranking = Ranking()
+    ) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.shorthand = shorthand or default_shorthand()
+        self.ranking = ranking
+        self.code_pos = {c: i for i, c in enumerate(index.codes)}
+        self.general = self._general_codes()
+        self.speller = Speller(vocabulary_of(index.texts) | vocabulary_of(self.shorthand.abbreviations.values())
+                               | vocabulary_of(self.shorthand.abbreviations))
+        self._masks: dict[tuple[int, ...], torch.Tensor] = {}
+        self.name = "icd10cm-minilm"
+        self.version = f"{index.package}+{index.encoder[:12]}"
+
+    @classmethod
+    def load(cls, folder: Path, device: str = "cpu", ranking: Ranking = Ranking()) -> Coder:
+        """Encoder and the cached index in `folder` (Settings.icd10cm_dir); IndexMissing if not built."""
+        path = index_path(folder, encoder_hash(encoder_dir()))
+        if not path.exists():
+            raise IndexMissing(f"no ICD-10-CM index at {path}: run `clinstream index icd10cm` (make setup does)")
+        encoder = Encoder(device=device)
+        return cls(load_index(path), encoder, ranking=ranking)
+
+    def _general_codes(self) -> set[str]:
+        """Per category and subcategory, its most general billable code."""
+        best: dict[str, str] = {}
+        for code, display in zip(self.index.codes, self.index.displays):
+            if is_later_encounter(display):
+                continue
+            for parent in {code[:3], code[:5]}:
+                if parent not in best or generality(code, display) < generality(best[parent], self.index.displays[self.code_pos[best[parent]]]):
+                    best[parent] = code
+        return set(best.values())
+
+    def _mask(self, kinds: tuple[int, ...]) -> torch.Tensor:
+        if kinds not in self._masks:
+            mask = torch.zeros(len(self.index.kinds), dtype=torch.bool)
+            for kind in kinds:
+                mask |= self.index.kinds == kind
+            self._masks[kinds] = mask
+        return self._masks[kinds]
+
+    def prepare(self, mention: str, ranking: Ranking) -> Expansion:
+        expansion = self.shorthand.expand(mention) if ranking.shorthand else Expansion(squash(mention), None)
+        if ranking.spelling and expansion.code is None:
+            corrected = self.speller.text(expansion.text)
+            if corrected != expansion.text:
+                again = self.shorthand.expand(corrected) if ranking.shorthand else Expansion(corrected, None)
+                expansion = Expansion(again.text, again.code)
+        return expansion
+
+    def code(self, mentions: Sequence[str], k: int = 5, ranking: Ranking | None = None) -> list[list[CodeMatch]]:
+        ranking = ranking or self.ranking
+        if not mentions:
+            return []
+        prepared = [self.prepare(m, ranking) for m in mentions]
+        texts = sorted({p.text for p in prepared})
+        vectors = self.encoder.embed(texts)
+        sims = vectors @ self.index.embeddings.T  # (texts, rows)
+        mask = self._mask(ranking.kinds)
+        sims[:, ~mask] = -2.0
+        # enough rows to fill `candidates` distinct codes in all but odd cases
+        top = torch.topk(sims, min(sims.shape[1], ranking.candidates * 8), dim=1)
+        per_text: dict[str, list[tuple[str, float]]] = {}
+        for row, text in enumerate(texts):
+            best: dict[str, float] = {}
+            for score, r in zip(top.values[row].tolist(), top.indices[row].tolist()):
+                code = self.index.codes[int(self.index.row_code[r])]
+                if code not in best:
+                    best[code] = score
+                    if len(best) >= ranking.candidates:
+                        break
+            per_text[text] = rerank(list(best.items()), self.general, ranking, max(k, 1))
+        results = []
+        for mention, prep in zip(mentions, prepared):
+            ranked = per_text[prep.text]
+            matches: list[CodeMatch] = []
+            if prep.code and prep.code in self.code_pos:
+                matches.append(self._match(prep.code, 1.0))
+            for code, score in ranked:
+                code = encounter_variant(code, mention, self.code_pos)
+                if all(m.code != code for m in matches):
+                    matches.append(self._match(code, score))
+            results.append(matches[:k])
+        return results
+
+    def _match(self, code: str, score: float) -> CodeMatch:
+        return CodeMatch(code=code, display=self.index.displays[self.code_pos[code]], score=round(float(score), 4))
+
+
+def build(folder: Path, *, force: bool = False, batch_size: int = 256, log: Callable[[str], None] | None = None) -> Path:
+    """Build the index for the installed package and encoder unless it is already cached."""
+    say = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    digest = encoder_hash(encoder_dir())
+    path = index_path(folder, digest)
+    if path.exists() and not force:
+        say(f"icd10cm index: {path} is up to date")
+        return path
+    return build_index(path, Encoder(device="cpu"), digest, batch_size=batch_size, log=say)
+
+
+def as_dict(matches: list[CodeMatch]) -> list[dict[str, Any]]:
+    return [m.model_dump() for m in matches]

@@ -1,0 +1,127 @@
+"""ICD-10-CM in the envelope: which mentions are coded, provisional Conditions with evidence (valid R4),
+and the message's own Conditions: ICD-10 kept, text-only or other systems given a mapped coding."""
+
+from __future__ import annotations
+
+from fhir.resources.R4B.bundle import Bundle
+
+from clinstream.envelope import CodeMatch, Entity, Envelope, Narrative, SourceRecord
+from processors.diagnoses import (
+    MATCH_EXTENSION,
+    SPAN_EXTENSION,
+    SYSTEM,
+    codes_for_entities,
+    condition_resources,
+    mentions_to_code,
+    with_diagnoses,
+)
+
+AT = "2026-01-01T10:00:00+00:00"
+NOTE = "Assessment: community acquired pneumonia. Possible sepsis. No stroke. Mother had breast cancer."
+NID = "DocumentReference/d1#content[0].attachment"
+CODES = {
+    "community acquired pneumonia": [CodeMatch(code="J18.9", display="Pneumonia, unspecified organism", score=0.83)],
+    "sepsis": [CodeMatch(code="A41.9", display="Sepsis, unspecified organism", score=1.0)],
+    "Type 2 diabetes": [CodeMatch(code="E11.9", display="Type 2 diabetes mellitus without complications", score=0.91)],
+    "stroke": [CodeMatch(code="I63.9", display="Cerebral infarction, unspecified", score=1.0)],
+}
+
+
+def entity(text: str, assertion: str, label: str = "PROBLEM") -> Entity:
+    start = NOTE.index(text)
+    return Entity(narrative_id=NID, label=label, source_label="Disease", start=start, end=start + len(text), text=text,
+                  score=0.9, assertion=assertion)
+
+
+def envelope(conditions=(), entities=None) -> Envelope:
+    entries = [
+        {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "id": "p1"}},
+        {"fullUrl": "urn:uuid:e1", "resource": {"resourceType": "Encounter", "id": "e1", "status": "in-progress",
+                                                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"}}},
+        {"fullUrl": "urn:uuid:d1", "resource": {"resourceType": "DocumentReference", "id": "d1", "status": "current",
+                                                 "content": [{"attachment": {"contentType": "text/plain"}}]}},
+    ]
+    for i, code in enumerate(conditions):
+        entries.append({"fullUrl": f"urn:uuid:c{i}", "resource": {"resourceType": "Condition", "id": f"c{i}", "code": code,
+                                                                 "subject": {"reference": "urn:uuid:p1"}}})
+    if entities is None:
+        entities = [entity("community acquired pneumonia", "present"), entity("sepsis", "possible"),
+                    entity("stroke", "negated"), entity("breast cancer", "family")]
+    return Envelope(message_id="m1", source_format="hl7v2", message_type="MDM^T02", patient_key="H|1", patient_ref="urn:uuid:p1",
+                    encounter_ref="urn:uuid:e1", observed_at=AT, received_at=AT, normalized_at=AT,
+                    source=SourceRecord(topic="t", partition=0, offset=0),
+                    bundle={"resourceType": "Bundle", "type": "message", "entry": entries},
+                    narratives=[Narrative(id=NID, resource="DocumentReference/d1", element="content[0].attachment", text=NOTE)],
+                    entities=entities)
+
+
+def test_only_present_or_possible_problems_are_coded():
+    """Present and possible PROBLEM mentions get candidates; negated, family and medications do not."""
+    env = envelope(entities=[*envelope().entities, entity("pneumonia", "present", label="MEDICATION")])
+    assert mentions_to_code([env]) == ["community acquired pneumonia", "sepsis"]
+    coded = codes_for_entities(env, CODES)
+    assert {e.text: [c.code for c in e.icd10cm] for e in coded.entities} == {
+        "community acquired pneumonia": ["J18.9"], "sepsis": ["A41.9"], "stroke": [], "breast cancer": [], "pneumonia": []}
+
+
+def test_conditions_are_provisional_with_evidence_and_validate():
+    """One provisional Condition per coded problem: ICD-10-CM coding, patient, encounter, evidence span; R4 valid."""
+    env = with_diagnoses(envelope(), CODES)
+    added = [e for e in env.bundle["entry"] if e["resource"]["resourceType"] == "Condition"]
+    assert len(added) == 2
+    pneumonia = next(e["resource"] for e in added if e["resource"]["code"]["coding"][0]["code"] == "J18.9")
+    assert pneumonia["verificationStatus"]["coding"][0]["code"] == "provisional"
+    assert pneumonia["clinicalStatus"]["coding"][0]["code"] == "active"
+    assert pneumonia["code"]["coding"][0]["system"] == SYSTEM and pneumonia["subject"] == {"reference": "urn:uuid:p1"}
+    assert pneumonia["encounter"] == {"reference": "urn:uuid:e1"}
+    evidence = pneumonia["evidence"][0]
+    assert evidence["detail"][0]["reference"] == "urn:uuid:d1"
+    span = {x["url"]: next(v for k, v in x.items() if k.startswith("value")) for x in evidence["extension"][0]["extension"]}
+    assert evidence["extension"][0]["url"] == SPAN_EXTENSION
+    assert NOTE[span["start"]:span["end"]] == span["text"] == "community acquired pneumonia"
+    sepsis = next(e["resource"] for e in added if e["resource"]["code"]["coding"][0]["code"] == "A41.9")
+    assert "clinicalStatus" not in sepsis  # only possible: no claim that it is active
+    Bundle.model_validate(env.bundle)
+
+
+def test_condition_ids_are_stable_and_one_per_code():
+    """Two mentions of one code make one Condition with two evidence items; replay gives the same ids."""
+    note_entities = [entity("community acquired pneumonia", "present"), entity("sepsis", "present")]
+    codes = {**CODES, "sepsis": CODES["community acquired pneumonia"]}
+    first = condition_resources(codes_for_entities(envelope(entities=note_entities), codes))
+    again = condition_resources(codes_for_entities(envelope(entities=note_entities), codes))
+    assert len(first) == 1 and len(first[0]["resource"]["evidence"]) == 2
+    assert first == again
+
+
+def test_sent_icd10_conditions_keep_their_code():
+    """A DG1/PRB Condition coded in ICD-10-CM (or WHO ICD-10) is left exactly as sent and not duplicated."""
+    sent = {"coding": [{"system": SYSTEM, "code": "J18.9", "display": "Pneumonia"}], "text": "community acquired pneumonia"}
+    env = envelope(conditions=[sent])
+    assert mentions_to_code([env]) == ["community acquired pneumonia", "sepsis"]
+    out = with_diagnoses(env, CODES)
+    conditions = [e["resource"] for e in out.bundle["entry"] if e["resource"]["resourceType"] == "Condition"]
+    assert conditions[0]["code"] == sent
+    assert [c["code"]["coding"][0]["code"] for c in conditions[1:]] == ["A41.9"]  # J18.9 is stated already
+
+
+def test_text_only_and_other_system_conditions_get_a_mapped_coding():
+    """A Condition with only text, or coded in another system, gains the best ICD-10-CM coding beside what was sent."""
+    local = {"coding": [{"system": "urn:local:dx", "code": "DM2", "display": "Type 2 diabetes"}]}
+    text_only = {"text": "stroke"}
+    env = envelope(conditions=[local, text_only], entities=[])
+    assert mentions_to_code([env]) == ["Type 2 diabetes", "stroke"]
+    out = with_diagnoses(env, CODES)
+    c0, c1 = [e["resource"] for e in out.bundle["entry"] if e["resource"]["resourceType"] == "Condition"]
+    assert c0["code"]["coding"][0] == local["coding"][0]
+    assert c0["code"]["coding"][1]["code"] == "E11.9" and c0["code"]["coding"][1]["system"] == SYSTEM
+    assert c0["code"]["coding"][1]["extension"][0]["url"] == MATCH_EXTENSION
+    assert c1["code"]["coding"][0]["code"] == "I63.9" and c1["code"]["text"] == "stroke"
+    Bundle.model_validate(out.bundle)
+
+
+def test_nothing_to_code_leaves_the_bundle_alone():
+    """No entities and no uncoded Conditions: the Bundle object is returned unchanged."""
+    env = envelope(entities=[])
+    assert mentions_to_code([env]) == []
+    assert with_diagnoses(env, {}).bundle == env.bundle
