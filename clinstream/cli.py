@@ -49,7 +49,7 @@ def eval_ner_cmd(
     from processors.ner_training import evaluate, read_iob
 
     settings = get_settings()
-    report = evaluate(NerModel(model or settings.ner_model, device=settings.device), read_iob(file))
+    report = evaluate(NerModel(model or settings.ner_model, device=settings.device, precision=settings.ner_precision), read_iob(file))
     text = json.dumps(report, indent=2)
     if json_out:
         json_out.write_text(text + "\n")

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     # --- inference
     ner_model: Path = REPO_ROOT / "models" / "ner-minilm-bc5cdr"
     device: str = "auto"  # auto | cpu | cuda
+    ner_precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16 | int8 (CPU)
     batch_max_size: int = 32
     batch_max_wait_s: float = 0.05
     batch_token_budget: int = 2048  # padded tokens per forward pass; on CPU larger passes fall out of cache and run slower (bench)

@@ -50,6 +50,23 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA and fp32 on CPU: on CPUs without AVX-512 BF16
+    or AMX, bf16 runs several times slower than fp32 (bench/ner_bench.py), and int8 changes entities."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if device.type == "cuda":
+        if precision == "int8":
+            raise ValueError("int8 dynamic quantization runs on CPU only")
+        if precision == "auto":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return precision
+    return "fp32" if precision == "auto" else precision
+
+
 def allowed_transitions(labels: list[str]) -> torch.Tensor:
     """allowed[i, j]: may tag j follow tag i? I-X only after B-X or I-X (strict IOB2)."""
     n = len(labels)
@@ -81,7 +98,7 @@ def viterbi(logprobs: torch.Tensor, allowed: torch.Tensor, start_allowed: torch.
 class NerModel:
     """A loaded token-classification model; `predict` is pure given the weights."""
 
-    def __init__(self, path: Path, device: str = "auto", threads: int = 0) -> None:
+    def __init__(self, path: Path, device: str = "auto", threads: int = 0, precision: str = "auto") -> None:
         if threads:
             torch.set_num_threads(threads)
         self.path = Path(path)
@@ -96,10 +113,12 @@ class NerModel:
             tokenizer_dir = self.path
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
         self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
-        self.dtype = torch.float32
-        if self.device.type == "cuda":
-            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.precision = resolve_precision(precision, self.device)
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
         self.model.to(self.device, dtype=self.dtype).eval()
+        if self.precision == "int8":
+            # int8 weights, activations quantized on the fly: the Linear layers are most of the CPU time
+            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
         self._allowed = allowed_transitions(self.labels)
         self._start_allowed = torch.tensor([not lab.startswith("I-") for lab in self.labels])
         self.name = self.meta.get("name", self.path.name)

@@ -96,7 +96,7 @@ class InferenceWorker:
 
         loop = asyncio.get_running_loop()
         s = self.settings
-        self.model = await loop.run_in_executor(self.executor, lambda: NerModel(s.ner_model, device=s.device, threads=s.torch_threads))
+        self.model = await loop.run_in_executor(self.executor, lambda: NerModel(s.ner_model, device=s.device, threads=s.torch_threads, precision=s.ner_precision))
         self.model_ref = ModelRef(task="ner", name=self.model.name, version=self.model.version)
         self.store = RiskStore(s.redis, s.redis_key_prefix, s.risk_ttl_s)
         log.info("inference worker ready", model=self.model.name, version=self.model.version, device=str(self.model.device))

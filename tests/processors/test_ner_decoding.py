@@ -22,3 +22,18 @@ def test_token_budget_groups():
     assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
     for g in groups:
         assert len(g) <= 3 and max(lengths[i] for i in g) * len(g) <= 420 or len(g) == 1
+
+
+def test_precision_defaults_and_limits():
+    """auto is fp32 on CPU (bf16 is slower there without AVX-512 BF16); int8 is CPU-only; typos are refused."""
+    import pytest
+
+    from processors.ner import resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == "fp32"
+    assert resolve_precision("int8", cpu) == "int8"
+    with pytest.raises(ValueError):
+        resolve_precision("int8", torch.device("cuda"))
+    with pytest.raises(ValueError):
+        resolve_precision("fp8", cpu)
