@@ -2,7 +2,7 @@
 
 import torch
 
-from processors.ner import LABELS, allowed_transitions, token_budget_groups, viterbi
+from processors.ner import LABELS, allowed_transitions, padded_width, token_budget_groups, viterbi
 
 
 def test_viterbi_forbids_o_to_i():
@@ -21,7 +21,7 @@ def test_token_budget_groups():
     groups = token_budget_groups(lengths, max_batch=3, token_budget=420)
     assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
     for g in groups:
-        assert len(g) <= 3 and max(lengths[i] for i in g) * len(g) <= 420 or len(g) == 1
+        assert len(g) <= 3 and padded_width(max(lengths[i] for i in g)) * len(g) <= 420 or len(g) == 1
 
 
 def test_precision_defaults_and_limits():
@@ -37,3 +37,8 @@ def test_precision_defaults_and_limits():
         resolve_precision("int8", torch.device("cuda"))
     with pytest.raises(ValueError):
         resolve_precision("fp8", cpu)
+
+
+def test_padded_width_is_a_multiple_of_eight():
+    """Forward passes are padded up to the next multiple of 8 tokens, never down."""
+    assert [padded_width(n) for n in (1, 8, 9, 73, 256)] == [8, 8, 16, 80, 256]
