@@ -201,6 +201,7 @@ In clinstream's envelope `Chemical` is reported as MEDICATION and `Disease` as P
 ## Limits
 - Trained on PubMed abstracts, not clinical notes: abbreviations (MI, CHF), misspellings and note
   shorthand are recognised less well than in the table above.
-- No assertion status: negation is handled downstream by clinstream's trigger rules, not by this model.
+- No assertion status: present, negated, possible, historical, family and hypothetical come from the
+  ConText rules in `processors/assertion.py`, applied to the spans this model finds.
 - English only; uncased.
 """
