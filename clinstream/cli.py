@@ -38,6 +38,36 @@ def train_ner_cmd(
     typer.echo(json.dumps(report, indent=2))
 
 
+@train_app.command("diagnosis")
+def train_diagnosis_cmd(
+    train: Annotated[Path, typer.Argument(help='JSONL, one note a line: {"text": "...", "labels": ["I21.9", ...]}')],
+    out: Annotated[Path, typer.Option(help="model folder to write (set CLINSTREAM_NOTE_CLASSIFIER to it)")],
+    devel: Annotated[Optional[Path], typer.Option(help="JSONL scored after training (default: hold out --devel-fraction)")] = None,
+    devel_fraction: float = 0.2,
+    epochs: Annotated[Optional[int], typer.Option(help="default 200 for the head alone, 4 when fine-tuning")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="default 1e-2 for the head alone, 5e-5 when fine-tuning")] = None,
+    batch_size: int = 16,
+    max_tokens: Annotated[int, typer.Option(help="window length; longer notes are read in several windows")] = 256,
+    freeze_encoder: Annotated[bool, typer.Option(help="train the head alone (fast, a few KB); else fine-tune --layers too")] = True,
+    layers: Annotated[int, typer.Option(help="top transformer layers fine-tuned with --no-freeze-encoder")] = 2,
+    threshold: float = 0.5,
+    seed: int = 13,
+) -> None:
+    """Train a site's multi-label note classifier on the package's MiniLM encoder; print the devel report."""
+    from processors.note_classifier import train_note_classifier
+
+    try:
+        report = train_note_classifier(
+            train, out, devel_path=devel, devel_fraction=devel_fraction, epochs=epochs, lr=lr, batch_size=batch_size,
+            max_tokens=max_tokens, train_layers=0 if freeze_encoder else layers, threshold=threshold, seed=seed,
+            log=lambda line: typer.echo(line, err=True),
+        )
+    except ValueError as exc:  # a malformed line or too little data: say which, no traceback
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({k: report[k] for k in ("data", "notes", "threshold", "micro", "macro", "exact_match", "baseline")}, indent=2))
+
+
 @eval_app.command("ner")
 def eval_ner_cmd(
     file: Path,

@@ -60,6 +60,14 @@ class Entity(Model):
     icd10cm: list[CodeMatch] = Field(default=[], description="PROBLEM mentions that are present or possible")
 
 
+class NoteLabel(Model):
+    """A label the site's note classifier gave a whole narrative (CLINSTREAM_NOTE_CLASSIFIER)."""
+
+    narrative_id: str
+    label: str = Field(description="the site's label, often an ICD-10-CM code")
+    score: float = Field(description="the classifier's probability, at or above its threshold")
+
+
 class ModelRef(Model):
     task: str
     name: str
@@ -107,6 +115,7 @@ class Envelope(Model):
     narratives: list[Narrative] = []
     unmapped_segments: list[str] = Field(default=[], description="HL7 segments kept as extensions, not mapped")
     entities: list[Entity] = []
+    note_labels: list[NoteLabel] = Field(default=[], description="labels of the site's note classifier, when one is set")
     models: list[ModelRef] = []
     risk: Risk | None = None
 

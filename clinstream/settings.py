@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     # index the worker logs a warning and leaves mentions uncoded
     icd10cm_top_k: int = 5
     icd10cm_index_dir: Path | None = None
+    # a site's note classifier (`clinstream train diagnosis` writes the folder); unset: none runs
+    note_classifier: Path | None = None
 
     # --- risk
     high_risk_conditions: dict[str, list[str]] = DEFAULT_HIGH_RISK_CONDITIONS
@@ -75,7 +77,7 @@ class Settings(BaseSettings):
     max_message_bytes: int = 1_000_000
     log_level: str = "info"
 
-    @field_validator("sender_overrides", "icd10cm_index_dir", mode="before")
+    @field_validator("sender_overrides", "icd10cm_index_dir", "note_classifier", mode="before")
     @classmethod
     def _no_file(cls, value: object) -> object:
         # compose files and shells set an unused variable to "", which means "none", not the current folder

@@ -6,7 +6,7 @@ from clinstream.envelope import Entity, Envelope, ModelRef
 from processors import ner
 from processors.assertion import assertions
 from processors.risk import PatientState, alert_for, assess, risk_resources
-from clinstream.envelope import Alert
+from clinstream.envelope import Alert, NoteLabel
 
 
 def texts_of(envelopes: list[Envelope]) -> list[str]:
@@ -41,3 +41,15 @@ def with_risk(
     bundle["entry"] = list(env.bundle.get("entry", [])) + risk_resources(env, risk)
     enriched = env.model_copy(update={"risk": risk, "bundle": bundle, "enriched_at": now})
     return enriched, alert_for(env, risk, now), new_state
+
+
+def with_note_labels(envelopes: list[Envelope], predictions: list[list[tuple[str, float]]], model: ModelRef) -> list[Envelope]:
+    """The site note classifier's (label, score) per narrative, in `texts_of` order, as `note_labels`; the
+    classifier joins `models` of envelopes that have narratives."""
+    found = iter(predictions)
+    out = []
+    for env in envelopes:
+        labels = [NoteLabel(narrative_id=n.id, label=label, score=score) for n in env.narratives for label, score in next(found)]
+        models = [*env.models, model] if env.narratives else env.models
+        out.append(env.model_copy(update={"note_labels": labels, "models": models}))
+    return out

