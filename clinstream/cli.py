@@ -101,7 +101,7 @@ def index_icd10cm_cmd(
     index for this package version and encoder is already cached. Progress goes to stderr."""
     from processors.icd10cm import build
 
-    typer.echo(str(build(get_settings().icd10cm_dir, force=force, batch_size=batch_size)))
+    typer.echo(str(build(get_settings().icd10cm_index_dir, force=force, batch_size=batch_size)))
 
 
 def _load_coder():  # type: ignore[no-untyped-def]
@@ -109,7 +109,7 @@ def _load_coder():  # type: ignore[no-untyped-def]
 
     settings = get_settings()
     try:
-        return Coder.load(settings.icd10cm_dir, device=settings.device)
+        return Coder.load(settings.icd10cm_index_dir, device=settings.device)
     except IndexMissing as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

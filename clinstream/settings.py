@@ -54,11 +54,11 @@ class Settings(BaseSettings):
     ner_window_tokens: int = 256
     ner_window_stride: int = 32
     torch_threads: int = 0  # 0: torch's default
-    # ICD-10-CM coding of problem mentions (processors/icd10cm.py): candidates per mention, and where the
-    # index built by `clinstream index icd10cm` is cached (default <state_dir>/icd10cm); without the
-    # index the worker logs a warning and leaves mentions uncoded
+    # ICD-10-CM coding of problem mentions (processors/icd10cm.py): candidates per mention, and the folder
+    # of the index that `clinstream index icd10cm` builds at set-up (a build product like the venv, so not
+    # under a run's state_dir); without the index the worker logs a warning and leaves mentions uncoded
     icd10cm_top_k: int = 5
-    icd10cm_index_dir: Path | None = None
+    icd10cm_index_dir: Path = REPO_ROOT / ".cache" / "icd10cm"
     # a site's note classifier (`clinstream train diagnosis` writes the folder); unset: none runs
     note_classifier: Path | None = None
 
@@ -77,15 +77,11 @@ class Settings(BaseSettings):
     max_message_bytes: int = 1_000_000
     log_level: str = "info"
 
-    @field_validator("sender_overrides", "icd10cm_index_dir", "note_classifier", mode="before")
+    @field_validator("sender_overrides", "note_classifier", mode="before")
     @classmethod
     def _no_file(cls, value: object) -> object:
         # compose files and shells set an unused variable to "", which means "none", not the current folder
         return None if isinstance(value, str) and not value.strip() else value
-
-    @property
-    def icd10cm_dir(self) -> Path:
-        return self.icd10cm_index_dir or self.state_dir / "icd10cm"
 
     @property
     def bootstrap(self) -> str:

@@ -32,7 +32,7 @@ PACKAGE = "simple-icd-10-cm"
 SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 SYNONYMS_FILE = Path(__file__).with_name("icd10cm_synonyms.yaml")
 # Bump when the rows of the index change meaning; part of the cache key with package and encoder.
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 
 # Row kinds: where an index row's text comes from. Every row points to one billable code.
 DESCRIPTION, INCLUSION, PARENT, BARE = 0, 1, 2, 3
@@ -179,12 +179,15 @@ def is_later_encounter(description: str) -> bool:
     return "subsequent encounter" in low or low.endswith("sequela")
 
 
-_UNSPECIFIED = re.compile(r"\bunspecified\b|\bNOS\b|without complications?\b|\bunspecified site\b", re.IGNORECASE)
+_UNCOMPLICATED = re.compile(r"\buncomplicated\b|\bwithout complications?\b", re.IGNORECASE)
+_UNSPECIFIED = re.compile(r"\bunspecified\b|\bNOS\b|\bnot specified\b", re.IGNORECASE)
 
 
-def generality(code: str, description: str) -> tuple[int, int, int, str]:
-    """Sort key: the most general billable code first ('unspecified', '.9', shortest)."""
-    return (-len(_UNSPECIFIED.findall(description)), 0 if code.endswith("9") else 1, len(description), code)
+def generality(code: str, description: str) -> tuple[int, bool, bool, str]:
+    """Sort key among siblings, the most general first: 'uncomplicated' / 'without complications', then
+    'unspecified' (NOS, 'not specified'), then a code ending in 9, then in 0, then code order."""
+    tier = 0 if _UNCOMPLICATED.search(description) else 1 if _UNSPECIFIED.search(description) else 2
+    return (tier, code[-1] != "9", code[-1] != "0", code)
 
 
 @dataclass(frozen=True)
@@ -194,32 +197,62 @@ class Row:
     kind: int
 
 
-def tabular_rows() -> tuple[list[Row], dict[str, str]]:
-    """Index rows and the billable codes (code -> description) of the installed simple-icd-10-cm.
+def is_billable(icd: Any, code: str) -> bool:
+    # "B20" is both a block and its only category: test for a category, not for "not a block"
+    return bool(icd.is_leaf(code) and (icd.is_category_or_subcategory(code) or icd.is_extended_subcategory(code)))
+
+
+def default_leaves(icd: Any, indexed: dict[str, str]) -> dict[str, str]:
+    """Category or subcategory -> the billable code a coder gives it when nothing more is said: walk down
+    taking the most general child at each level (I50 -> I50.9, I25.1 -> I25.10, S72 -> S72.90XA)."""
+    memo: dict[str, str | None] = {}
+
+    def walk(node: str) -> str | None:
+        if node in indexed:
+            return node
+        if node in memo:
+            return memo[node]
+        memo[node] = None
+        children = sorted(icd.get_children(node), key=lambda c: generality(c, icd.get_description(c)))
+        for child in children:
+            leaf = walk(child)
+            if leaf:
+                memo[node] = leaf
+                break
+        return memo[node]
+
+    out = {}
+    for node in dict.fromkeys(icd.get_all_codes(True)):
+        if icd.is_leaf(node) or not icd.is_category_or_subcategory(node):
+            continue
+        leaf = walk(node)
+        if leaf:
+            out[node] = leaf
+    return out
+
+
+def tabular_rows() -> tuple[list[Row], dict[str, str], dict[str, str]]:
+    """Index rows, the billable codes (code -> description) and the default billable code of every
+    category and subcategory, from the installed simple-icd-10-cm.
 
     Rows: each billable code's description; its inclusion terms; the description, inclusion terms and
-    'includes' notes of every category and subcategory above billable codes, pointing to their most
-    general billable descendant; and each of these without parenthesised modifiers where that differs.
+    'includes' notes of every category and subcategory above billable codes, pointing to its default
+    code; and each of these without parenthesised modifiers where that differs.
     """
     import simple_icd_10_cm as icd
 
     codes: dict[str, str] = {}
     rows: list[Row] = []
     for code in icd.get_all_codes(True):
-        if icd.is_leaf(code) and not icd.is_chapter_or_block(code):
+        if is_billable(icd, code):
             codes[code] = icd.get_description(code)
     indexed = {c: d for c, d in codes.items() if not is_later_encounter(d)}
     for code, description in indexed.items():
         rows.append(Row(description, code, DESCRIPTION))
         for term in icd.get_inclusion_term(code):
             rows.append(Row(term, code, INCLUSION))
-    for node in icd.get_all_codes(True):
-        if icd.is_chapter_or_block(node) or icd.is_leaf(node):
-            continue
-        leaves = [c for c in icd.get_descendants(node) if c in indexed]
-        if not leaves:
-            continue
-        target = min(leaves, key=lambda c: generality(c, indexed[c]))
+    defaults = default_leaves(icd, indexed)
+    for node, target in defaults.items():
         rows.append(Row(icd.get_description(node), target, PARENT))
         for term in list(icd.get_inclusion_term(node)) + list(icd.get_includes(node)):
             rows.append(Row(term, target, PARENT))
@@ -235,7 +268,7 @@ def tabular_rows() -> tuple[list[Row], dict[str, str]]:
         if key not in seen:
             seen.add(key)
             unique.append(row)
-    return unique, codes
+    return unique, codes, defaults
 
 
 # --- the encoder ---------------------------------------------------------------------------------
@@ -314,6 +347,7 @@ class Index:
     embeddings: torch.Tensor  # (rows, dim) float32, unit rows
     codes: list[str]
     displays: list[str]
+    general: list[str]  # the default billable code of some category or subcategory
     package: str
     encoder: str
 
@@ -326,7 +360,7 @@ def build_index(
 ) -> Path:
     """Embed every row and save the index to `path`. Embeddings of texts that an older index in the same
     folder already holds for this encoder are reused, so a new package version embeds only what changed."""
-    rows, codes = tabular_rows()
+    rows, codes, defaults = tabular_rows()
     code_list = sorted(codes)
     position = {c: i for i, c in enumerate(code_list)}
     texts = sorted({r.text for r in rows})
@@ -366,6 +400,7 @@ def build_index(
         "row_code": torch.tensor([position[r.code] for r in rows], dtype=torch.int32),
         "kinds": torch.tensor([r.kind for r in rows], dtype=torch.uint8),
         "codes": code_list, "displays": [codes[c] for c in code_list],
+        "general": sorted(set(defaults.values())),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -382,7 +417,7 @@ def load_index(path: Path) -> Index:
         texts=[data["texts"][i] for i in row_text.tolist()],
         row_code=data["row_code"], kinds=data["kinds"],
         embeddings=data["embeddings"].float()[row_text],
-        codes=data["codes"], displays=data["displays"],
+        codes=data["codes"], displays=data["displays"], general=data["general"],
         package=data["package"], encoder=data["encoder"],
     )
 
@@ -400,18 +435,53 @@ class Ranking:
 
     candidates: int = 64  # codes taken from the embedding search before re-ranking
     kinds: tuple[int, ...] = (DESCRIPTION, INCLUSION, PARENT, BARE)
-    category_weight: float = 0.0  # weight of the other codes of a category (soft vote)
+    category_weight: float = 0.02  # weight of the other codes of a category (soft vote)
     temperature: float = 0.05
-    general_bonus: float = 0.0  # added to the most general codes when the mention names no specifics
+    general_bonus: float = 0.02  # added to each category's and subcategory's default code
+    context_penalty: float = 0.06  # taken from a code whose description needs a context the mention lacks
     spelling: bool = True
     shorthand: bool = True
 
 
-PLAIN = Ranking(candidates=5, kinds=(DESCRIPTION,), spelling=False, shorthand=False)
+PLAIN = Ranking(candidates=5, kinds=(DESCRIPTION,), category_weight=0.0, general_bonus=0.0, context_penalty=0.0,
+                spelling=False, shorthand=False)
+
+
+# Descriptions that presuppose a context (pregnancy, a newborn, a procedure, a poisoning, a history...)
+# and the words by which a mention supplies it; a candidate needing a context its mention lacks is pushed
+# down by Ranking.context_penalty ("gonorrhea" is not "gonorrhea complicating childbirth").
+CONTEXTS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
+    (re.compile(need, re.IGNORECASE), re.compile(give, re.IGNORECASE)) for need, give in (
+        (r"\b(?:pregnan|childbirth|puerperium|gestation|trimester|obstetric|maternal|postpartum|antepartum|delivery)",
+         r"pregnan|gestation|obstet|partum|puerper|trimester|labou?r\b|deliver|childbirth|eclampsia|ectopic|miscarriage|abortion|hyperemesis|placent|fetal|fetus"),
+        (r"\b(?:newborn|neonatal|perinatal|fetus|fetal)\b", r"newborn|neonat|perinat|fetal|fetus|infant|baby"),
+        (r"\b(?:postprocedural|postoperative|intraoperative|following (?:a )?procedure)|\bcomplication of\b",
+         r"post-?op|procedur|surg|operat|device|implant|graft|catheter|prosthe|stent|shunt|transplant"),
+        (r"\bsubsequent\b", r"subsequent|recurren|re-?infarct"),
+        (r"\b(?:underdosing|poisoning|adverse effect|toxic effect)\b",
+         r"overdose|poison|toxic|adverse|underdos|ingest|intoxic|side effect|reaction|exposure"),
+        (r"^(?:personal |family )?history\b|\bhistory of\b", r"histor|\bh/o\b|\bhx\b|s/p|status post|\bold\b|previous|prior"),
+        (r"\bstatus\b(?! (?:asthmaticus|epilepticus|migrainosus|cataplecticus))",
+         r"status|asymptomatic|carrier|s/p|histor"),
+        (r"^encounter for|\bscreening\b", r"encounter|screen|visit|exam|vaccin|counsel|follow"),
+        (r"\bsecondary\b", r"secondary|metasta|\bmets\b|spread|due to|induced|caused"),
+        (r"(?<!non)traumatic\b", r"trauma|injur|\bfall|accident|fracture|wound|blow|hit\b"),
+    )
+)
+
+
+def context_needs(description: str) -> int:
+    """Bit i set: the description needs context i of CONTEXTS."""
+    return sum(1 << i for i, (need, _) in enumerate(CONTEXTS) if need.search(description))
+
+
+def context_gives(mention: str) -> int:
+    return sum(1 << i for i, (_, give) in enumerate(CONTEXTS) if give.search(mention))
 
 
 def rerank(
-    scored: list[tuple[str, float]], general: set[str], ranking: Ranking, k: int
+    scored: list[tuple[str, float]], general: set[str], ranking: Ranking, k: int,
+    penalised: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> list[tuple[str, float]]:
     """Best-first (code, cosine) from the candidates of one mention.
 
@@ -424,11 +494,13 @@ def rerank(
         return []
     by_cat: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
     for code, score in scored:
-        by_cat[code[:3]].append((code, score, score + (ranking.general_bonus if code in general else 0.0)))
+        adjusted = score + (ranking.general_bonus if code in general else 0.0)
+        adjusted -= ranking.context_penalty if code in penalised else 0.0
+        by_cat[code[:3]].append((code, score, adjusted))
     keyed: list[tuple[float, float, str]] = []
     for members in by_cat.values():
-        best = max(s for _, s, _ in members)
-        vote = sum(math.exp((s - best) / ranking.temperature) for _, s, _ in members) - 1.0
+        best = max(a for _, _, a in members)
+        vote = sum(math.exp((a - best) / ranking.temperature) for _, _, a in members) - 1.0
         cat_score = best + ranking.category_weight * math.log1p(vote)
         top_within = max(w for _, _, w in members)
         for code, score, within in members:
@@ -466,7 +538,8 @@ class Coder:
         self.shorthand = shorthand or default_shorthand()
         self.ranking = ranking
         self.code_pos = {c: i for i, c in enumerate(index.codes)}
-        self.general = self._general_codes()
+        self.general = set(index.general)
+        self.needs = {c: n for c, d in zip(index.codes, index.displays) if (n := context_needs(d))}
         self.speller = Speller(vocabulary_of(index.texts) | vocabulary_of(self.shorthand.abbreviations.values())
                                | vocabulary_of(self.shorthand.abbreviations))
         self._masks: dict[tuple[int, ...], torch.Tensor] = {}
@@ -475,23 +548,12 @@ class Coder:
 
     @classmethod
     def load(cls, folder: Path, device: str = "cpu", ranking: Ranking = Ranking()) -> Coder:
-        """Encoder and the cached index in `folder` (Settings.icd10cm_dir); IndexMissing if not built."""
+        """Encoder and the cached index in `folder` (Settings.icd10cm_index_dir); IndexMissing if not built."""
         path = index_path(folder, encoder_hash(encoder_dir()))
         if not path.exists():
             raise IndexMissing(f"no ICD-10-CM index at {path}: run `clinstream index icd10cm` (make setup does)")
         encoder = Encoder(device=device)
         return cls(load_index(path), encoder, ranking=ranking)
-
-    def _general_codes(self) -> set[str]:
-        """Per category and subcategory, its most general billable code."""
-        best: dict[str, str] = {}
-        for code, display in zip(self.index.codes, self.index.displays):
-            if is_later_encounter(display):
-                continue
-            for parent in {code[:3], code[:5]}:
-                if parent not in best or generality(code, display) < generality(best[parent], self.index.displays[self.code_pos[best[parent]]]):
-                    best[parent] = code
-        return set(best.values())
 
     def _mask(self, kinds: tuple[int, ...]) -> torch.Tensor:
         if kinds not in self._masks:
@@ -522,6 +584,9 @@ class Coder:
         sims[:, ~mask] = -2.0
         # enough rows to fill `candidates` distinct codes in all but odd cases
         top = torch.topk(sims, min(sims.shape[1], ranking.candidates * 8), dim=1)
+        gives = {text: context_gives(text) for text in texts}
+        for mention, prep in zip(mentions, prepared):
+            gives[prep.text] |= context_gives(mention)
         per_text: dict[str, list[tuple[str, float]]] = {}
         for row, text in enumerate(texts):
             best: dict[str, float] = {}
@@ -531,7 +596,8 @@ class Coder:
                     best[code] = score
                     if len(best) >= ranking.candidates:
                         break
-            per_text[text] = rerank(list(best.items()), self.general, ranking, max(k, 1))
+            penalised = {c for c in best if self.needs.get(c, 0) & ~gives[text]}
+            per_text[text] = rerank(list(best.items()), self.general, ranking, max(k, 1), penalised)
         results = []
         for mention, prep in zip(mentions, prepared):
             ranked = per_text[prep.text]

@@ -68,7 +68,10 @@ def variants(tuned: Ranking) -> dict[str, Ranking]:
         "no_inclusion_terms": replace(tuned, kinds=(DESCRIPTION, PARENT, BARE)),
         "no_shorthand": replace(tuned, shorthand=False),
         "no_spelling": replace(tuned, spelling=False),
-        "no_rerank": replace(tuned, category_weight=0.0, general_bonus=0.0),
+        "no_category_vote": replace(tuned, category_weight=0.0),
+        "no_general_bonus": replace(tuned, general_bonus=0.0),
+        "no_context_penalty": replace(tuned, context_penalty=0.0),
+        "no_rerank": replace(tuned, category_weight=0.0, general_bonus=0.0, context_penalty=0.0),
         "tuned": tuned,
     }
 
@@ -88,7 +91,22 @@ def evaluate(coder: Coder, pairs: list[Pair], *, ablations: bool = True) -> dict
         scores["ms_per_mention"] = round(1000 * elapsed / max(len(pairs), 1), 2)
         results[name] = scores
     report["results"] = results
+    report["timing"] = timing(coder, [p.mention for p in pairs])
     return report
+
+
+def timing(coder: Coder, mentions: list[str], single: int = 40) -> dict[str, float]:
+    """Milliseconds per mention: the whole list in batches of 32 (as the worker sends a batch's mentions)
+    and the first `single` mentions one call each."""
+    started = time.perf_counter()
+    for i in range(0, len(mentions), 32):
+        coder.code(mentions[i : i + 32])
+    batched = (time.perf_counter() - started) / max(len(mentions), 1)
+    started = time.perf_counter()
+    for mention in mentions[:single]:
+        coder.code([mention])
+    alone = (time.perf_counter() - started) / max(min(single, len(mentions)), 1)
+    return {"batch32_ms_per_mention": round(batched * 1000, 2), "single_ms_per_mention": round(alone * 1000, 2)}
 
 
 def dev_misses(coder: Coder, pairs: list[Pair], ranking: Ranking | None = None) -> list[dict[str, Any]]:

@@ -152,7 +152,7 @@ def test_rerank_interleaves_categories():
 
 # Figures reached at the end of tuning (README, commit message); the test fails if the coder falls below
 # them by more than the margin.
-HELDOUT_TOP1_CATEGORY = 0.0
+HELDOUT_TOP1_CATEGORY = 0.945  # 239 of 253 held-out mentions (plain cosine: 0.648)
 MARGIN = 0.03
 
 
@@ -162,7 +162,7 @@ def coder():
     from processors.icd10cm import Coder, IndexMissing
 
     try:
-        return Coder.load(get_settings().icd10cm_dir)
+        return Coder.load(get_settings().icd10cm_index_dir)
     except IndexMissing as exc:
         pytest.skip(f"{exc} (make setup builds it; CI runs these tests)")
 
@@ -180,10 +180,12 @@ def test_heldout_accuracy_holds(coder):
 
 @pytest.mark.icd10cm_index
 def test_batch_equals_one_by_one(coder):
-    """Coding a batch gives each mention what coding it alone gives."""
+    """Coding a batch gives each mention what coding it alone gives (padding moves scores by float noise only)."""
     mentions = ["pneumonia", "DM2 w/ neuropathy", "acute on chronic systolic CHF", "pnuemonia", "HTN"]
     batch = coder.code(mentions)
-    assert [coder.code([m])[0] for m in mentions] == batch
+    alone = [coder.code([m])[0] for m in mentions]
+    assert [[m.code for m in ms] for ms in alone] == [[m.code for m in ms] for ms in batch]
+    assert [[m.score for m in ms] for ms in alone] == [pytest.approx([m.score for m in ms], abs=2e-4) for ms in batch]
     assert all(len(ms) == 5 and ms[0].score >= ms[-1].score - 0.2 for ms in batch)
 
 
