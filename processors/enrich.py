@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from clinstream.envelope import Entity, Envelope, ModelRef
+from collections.abc import Mapping
+
+from clinstream.envelope import CodeMatch, Entity, Envelope, ModelRef
 from processors import ner
 from processors.assertion import assertions
+from processors.diagnoses import mentions_to_code, with_diagnoses
 from processors.risk import PatientState, alert_for, assess, risk_resources
 from clinstream.envelope import Alert, NoteLabel
 
@@ -41,6 +44,19 @@ def with_risk(
     bundle["entry"] = list(env.bundle.get("entry", [])) + risk_resources(env, risk)
     enriched = env.model_copy(update={"risk": risk, "bundle": bundle, "enriched_at": now})
     return enriched, alert_for(env, risk, now), new_state
+
+
+def with_codes(envelopes: list[Envelope], codes: Mapping[str, list[CodeMatch]], model: ModelRef) -> list[Envelope]:
+    """ICD-10-CM from one coder pass over the batch (`diagnoses.mentions_to_code`): candidates on present or
+    possible PROBLEM entities, provisional Conditions and codings in the Bundle; the coder joins `models`."""
+    out = []
+    for env in envelopes:
+        if not mentions_to_code([env]):
+            out.append(env)
+            continue
+        coded = with_diagnoses(env, codes)
+        out.append(coded.model_copy(update={"models": [*coded.models, model]}))
+    return out
 
 
 def with_note_labels(envelopes: list[Envelope], predictions: list[list[tuple[str, float]]], model: ModelRef) -> list[Envelope]:

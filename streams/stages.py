@@ -21,7 +21,8 @@ from clinstream.envelope import Envelope, ModelRef, SourceRecord
 from clinstream.exceptions import RejectedMessage
 from clinstream.settings import Settings
 from fhir_mappers.senders import load_overrides
-from processors.enrich import texts_of, with_entities, with_note_labels, with_risk
+from processors.diagnoses import mentions_to_code
+from processors.enrich import texts_of, with_codes, with_entities, with_note_labels, with_risk
 from processors.normalize import normalize
 from processors.risk import PatientState
 from streams import topics
@@ -88,6 +89,8 @@ class InferenceWorker:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ner")
         self.model: Any = None
         self.model_ref: ModelRef | None = None
+        self.coder: Any = None  # ICD-10-CM; None when its index is not built
+        self.coder_ref: ModelRef | None = None
         self.classifier: Any = None  # the site's note classifier; None unless CLINSTREAM_NOTE_CLASSIFIER is set
         self.classifier_ref: ModelRef | None = None
         self.store: Any = None
@@ -100,6 +103,7 @@ class InferenceWorker:
         s = self.settings
         self.model = await loop.run_in_executor(self.executor, lambda: NerModel(s.ner_model, device=s.device, threads=s.torch_threads, precision=s.ner_precision))
         self.model_ref = ModelRef(task="ner", name=self.model.name, version=self.model.version)
+        self.coder = await loop.run_in_executor(self.executor, self._load_coder)
         if s.note_classifier is not None:
             from processors.note_classifier import TASK, NoteClassifier
 
@@ -109,6 +113,21 @@ class InferenceWorker:
             log.info("note classifier loaded", name=self.classifier.name, version=self.classifier.version, labels=len(self.classifier.labels))
         self.store = RiskStore(s.redis, s.redis_key_prefix, s.risk_ttl_s)
         log.info("inference worker ready", model=self.model.name, version=self.model.version, device=str(self.model.device))
+
+    def _load_coder(self) -> Any:
+        from processors.icd10cm import Coder, IndexMissing
+
+        try:
+            coder = Coder.load(self.settings.icd10cm_index_dir, device=self.settings.device)
+        except IndexMissing as exc:
+            log.warning("ICD-10-CM coding off", reason=str(exc))
+            return None
+        self.coder_ref = ModelRef(task="icd10cm", name=coder.name, version=coder.version)
+        return coder
+
+    def _code(self, mentions: list[str]) -> dict[str, Any]:
+        """All the batch's problem mentions in one coder pass, on the model thread."""
+        return dict(zip(mentions, self.coder.code(mentions, k=self.settings.icd10cm_top_k))) if mentions else {}
 
     def _predict(self, texts: list[str]) -> list[Any]:
         s = self.settings
@@ -129,6 +148,9 @@ class InferenceWorker:
             if self.classifier is not None:  # the same narratives, on the same model thread
                 labels = await loop.run_in_executor(self.executor, self._classify, texts_of(envelopes))
                 enriched = with_note_labels(enriched, labels, self.classifier_ref)
+            if self.coder is not None:
+                codes = await loop.run_in_executor(self.executor, self._code, mentions_to_code(enriched))
+                enriched = with_codes(enriched, codes, self.coder_ref)
             return enriched, []
         except Exception as exc:
             if len(envelopes) == 1:

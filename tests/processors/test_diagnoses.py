@@ -125,3 +125,15 @@ def test_nothing_to_code_leaves_the_bundle_alone():
     env = envelope(entities=[])
     assert mentions_to_code([env]) == []
     assert with_diagnoses(env, {}).bundle == env.bundle
+
+
+def test_with_codes_names_the_coder_only_where_it_coded():
+    """The batch helper codes each envelope and lists the coder in `models` only where there was something to code."""
+    from clinstream.envelope import ModelRef
+    from processors.enrich import with_codes
+
+    ref = ModelRef(task="icd10cm", name="icd10cm-minilm", version="test")
+    coded, empty = with_codes([envelope(), envelope(entities=[])], CODES, ref)
+    assert ref in coded.models and ref not in empty.models
+    assert [c.code for e in coded.entities for c in e.icd10cm] == ["J18.9", "A41.9"]
+    assert empty == envelope(entities=[])

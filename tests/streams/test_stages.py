@@ -107,3 +107,31 @@ def test_replay_leaves_redis_state_unchanged(pipeline, collector):
     send(pipeline, topics.INBOUND_HL7V2, message, f"TESTHOSP|{mrn}")
     assert collector.wait_for(2, 0, timeout=120)
     assert r.hgetall(key) == first
+
+
+def test_note_problems_and_sent_diagnoses_get_icd10cm(pipeline, collector):
+    """A note's present problems get ICD-10-CM candidates and a provisional Condition; a negated one does
+    not; a DG1 diagnosis sent as text only gains an ICD-10-CM coding beside its text."""
+    from clinstream.settings import get_settings
+    from processors.icd10cm import encoder_dir, encoder_hash, index_path
+
+    if not index_path(get_settings().icd10cm_index_dir, encoder_hash(encoder_dir())).exists():
+        pytest.skip("the ICD-10-CM index is not built (make setup builds it; CI runs this test)")
+    mid, mrn = f"T{uuid.uuid4().hex[:10]}", f"M{uuid.uuid4().hex[:6]}"
+    note = "Assessment: community acquired pneumonia. Denies chest pain. Patient also has hypertension."
+    send(pipeline, topics.INBOUND_HL7V2, hl7(
+        msh("MDM^T02^MDM_T02", mid), "EVN|T02|20260101100000+0000", pid(mrn), "PV1|1|I|WARD1^101^A",
+        "DG1|1||^Type 2 diabetes mellitus||20260101|W",
+        "TXA|1|PN^Progress note|TX|20260101100000+0000|||20260101100000+0000||||||D1||||||AU",
+        f"OBX|1|TX|PN^Progress note||{note}||||||F"), f"TESTHOSP|{mrn}")
+    assert collector.wait_for(1, 0, timeout=120)
+    env = next(e for e in collector.outputs.enriched if e["message_id"] == mid)
+    coded = {e["text"]: [c["code"] for c in e["icd10cm"]] for e in env["entities"] if e["icd10cm"]}
+    assert any(codes[0].startswith("J18") for text, codes in coded.items() if "pneumonia" in text), env["entities"]
+    assert not any("chest pain" in text for text in coded)
+    assert "icd10cm" in {m["task"] for m in env["models"]}
+    conditions = [e["resource"] for e in env["bundle"]["entry"] if e["resource"]["resourceType"] == "Condition"]
+    dg1 = next(c for c in conditions if c["code"].get("text") == "Type 2 diabetes mellitus")
+    assert dg1["code"]["coding"][-1]["system"] == "http://hl7.org/fhir/sid/icd-10-cm" and dg1["code"]["coding"][-1]["code"] == "E11.9"
+    provisional = [c for c in conditions if c["verificationStatus"]["coding"][0]["code"] == "provisional" and c.get("evidence")]
+    assert any(c["code"]["coding"][0]["code"].startswith("J18") for c in provisional)
