@@ -359,7 +359,8 @@ def build_index(
     path: Path, encoder: Encoder, digest: str, *, batch_size: int = 256, log: Callable[[str], None] = lambda s: None
 ) -> Path:
     """Embed every row and save the index to `path`. Embeddings of texts that an older index in the same
-    folder already holds for this encoder are reused, so a new package version embeds only what changed."""
+    folder already holds for this encoder are reused, so a new package version embeds only what changed;
+    the older file is removed once the new one is written."""
     rows, codes, defaults = tabular_rows()
     code_list = sorted(codes)
     position = {c: i for i, c in enumerate(code_list)}
@@ -406,6 +407,9 @@ def build_index(
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)
+    for old in path.parent.glob(f"*-{digest[:12]}-f*.pt"):
+        if old != path:  # superseded: everything reusable from it is in the new file
+            old.unlink(missing_ok=True)
     log(f"icd10cm index: wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.0f}s")
     return path
 
@@ -485,11 +489,13 @@ def rerank(
 ) -> list[tuple[str, float]]:
     """Best-first (code, cosine) from the candidates of one mention.
 
-    A category scores its best cosine plus a soft vote of its other candidates (several near codes of
-    one category are evidence for it even when a lone code of another scores a little higher). Within a
-    category, a general code ('unspecified', '.9') gets a bonus, so a mention without specifics gets the
-    unspecified code. A code's final key is its category's score less its distance to the category's
-    best, which puts each category's best code in category order and interleaves the runners-up."""
+    Each cosine is adjusted first: a category's or subcategory's default code ('unspecified', '.9') gains
+    the general bonus, so a mention without specifics gets the unspecified code, and a `penalised` code
+    (its description needs a context the mention lacks) loses the context penalty. A category scores its
+    best adjusted cosine plus a soft vote of its other candidates (several near codes of one category are
+    evidence for it even when a lone code of another scores a little higher). A code's final key is its
+    category's score less its distance to the category's best, which puts each category's best code in
+    category order and interleaves the runners-up. The scores returned are the plain cosines."""
     if not scored:
         return []
     by_cat: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
@@ -624,7 +630,3 @@ def build(folder: Path, *, force: bool = False, batch_size: int = 256, log: Call
         say(f"icd10cm index: {path} is up to date")
         return path
     return build_index(path, Encoder(device="cpu"), digest, batch_size=batch_size, log=say)
-
-
-def as_dict(matches: list[CodeMatch]) -> list[dict[str, Any]]:
-    return [m.model_dump() for m in matches]
