@@ -129,6 +129,34 @@ def code_cmd(
             typer.echo(json.dumps({"mention": mention, "icd10cm": [m.model_dump() for m in matches]}))
 
 
+@app.command("annotate")
+def annotate_cmd(
+    texts: Annotated[Optional[list[str]], typer.Argument(help="clinical texts (default: one per line on stdin)")] = None,
+) -> None:
+    """NER, assertion and ICD-10-CM codes for clinical text, one JSON line per text: {"text", "entities": [{text,
+    label, start, end, score, assertion, icd10cm}]}. The inference worker's own functions, so models can be checked by hand."""
+    from clinstream.envelope import ModelRef
+    from processors.diagnoses import mentions_to_code
+    from processors.enrich import text_envelopes, with_codes, with_entities
+    from processors.ner import NerModel
+
+    settings = get_settings()
+    lines = list(texts or [line.rstrip("\n") for line in sys.stdin if line.strip()])
+    model = NerModel(settings.ner_model, device=settings.device, threads=settings.torch_threads, precision=settings.ner_precision)
+    coder = _load_coder()
+    ner_ref = ModelRef(task="ner", name=model.name, version=model.version)
+    coder_ref = ModelRef(task="icd10cm", name=coder.name, version=coder.version)
+    for start in range(0, len(lines), 64):
+        chunk = lines[start : start + 64]
+        envelopes = with_entities(text_envelopes(chunk), model.predict(chunk, max_batch=settings.batch_max_size,
+                                  token_budget=settings.batch_token_budget), ner_ref)
+        mentions = mentions_to_code(envelopes)
+        codes = dict(zip(mentions, coder.code(mentions, k=settings.icd10cm_top_k))) if mentions else {}
+        for text, env in zip(chunk, with_codes(envelopes, codes, coder_ref)):
+            entities = [e.model_dump(include={"text", "label", "start", "end", "score", "assertion", "icd10cm"}) for e in env.entities]
+            typer.echo(json.dumps({"text": text, "entities": entities}))
+
+
 @eval_app.command("icd10cm")
 def eval_icd10cm_cmd(
     file: Annotated[Optional[Path], typer.Argument(help="mention TAB code TAB split (dev|heldout) file")] = None,

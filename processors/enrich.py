@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from clinstream.envelope import CodeMatch, Entity, Envelope, ModelRef
+from clinstream.envelope import Alert, CodeMatch, Entity, Envelope, ModelRef, Narrative, NoteLabel, SourceRecord
 from processors import ner
 from processors.assertion import assertions
 from processors.diagnoses import mentions_to_code, with_diagnoses
 from processors.risk import PatientState, alert_for, assess, risk_resources
-from clinstream.envelope import Alert, NoteLabel
 
 
 def texts_of(envelopes: list[Envelope]) -> list[str]:
     """All narrative texts of a batch, in order; `with_entities` hands the predictions back."""
     return [n.text for env in envelopes for n in env.narratives]
+
+
+def text_envelopes(texts: list[str]) -> list[Envelope]:
+    """Bare texts as envelopes of one narrative each, so `clinstream annotate` runs the worker's functions."""
+    out = []
+    for i, text in enumerate(texts):
+        narrative = Narrative(id=f"text/{i}#text", resource=f"text/{i}", element="text", text=text)
+        out.append(Envelope(
+            message_id=f"text-{i}", source_format="fhir", message_type="text", patient_key=None, patient_ref=None,
+            encounter_ref=None, observed_at="", received_at="", normalized_at="",
+            source=SourceRecord(topic="", partition=0, offset=i), bundle={"resourceType": "Bundle", "type": "collection", "entry": []},
+            narratives=[narrative],
+        ))
+    return out
 
 
 def with_entities(envelopes: list[Envelope], predictions: list[list[ner.Entity]], model: ModelRef) -> list[Envelope]:

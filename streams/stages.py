@@ -142,19 +142,22 @@ class InferenceWorker:
         """Envelopes with entities; a batch that makes the model raise is split so only the record
         at fault fails (returned with the reason)."""
         loop = asyncio.get_running_loop()
+        step = "NER model"  # named in the dead-letter reason: which model failed on the record
         try:
             predictions = await loop.run_in_executor(self.executor, self._predict, texts_of(envelopes))
             enriched = with_entities(envelopes, predictions, self.model_ref)
             if self.classifier is not None:  # the same narratives, on the same model thread
+                step = "note classifier"
                 labels = await loop.run_in_executor(self.executor, self._classify, texts_of(envelopes))
                 enriched = with_note_labels(enriched, labels, self.classifier_ref)
             if self.coder is not None:
+                step = "ICD-10-CM coder"
                 codes = await loop.run_in_executor(self.executor, self._code, mentions_to_code(enriched))
                 enriched = with_codes(enriched, codes, self.coder_ref)
             return enriched, []
         except Exception as exc:
             if len(envelopes) == 1:
-                return [], [(envelopes[0], f"NER model failed: {type(exc).__name__}")]
+                return [], [(envelopes[0], f"{step} failed: {type(exc).__name__}")]
         middle = len(envelopes) // 2
         left_ok, left_bad = await self.entities(envelopes[:middle])
         right_ok, right_bad = await self.entities(envelopes[middle:])

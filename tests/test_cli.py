@@ -1,7 +1,9 @@
-"""CLI commands that need no services: schema export, NER training and scoring on a small slice."""
+"""CLI commands that need no services: schema export, NER training and scoring on a small slice, annotate."""
 
 import json
+import os
 
+import pytest
 from typer.testing import CliRunner
 
 from clinstream.cli import app
@@ -49,3 +51,27 @@ def test_settings_reach_a_child_process_unchanged(monkeypatch):
     child, services = Settings(), {"kafka_bootstrap", "redis_url"}  # the child gets the resolved addresses
     assert child.model_dump(exclude=services) == original.model_dump(exclude=services)
     assert (child.bootstrap, child.redis) == (original.bootstrap, original.redis)
+
+
+@pytest.mark.icd10cm_index
+def test_annotate_runs_the_worker_functions():
+    """`clinstream annotate` prints one JSON line per text with entities, assertions and ICD-10-CM codes."""
+    from clinstream.settings import get_settings
+    from processors.icd10cm import Coder, IndexMissing
+
+    try:
+        Coder.load(get_settings().icd10cm_index_dir)
+    except IndexMissing as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc}: CI runs make setup, which builds it")
+        pytest.skip(f"{exc} (make setup builds it)")
+    texts = ["Patient denies chest pain. Acute kidney injury noted.", "Started on vancomycin."]
+    result = runner.invoke(app, ["annotate", *texts])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [line["text"] for line in lines] == texts
+    first = {e["text"].lower(): e for e in lines[0]["entities"]}
+    assert first["chest pain"]["assertion"] == "negated" and first["chest pain"]["icd10cm"] == []
+    assert first["acute kidney injury"]["assertion"] == "present"
+    assert first["acute kidney injury"]["icd10cm"][0]["code"].startswith("N17")
+    assert {e["label"] for e in lines[1]["entities"]} == {"MEDICATION"}
