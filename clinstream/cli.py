@@ -180,6 +180,42 @@ def eval_icd10cm_cmd(
     typer.echo(text)
 
 
+# --- early-warning scores ------------------------------------------------------------------------
+
+
+@app.command("score")
+def score_cmd(
+    which: Annotated[str, typer.Argument(help="news2 | qsofa | sirs")],
+    spo2_scale: Annotated[Optional[int], typer.Option(help="NEWS2 SpO2 scale 1 or 2 (default: the input's spo2_scale, "
+                                                           "2 for a Bundle with a coded hypercapnic respiratory failure, else 1)")] = None,
+) -> None:
+    """Score one patient read on stdin: a FHIR Bundle of Observations (or one Observation), read with the
+    worker's functions, or a flat JSON object with any of respiratory_rate, spo2, on_oxygen, spo2_scale,
+    systolic_bp, heart_rate, consciousness (A/C/V/P/U), temperature_c, wbc (10^9/L), bands_pct, paco2 (mm[Hg]).
+    Prints JSON: total, components, missing, inputs; band, red_score, scale, response (NEWS2); positive (qSOFA, SIRS)."""
+    from processors.scores import SCORES, bundle_inputs, flat_inputs, score
+
+    if which not in SCORES or spo2_scale not in (None, 1, 2):
+        typer.echo(f"score is one of {', '.join(SCORES)}; --spo2-scale is 1 or 2", err=True)
+        raise typer.Exit(2)
+    try:
+        data = json.loads(sys.stdin.read())
+        if not isinstance(data, dict):
+            raise ValueError("a JSON object: a FHIR Bundle, an Observation, or flat inputs")
+        times: dict[str, str] = {}
+        if "resourceType" in data:
+            inputs, times, found_scale = bundle_inputs(data, get_settings().news2_scale2_icd10)
+        else:
+            inputs, found_scale = flat_inputs(data)
+    except ValueError as exc:  # json.JSONDecodeError is one: say what is wrong, no traceback
+        typer.echo(f"invalid input: {exc}", err=True)
+        raise typer.Exit(2) from None
+    result = score(which, inputs, scale=spo2_scale or found_scale or 1)
+    if times:
+        result["observed_at"] = {name: at for name, at in times.items() if name in result["inputs"]}
+    typer.echo(json.dumps(result, indent=2))
+
+
 # --- per-sender overrides ------------------------------------------------------------------------
 
 senders_app = typer.Typer(help="Per-sender HL7 v2 overrides (CLINSTREAM_SENDER_OVERRIDES).", no_args_is_help=True)

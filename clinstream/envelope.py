@@ -75,7 +75,7 @@ class ModelRef(Model):
 
 
 class News2(Model):
-    """NEWS2 (RCP 2017, SpO2 scale 1) over the patient's latest vital signs."""
+    """NEWS2 (RCP 2017) over the patient's latest vital signs."""
 
     total: int
     band: Literal["low", "low-medium", "medium", "high"]
@@ -84,6 +84,7 @@ class News2(Model):
     observed_at: dict[str, str] = Field(description="observation time per input")
     missing: list[str] = Field(description="inputs absent or older than the window")
     red_score: bool = Field(description="some single parameter scored 3")
+    scale: Literal[1, 2] = Field(default=1, description="SpO2 scale: 2 for a coded hypercapnic respiratory failure")
 
 
 class RiskFlag(Model):

@@ -22,6 +22,10 @@ DEFAULT_HIGH_RISK_CONDITIONS: dict[str, list[str]] = {
     "diabetic_ketoacidosis": ["diabetic ketoacidosis", "ketoacidosis"],
 }
 
+# ICD-10-CM respiratory failure with hypercapnia (acute, chronic, acute on chronic, unspecified): a Condition
+# coded under one of these puts the patient on NEWS2's SpO2 scale 2
+DEFAULT_NEWS2_SCALE2_ICD10 = ["J96.02", "J96.12", "J96.22", "J96.92"]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLINSTREAM_", extra="ignore")
@@ -67,6 +71,11 @@ class Settings(BaseSettings):
     vitals_window_hours: float = 24.0
     risk_on_possible: bool = False  # "possible" mentions ("rule out sepsis", "concern for PE") raise flags too
     risk_ttl_s: int = 7 * 24 * 3600
+    # ICD-10 code prefixes (dots optional) of a coded diagnosis that puts a patient on NEWS2's SpO2 scale 2;
+    # a site on another ICD-10 edition sets its own (ICD-10-GM: J96.01, J96.11, J96.91); [] keeps everyone on scale 1
+    news2_scale2_icd10: list[str] = DEFAULT_NEWS2_SCALE2_ICD10
+    # a YAML file over the default critical laboratory limits and flags (processors/critical_labs.py); unset: the defaults
+    critical_labs_file: Path | None = None
     redis_key_prefix: str = "clinstream"
 
     # --- HL7 v2 mapping: per-sender overrides (zone, code systems, MRN type, Z-segments), a YAML file
@@ -77,7 +86,7 @@ class Settings(BaseSettings):
     max_message_bytes: int = 1_000_000
     log_level: str = "info"
 
-    @field_validator("sender_overrides", "note_classifier", mode="before")
+    @field_validator("sender_overrides", "note_classifier", "critical_labs_file", mode="before")
     @classmethod
     def _no_file(cls, value: object) -> object:
         # compose files and shells set an unused variable to "", which means "none", not the current folder

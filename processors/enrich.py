@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from clinstream.envelope import Alert, CodeMatch, Entity, Envelope, ModelRef, Narrative, NoteLabel, SourceRecord
 from processors import ner
@@ -50,9 +50,10 @@ def with_entities(envelopes: list[Envelope], predictions: list[list[ner.Entity]]
 
 def with_risk(
     env: Envelope, state: PatientState, *, conditions: dict[str, list[str]], window_hours: float, now: str,
-    risk_on_possible: bool = False,
+    risk_on_possible: bool = False, scale2_icd10: Sequence[str] = (),
 ) -> tuple[Envelope, Alert | None, PatientState]:
-    risk, new_state = assess(env, state, conditions=conditions, window_hours=window_hours, risk_on_possible=risk_on_possible)
+    risk, new_state = assess(env, state, conditions=conditions, window_hours=window_hours, risk_on_possible=risk_on_possible,
+                             scale2_icd10=scale2_icd10)
     bundle = dict(env.bundle)
     bundle["entry"] = list(env.bundle.get("entry", [])) + risk_resources(env, risk)
     enriched = env.model_copy(update={"risk": risk, "bundle": bundle, "enriched_at": now})

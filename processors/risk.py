@@ -9,13 +9,14 @@ same state: that is what makes the Redis write idempotent.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from clinstream.envelope import Alert, Entity, Envelope, News2, Risk, RiskFlag
 from processors.news2 import INPUTS, news2
-from processors.vitals import vital_readings
+from processors.vitals import scale2_condition, score_readings
 
 NAMESPACE = uuid.UUID("6f1c3d52-8d1e-4f57-9a55-3c0e7b1f2a10")
 RISK_CODE_SYSTEM = "urn:clinstream:risk-flag"
@@ -40,9 +41,11 @@ class PatientState:
     nlp_flags: dict[str, dict[str, Any]] = field(default_factory=dict)  # flag -> {at, message_id, evidence}
     latest_at: str | None = None
     latest_message_id: str | None = None
+    spo2_scale2: dict[str, Any] | None = None  # {code, at, message_id} of the diagnosis that chose NEWS2 SpO2 scale 2
 
     def to_json(self) -> dict[str, Any]:
-        return {"vitals": self.vitals, "nlp_flags": self.nlp_flags, "latest_at": self.latest_at, "latest_message_id": self.latest_message_id}
+        return {"vitals": self.vitals, "nlp_flags": self.nlp_flags, "latest_at": self.latest_at, "latest_message_id": self.latest_message_id,
+                "spo2_scale2": self.spo2_scale2}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> PatientState:
@@ -67,17 +70,21 @@ def news2_flag(band: str) -> str | None:
 
 def assess(
     envelope: Envelope, previous: PatientState, *, conditions: dict[str, list[str]], window_hours: float,
-    risk_on_possible: bool = False,
+    risk_on_possible: bool = False, scale2_icd10: Sequence[str] = (),
 ) -> tuple[Risk, PatientState]:
-    """Negated, historical, family and hypothetical mentions never flag; possible ones only with `risk_on_possible`."""
+    """Negated, historical, family and hypothetical mentions never flag; possible ones only with `risk_on_possible`.
+    A Condition coded under `scale2_icd10` puts the patient on NEWS2's SpO2 scale 2 from then on."""
     state = PatientState.from_json(previous.to_json())  # never mutate the caller's copy
     at, mid = envelope.observed_at, envelope.message_id
 
-    readings = vital_readings(envelope.bundle)
+    readings = score_readings(envelope.bundle)  # vital signs and the labs of qSOFA/SIRS
     for r in readings:
         r_at = r.observed_at or at
         if _newer(r_at, mid, state.vitals.get(r.name)):
             state.vitals[r.name] = {"value": r.value, "at": r_at, "message_id": mid}
+    scale2_code = scale2_condition(envelope.bundle, scale2_icd10)
+    if scale2_code and state.spo2_scale2 is None:
+        state.spo2_scale2 = {"code": scale2_code, "at": at, "message_id": mid}
 
     raised: list[RiskFlag] = []
     texts = {n.id: n.text for n in envelope.narratives}
@@ -99,10 +106,11 @@ def assess(
         state.latest_at, state.latest_message_id = at, mid
 
     score = current_news2(state, window_hours)
-    if readings and score is not None:
+    if any(r.name in INPUTS for r in readings) and score is not None:  # WBC, PaCO2... alone do not re-raise NEWS2
         flag = news2_flag(score.band)
         if flag:
-            evidence = [f"NEWS2 {score.total} ({score.band})"] + [
+            scale = f", SpO2 scale 2 ({state.spo2_scale2['code']})" if score.scale == 2 and state.spo2_scale2 else ""
+            evidence = [f"NEWS2 {score.total} ({score.band}{scale})"] + [
                 f"{name}={score.inputs[name]} at {score.observed_at[name]} (+{points})"
                 for name, points in score.components.items() if points
             ]
@@ -119,14 +127,14 @@ def current_news2(state: PatientState, window_hours: float) -> News2 | None:
     if not state.vitals or state.latest_at is None:
         return None
     reference = max([state.latest_at] + [v["at"] for v in state.vitals.values()], key=parse_time)
-    fresh = {k: v for k, v in state.vitals.items() if _fresh(v["at"], reference, window_hours)}
-    score = news2({k: v["value"] for k, v in fresh.items()})
+    fresh = {k: v for k, v in state.vitals.items() if k in INPUTS and _fresh(v["at"], reference, window_hours)}
+    score = news2({k: v["value"] for k, v in fresh.items()}, scale=2 if state.spo2_scale2 else 1)
     if score is None:
         return None
     return News2(
         total=score.total, band=score.band, components=score.components,  # type: ignore[arg-type]
         inputs={k: v["value"] for k, v in fresh.items()}, observed_at={k: v["at"] for k, v in fresh.items()},
-        missing=[n for n in INPUTS if n not in fresh], red_score=score.red_score,
+        missing=[n for n in INPUTS if n not in fresh], red_score=score.red_score, scale=score.scale,  # type: ignore[arg-type]
     )
 
 
@@ -161,7 +169,7 @@ def risk_resources(envelope: Envelope, risk: Risk) -> list[dict[str, Any]]:
         rid = str(uuid.uuid5(NAMESPACE, f"RiskAssessment|{envelope.message_id}"))
         ra: dict[str, Any] = {
             "resourceType": "RiskAssessment", "id": rid, "status": "final",
-            "method": {"text": "NEWS2 (Royal College of Physicians, 2017), SpO2 scale 1"},
+            "method": {"text": f"NEWS2 (Royal College of Physicians, 2017), SpO2 scale {risk.news2.scale}"},
             "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1104051000000101",
                                  "display": "Royal College of Physicians NEWS2 (National Early Warning Score 2) total score"}]},
             "occurrenceDateTime": envelope.observed_at,

@@ -199,7 +199,7 @@ class InferenceWorker:
             state = states.get(env.patient_key, PatientState()) if env.patient_key else PatientState()
             enriched, alert, new_state = with_risk(
                 env, state, conditions=s.high_risk_conditions, window_hours=s.vitals_window_hours, now=now_iso(),
-                risk_on_possible=s.risk_on_possible,
+                risk_on_possible=s.risk_on_possible, scale2_icd10=s.news2_scale2_icd10,
             )
             if env.patient_key:
                 states[env.patient_key] = new_state

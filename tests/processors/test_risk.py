@@ -95,3 +95,36 @@ def test_risk_on_possible_setting(monkeypatch):
     assert Settings().risk_on_possible is False
     monkeypatch.setenv("CLINSTREAM_RISK_ON_POSSIBLE", "true")
     assert Settings().risk_on_possible is True
+
+
+def _with_condition(env: Envelope, icd10: str) -> Envelope:
+    condition = {"resourceType": "Condition", "id": "c1", "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": icd10}]},
+                 "clinicalStatus": {"coding": [{"code": "active"}]}, "verificationStatus": {"coding": [{"code": "confirmed"}]}}
+    bundle = {**env.bundle, "entry": [*env.bundle["entry"], {"fullUrl": "urn:uuid:c1", "resource": condition}]}
+    return env.model_copy(update={"bundle": bundle})
+
+
+def test_coded_hypercapnic_failure_puts_the_patient_on_spo2_scale_2():
+    """A J96.12 Condition moves NEWS2 to SpO2 scale 2 for this and later messages: 90 % on air scores 0, not 3."""
+    scale2 = ["J96.02", "J96.12", "J96.22", "J96.92"]
+    vitals = {**NORMAL, "spo2": 90}
+    risk, state = assess(_with_condition(envelope("s1", "2026-01-01T10:00:00+00:00", vitals), "J96.12"), PatientState(),
+                         conditions=DEFAULT_HIGH_RISK_CONDITIONS, window_hours=24, scale2_icd10=scale2)
+    assert (risk.news2.scale, risk.news2.components["spo2"]) == (2, 0) and state.spo2_scale2["code"] == "J96.12"
+    later, _ = assess(envelope("s2", "2026-01-01T11:00:00+00:00", vitals), state, conditions=DEFAULT_HIGH_RISK_CONDITIONS,
+                      window_hours=24, scale2_icd10=scale2)
+    assert later.news2.scale == 2 and "scale 2" in risk_resources(envelope("s2", "2026-01-01T11:00:00+00:00"), later)[0]["resource"]["method"]["text"]
+    scale1, _ = run(_with_condition(envelope("s1", "2026-01-01T10:00:00+00:00", vitals), "J96.12"))  # no prefixes: scale 1
+    assert (scale1.news2.scale, scale1.news2.components["spo2"]) == (1, 3)
+
+
+def test_laboratory_inputs_are_kept_but_do_not_raise_news2():
+    """A WBC-only message is kept in the state for the other scores, never re-raises NEWS2, and is no NEWS2 input."""
+    _, s1 = run(envelope("m1", "2026-01-01T10:00:00+00:00", HIGH))
+    lab = envelope("m2", "2026-01-01T10:30:00+00:00")
+    lab = lab.model_copy(update={"bundle": {**lab.bundle, "entry": [{"fullUrl": "urn:uuid:w", "resource": {
+        "resourceType": "Observation", "id": "w", "status": "final", "effectiveDateTime": "2026-01-01T10:30:00+00:00",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "6690-2"}]}, "valueQuantity": {"value": 15.2, "unit": "10*3/uL"}}}]}})
+    risk, s2 = run(lab, s1)
+    assert risk.raised == [] and risk.news2.band == "high" and "news2_high" in risk.active
+    assert s2.vitals["wbc"]["value"] == 15.2 and "wbc" not in risk.news2.inputs
