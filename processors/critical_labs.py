@@ -5,7 +5,7 @@ interpretation codes. Pure: a Bundle in, findings out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,7 @@ import yaml
 
 from clinstream.exceptions import ClinstreamError
 from processors.units import UNITLESS, UnknownUnit, canonical, convert
-
-LOINC = "http://loinc.org"
+from processors.vitals import loinc_code, observations
 
 
 @dataclass(frozen=True)
@@ -188,24 +187,13 @@ def _name(obs: Mapping[str, Any], row: CriticalLimit | None) -> str:
     return code.get("text") or next((c.get("display") or c.get("code") for c in codings if c.get("display") or c.get("code")), "") or "unknown"
 
 
-def _observations(bundle: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
-    if bundle.get("resourceType") == "Observation":
-        yield bundle
-        return
-    for entry in bundle.get("entry", []):
-        res = entry.get("resource") or {}
-        if res.get("resourceType") == "Observation" and res.get("status") not in {"cancelled", "entered-in-error"}:
-            yield res
-
-
 def critical_findings(bundle: Mapping[str, Any], table: CriticalTable = DEFAULT_TABLE) -> list[CriticalFinding]:
     """One finding per Observation of the Bundle (or a single Observation) whose value crosses a limit
     of the table, or that the laboratory flagged critical; Bundle order."""
     rows = table.by_loinc()
     found = []
-    for obs in _observations(bundle):
-        loinc = next((c.get("code") for c in (obs.get("code") or {}).get("coding", [])
-                      if c.get("system") == LOINC and c.get("code") in rows), None)
+    for obs in observations(bundle):
+        loinc = loinc_code(obs, rows)
         row = rows.get(loinc) if loinc else None
         quantity = obs.get("valueQuantity") or {}
         value: float | str | None = quantity.get("value")

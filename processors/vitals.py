@@ -4,7 +4,7 @@ and the coded diagnosis that puts a patient on NEWS2's SpO2 scale 2."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,9 +51,18 @@ class Reading:
     resource: str  # 'Observation/<id>'
 
 
-def _loinc_code(obs: dict[str, Any]) -> str | None:
-    for coding in obs.get("code", {}).get("coding", []):
-        if coding.get("system") == LOINC and coding.get("code") in INPUT_CODES:
+def observations(bundle: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """The usable Observations of a Bundle (or a bare Observation), in order: cancelled or erroneous ones skipped."""
+    resources = [bundle] if bundle.get("resourceType") == "Observation" else [e.get("resource") or {} for e in bundle.get("entry", [])]
+    for obs in resources:
+        if obs.get("resourceType") == "Observation" and obs.get("status") not in {"cancelled", "entered-in-error"}:
+            yield obs
+
+
+def loinc_code(obs: Mapping[str, Any], wanted: Container[str]) -> str | None:
+    """The Observation's first LOINC code among `wanted`."""
+    for coding in (obs.get("code") or {}).get("coding", []):
+        if coding.get("system") == LOINC and coding.get("code") in wanted:
             return coding["code"]
     return None
 
@@ -125,11 +134,8 @@ def score_readings(bundle: dict[str, Any]) -> list[Reading]:
     """Score inputs of the Bundle's Observations (vital signs, WBC, bands, PaCO2) in Bundle order;
     cancelled or erroneous Observations, and values in a unit that is not the input's, are skipped."""
     readings = []
-    for entry in bundle.get("entry", []):
-        obs = entry.get("resource") or {}
-        if obs.get("resourceType") != "Observation" or obs.get("status") in {"cancelled", "entered-in-error"}:
-            continue
-        code = _loinc_code(obs)
+    for obs in observations(bundle):
+        code = loinc_code(obs, INPUT_CODES)
         if code is None:
             continue
         name = INPUT_CODES[code]
