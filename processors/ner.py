@@ -7,7 +7,6 @@ folder works too. Nothing is fetched from a hub.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from processors.model_delta import DELTA_FILE, META_FILE, apply_delta, base_model_dir
+from processors.model_delta import DELTA_FILE, META_FILE, apply_delta, base_model_dir, read_meta
 
 # the base checkpoint has a pooler and no head: transformers' load report about that is expected noise
 hf_logging.set_verbosity_error()
@@ -97,8 +96,7 @@ class NerModel:
             torch.set_num_threads(threads)
         self.path = Path(path)
         self.device = pick_device(device)
-        meta_path = self.path / META_FILE
-        self.meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        self.meta: dict[str, Any] = read_meta(self.path)
         if (self.path / DELTA_FILE).exists():
             self.model = load_delta_model(self.path)
             tokenizer_dir = base_model_dir()
@@ -288,8 +286,7 @@ def token_budget_groups(lengths: list[int], max_batch: int, token_budget: int) -
 
 def load_delta_model(path: Path) -> torch.nn.Module:
     """Base encoder weights from the package, then the fine-tuned layers and head from `path`."""
-    meta = json.loads((path / META_FILE).read_text())
-    labels = meta["labels"]
+    labels = read_meta(path)["labels"]
     config = AutoConfig.from_pretrained(
         base_model_dir(), num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={lab: i for i, lab in enumerate(labels)}, local_files_only=True,
