@@ -313,6 +313,22 @@ def worker_cmd(stage: Annotated[str, typer.Argument(help="normalizer | inference
     worker.execute_from_commandline()
 
 
+@app.command("dashboard")
+def dashboard_cmd(
+    host: Annotated[str, typer.Option(help="address to bind; the page has no login of its own, so keep it on loopback "
+                                           "or behind the site's authenticating proxy")] = "127.0.0.1",
+    port: Annotated[Optional[int], typer.Option(help="port (default: CLINSTREAM_DASHBOARD_PORT, 8088)")] = None,
+) -> None:
+    """The live risk dashboard: patients ranked by NEWS2 and active flags, their evidence, missing inputs and score
+    history, and a ticker of new alerts. Reads Redis only (the inference worker's keys); serves until interrupted."""
+    from clinstream.logs import configure
+    from streams.dashboard import serve
+
+    settings = get_settings()
+    configure(settings.log_level)
+    serve(settings, host, settings.dashboard_port if port is None else port)
+
+
 @app.command("schema")
 def schema_cmd(out: Annotated[Path, typer.Option(help="folder for the JSON Schemas")] = REPO_ROOT / "docs") -> None:
     """Export the JSON Schemas of the envelope and the alert."""

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     critical_labs_file: Path | None = None
     redis_key_prefix: str = "clinstream"
 
+    # --- the live risk dashboard (`clinstream dashboard`, streams/dashboard.py): reads Redis only
+    dashboard_port: int = 8088
+
     # --- HL7 v2 mapping: per-sender overrides (zone, code systems, MRN type, Z-segments), a YAML file
     # checked by `clinstream senders check FILE`; docker/senders.example.yaml shows the format
     sender_overrides: Path | None = None
