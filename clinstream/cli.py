@@ -361,6 +361,7 @@ def generate_cmd(
     for m in feed.messages:
         typer.echo(json.dumps({"topic": m.topic, "key": m.key, "message_id": m.message_id, "kind": m.kind,
                                "valid": m.valid, "expected_flags": list(m.expected_flags),
+                               "expected_alerts": [list(a) for a in m.expected_alerts],
                                "value": m.value.decode("utf-8", "replace")}))
 
 
@@ -400,9 +401,10 @@ def demo_cmd(
             done = collector.wait_for(valid, len(feed.messages) - valid, timeout)
             seconds = time.monotonic() - started
         summary = summarize(len(feed.messages), collector.outputs, seconds)
-        summary["alerts_expected"] = sum(1 for m in feed.messages if m.expected_flags)
-        raised = {a["message_id"]: sorted(a["flags"]) for a in collector.outputs.alerts}
-        summary["alerts_matching_ground_truth"] = sum(1 for m in feed.messages if m.expected_flags and raised.get(m.message_id) == sorted(m.expected_flags))
+        expected = {(m.message_id, *event) for m in feed.messages for event in m.expected_alerts}
+        fired = {(a["message_id"], a["kind"], a["flag"], a["episode"]) for a in collector.outputs.alerts}
+        summary["alerts_expected"] = sum(1 for e in expected if e[1] == "raised")
+        summary["alerts_matching_ground_truth"] = sum(1 for e in expected & fired if e[1] == "raised")
         collector.close()
     finally:
         stop_stages(stages)
@@ -450,7 +452,7 @@ def _print_summary(console: "Console", summary: dict, done: bool) -> None:  # ty
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key in ("messages_in", "normalized", "dead_lettered", "enriched", "with_entities", "alerts", "alerts_expected",
-                "alerts_matching_ground_truth", "seconds",
+                "alerts_matching_ground_truth", "suppressed", "resolved", "seconds",
                 "throughput_msgs_per_s", "latency_ms_p50", "latency_ms_p99"):
         table.add_row(key.replace("_", " "), str(summary[key]))
     for reason, n in summary["dead_letter_reasons"].items():

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 2  # 2: assertion statuses beyond negated, ICD-10-CM codes on entities
+SCHEMA_VERSION = 3  # 2: assertion statuses beyond negated, ICD-10-CM codes on entities; 3: qSOFA, SIRS, critical labs, one alert per flag with episodes
 
 
 class Model(BaseModel):
@@ -82,21 +82,74 @@ class News2(Model):
     components: dict[str, int] = Field(description="points per input that was present")
     inputs: dict[str, float | str | bool] = Field(description="value used per input")
     observed_at: dict[str, str] = Field(description="observation time per input")
-    missing: list[str] = Field(description="inputs absent or older than the window")
+    missing: list[str] = Field(description="inputs never received for this patient")
+    stale: list[str] = Field(default=[], description="inputs received, but older than the window: not scored")
     red_score: bool = Field(description="some single parameter scored 3")
     scale: Literal[1, 2] = Field(default=1, description="SpO2 scale: 2 for a coded hypercapnic respiratory failure")
 
 
+class Score(Model):
+    """qSOFA or SIRS over the patient's latest inputs inside the window."""
+
+    name: Literal["qsofa", "sirs"]
+    total: int
+    positive: bool = Field(description="total >= 2")
+    components: dict[str, int] = Field(description="points per input that was present")
+    inputs: dict[str, float | str | bool]
+    observed_at: dict[str, str]
+    missing: list[str] = Field(description="inputs never received for this patient")
+    stale: list[str] = Field(default=[], description="inputs older than the window: not scored")
+
+
+Source = Literal["news2", "qsofa", "sirs", "critical_lab", "nlp"]
+
+
 class RiskFlag(Model):
-    name: str = Field(description="news2_low_medium | news2_medium | news2_high | a high-risk condition name")
-    source: Literal["news2", "nlp"]
+    """A flag this message's evidence raised (before alert suppression)."""
+
+    name: str = Field(description="news2_low_medium | news2_medium | news2_high | qsofa | sirs | critical_<analyte> | a high-risk condition")
+    source: Source
     evidence: list[str] = Field(description="human-readable evidence: values with times, or quoted text spans")
+    score: int | None = Field(default=None, description="the score's total, for news2, qsofa and sirs flags")
+    components: dict[str, int] = {}
+    missing: list[str] = Field(default=[], description="the score's inputs never received")
+    stale: list[str] = Field(default=[], description="the score's inputs older than the window")
+
+
+class Alert(Model):
+    """One alert event on the alerts topic: a flag raised, or resolved, for one patient and episode.
+
+    A flag's episode opens with its alert; repeats inside the suppression period are not alerted; after the
+    period a repeat opens the next episode (a reminder). A resolve closes the episode and carries its number."""
+
+    schema_version: int = SCHEMA_VERSION
+    alert_id: str = Field(description="stable: uuid5 of (patient, flag, episode, kind); a replay gives the same id")
+    kind: Literal["raised", "resolved"]
+    patient_key: str | None
+    flag: str
+    source: Source
+    episode: int = Field(description="1 for the flag's first alert for this patient, then counting")
+    message_id: str = Field(description="the message whose evidence raised or resolved the flag")
+    observed_at: str = Field(description="clinical time of that message")
+    raised_at: str = Field(description="when the worker produced the event")
+    score: int | None = Field(description="the flag's score (NEWS2, qSOFA, SIRS total); None for other flags")
+    band: str | None = Field(description="the patient's NEWS2 band at the time, when known")
+    components: dict[str, int] = Field(default={}, description="points per score input")
+    evidence: list[str]
+    missing: list[str] = Field(default=[], description="score inputs never received: a low score may be missing data")
+    stale: list[str] = Field(default=[], description="score inputs older than the window, not scored")
+    shadow: bool = Field(default=False, description="the flag is in shadow mode: on the enriched topic only, never alerted")
+    resources: list[dict[str, Any]] = Field(default=[], description="the same alert as FHIR R4 Flag, DetectedIssue (and RiskAssessment for scores)")
 
 
 class Risk(Model):
     news2: News2 | None
-    raised: list[RiskFlag] = Field(description="flags this message raised (an alert is sent when non-empty)")
-    active: list[str] = Field(description="the patient's flags in force after this message")
+    qsofa: Score | None = None
+    sirs: Score | None = None
+    raised: list[RiskFlag] = Field(description="flags this message's evidence raised, before suppression")
+    alerts: list[Alert] = Field(default=[], description="alert events this message produced, shadow ones included")
+    suppressed: list[str] = Field(default=[], description="raised flags not alerted: a repeat inside the period, or a NEWS2 band not above one already alerted")
+    active: list[str] = Field(description="the patient's open flags after this message")
 
 
 class Envelope(Model):
@@ -119,21 +172,6 @@ class Envelope(Model):
     note_labels: list[NoteLabel] = Field(default=[], description="labels of the site's note classifier, when one is set")
     models: list[ModelRef] = []
     risk: Risk | None = None
-
-
-class Alert(Model):
-    """The compact record on the alerts topic."""
-
-    schema_version: int = SCHEMA_VERSION
-    alert_id: str = Field(description="stable: the same message and flags always give the same id")
-    patient_key: str | None
-    message_id: str
-    flags: list[str]
-    score: int | None
-    band: str | None
-    evidence: dict[str, list[str]] = Field(description="flag -> evidence")
-    observed_at: str
-    raised_at: str
 
 
 def export_schemas() -> dict[str, Any]:

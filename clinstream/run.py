@@ -164,7 +164,7 @@ def summarize(published: int, outputs: Outputs, seconds: float) -> dict[str, Any
     latencies = [(done - got).total_seconds() * 1000 for got, done in zip(received, enriched)]
     if enriched:
         seconds = max((max(enriched) - min(received)).total_seconds(), 1e-3)
-    flags = Counter(f for a in outputs.alerts for f in a["flags"])
+    flags = Counter(a["flag"] for a in outputs.alerts if a["kind"] == "raised")
     reasons = Counter(h.get("clinstream.error", "?") for _, h in outputs.deadletter)
     return {
         "messages_in": published,
@@ -173,7 +173,9 @@ def summarize(published: int, outputs: Outputs, seconds: float) -> dict[str, Any
         "dead_letter_reasons": dict(reasons),
         "enriched": len(outputs.enriched),
         "with_entities": sum(1 for e in outputs.enriched if e["entities"]),
-        "alerts": len(outputs.alerts),
+        "alerts": sum(1 for a in outputs.alerts if a["kind"] == "raised"),
+        "resolved": sum(1 for a in outputs.alerts if a["kind"] == "resolved"),
+        "suppressed": sum(len(e["risk"]["suppressed"]) for e in outputs.enriched if e.get("risk")),
         "alerts_by_flag": dict(sorted(flags.items())),
         "seconds": round(seconds, 2),
         "throughput_msgs_per_s": round(published / seconds, 1) if seconds else None,

@@ -11,15 +11,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Flag name -> lower-case phrases; a present NER mention containing a phrase raises the flag.
-DEFAULT_HIGH_RISK_CONDITIONS: dict[str, list[str]] = {
-    "sepsis": ["sepsis", "septic shock", "septicemia", "urosepsis"],
-    "myocardial_infarction": ["myocardial infarction", "stemi", "nstemi", "heart attack"],
-    "stroke": ["stroke", "cerebrovascular accident", "cerebral infarction"],
-    "pulmonary_embolism": ["pulmonary embolism", "pulmonary embolus"],
-    "respiratory_failure": ["respiratory failure"],
-    "acute_kidney_injury": ["acute kidney injury", "acute renal failure"],
-    "diabetic_ketoacidosis": ["diabetic ketoacidosis", "ketoacidosis"],
+# NLP flag name -> ICD-10-CM code prefixes (dots optional): a present PROBLEM mention whose best ICD-10-CM code
+# (processors/icd10cm.py) starts with one of them raises the flag
+DEFAULT_HIGH_RISK_ICD10: dict[str, list[str]] = {
+    "sepsis": ["A40", "A41", "R65.2"],  # streptococcal, other sepsis; severe sepsis and septic shock
+    "myocardial_infarction": ["I21", "I22"],  # acute and subsequent MI
+    "stroke": ["I60", "I61", "I62", "I63"],  # haemorrhages and cerebral infarction
+    "pulmonary_embolism": ["I26"],
+    "respiratory_failure": ["J96.0", "J96.2", "J96.9", "J80"],  # acute, acute on chronic, unspecified; ARDS (not chronic J96.1)
+    "acute_kidney_injury": ["N17"],
+    "diabetic_ketoacidosis": ["E08.1", "E09.1", "E10.1", "E11.1", "E13.1"],
 }
 
 # ICD-10-CM respiratory failure with hypercapnia (acute, chronic, acute on chronic, unspecified): a Condition
@@ -67,8 +68,15 @@ class Settings(BaseSettings):
     note_classifier: Path | None = None
 
     # --- risk
-    high_risk_conditions: dict[str, list[str]] = DEFAULT_HIGH_RISK_CONDITIONS
-    vitals_window_hours: float = 24.0
+    high_risk_icd10: dict[str, list[str]] = DEFAULT_HIGH_RISK_ICD10
+    vitals_window_hours: float = 24.0  # score inputs older than this (before the patient's latest) are stale
+    # a flag alerts once per episode; a repeat inside this many hours (observation time) is suppressed, a later
+    # one alerts again as the next episode (a reminder)
+    alert_repeat_hours: float = 6.0
+    # flags computed and published on the enriched topic but never alerted, while a site validates them;
+    # names or shell patterns ("critical_*"). SIRS is on by default only in shadow: it fires on most febrile patients
+    shadow_flags: list[str] = ["sirs"]
+    alerts_stream_maxlen: int = 10_000  # the Redis Stream of alerts keeps about this many
     risk_on_possible: bool = False  # "possible" mentions ("rule out sepsis", "concern for PE") raise flags too
     risk_ttl_s: int = 7 * 24 * 3600
     # ICD-10 code prefixes (dots optional) of a coded diagnosis that puts a patient on NEWS2's SpO2 scale 2;

@@ -21,7 +21,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
-__all__ = ["Feed", "FeedMessage", "Vitals", "news2_score", "generate", "AUTHORITY", "START", "MIX", "VITAL_PROFILES"]
+__all__ = ["Feed", "FeedMessage", "Vitals", "news2_score", "generate", "scenarios", "SCENARIOS", "AUTHORITY", "START", "MIX", "VITAL_PROFILES"]
 
 AUTHORITY = "GENHOSP"
 START = datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc)
@@ -38,14 +38,58 @@ class FeedMessage:
     message_id: str  # MSH-10, or Bundle.id
     kind: str  # adt | vitals | lab | note | fhir_vitals | malformed
     valid: bool
-    expected_flags: tuple[str, ...]  # sorted; () when none
+    expected_flags: tuple[str, ...]  # flags the message raises, before suppression (SIRS left out: shadow by default); sorted
     observed_at: str  # ISO 8601 with offset
+    expected_alerts: tuple[tuple[str, str, int], ...] = ()  # (kind, flag, episode) the message alerts; sorted
+    scenario: str = ""  # the scenario patient's story (`scenarios()`); "" in the random feed
 
 
 @dataclass(frozen=True)
 class Feed:
     messages: list[FeedMessage]  # publish order
     expected_state: dict[str, dict]  # patient key -> {"band": str|None, "score": int|None, "flags": [str]}
+
+    def expected_alert_count(self) -> int:
+        return sum(len(m.expected_alerts) for m in self.messages)
+
+
+# ------------------------------------------------------------------------------------------------
+# Alert semantics, written again here from the README's rules (not imported from processors/alerting.py),
+# so the ground truth checks the worker rather than repeating it.
+# ------------------------------------------------------------------------------------------------
+
+ALERT_REPEAT = timedelta(hours=6)  # Settings.alert_repeat_hours' default (a test keeps the two equal)
+_LADDER = {"news2_low_medium": 1, "news2_medium": 2, "news2_high": 3}
+LACTATE_CRITICAL = 4.0  # mmol/L, the default critical table's limit (strictly above)
+
+
+def qsofa_points(v: Vitals) -> int:
+    return int(v.rr >= 22) + int(v.sbp <= 100) + int(v.acvpu != "A")
+
+
+class AlertTruth:
+    """One patient's alert episodes: a flag alerts when not open or when its last alert is older than
+    ALERT_REPEAT; NEWS2 bands alert only above every band alerted inside that period; clears resolve."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, tuple[int, datetime]] = {}  # flag -> (episode, alerted at)
+        self.episodes: dict[str, int] = {}
+
+    def message(self, at: datetime, raised: list[str], clears: list[str]) -> list[tuple[str, str, int]]:
+        events = []
+        for flag in raised:
+            if flag in _LADDER:
+                blocked = any(g in self.open and rank >= _LADDER[flag] and at - self.open[g][1] < ALERT_REPEAT for g, rank in _LADDER.items())
+            else:
+                blocked = flag in self.open and at - self.open[flag][1] < ALERT_REPEAT
+            if not blocked:
+                self.episodes[flag] = self.episodes.get(flag, 0) + 1
+                self.open[flag] = (self.episodes[flag], at)
+                events.append(("raised", flag, self.episodes[flag]))
+        for flag in clears:
+            if flag in self.open and flag not in raised:
+                events.append(("resolved", flag, self.open.pop(flag)[0]))
+        return sorted(events)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -413,8 +457,11 @@ def _vitals_hl7(p: _Patient, mid: str, at: datetime, v: Vitals, admitted: dateti
 
 
 def _lab_hl7(p: _Patient, mid: str, at: datetime, rng: random.Random, admitted: datetime, patient_class: str,
-             sick: bool) -> bytes:
-    ts, collected = _ts(at), _ts(at - timedelta(minutes=_ri(rng, 20, 90)))
+             sick: bool) -> tuple[bytes, datetime, float | None]:
+    """The message, the collection time and the lactate value (None when no lactate was sent)."""
+    collected_at = at - timedelta(minutes=_ri(rng, 20, 90))
+    ts, collected = _ts(at), _ts(collected_at)
+    lactate = None
     panels = _pick(rng, [["bmp"], ["cbc"], ["bmp", "cbc"], ["bmp", "cbc", "lactate"] if sick else ["bmp", "cbc"]])
     segments = [_msh("ORU^R01^ORU_R01", mid, at, "LAB"), _pid(p), _pv1(p, admitted, patient_class)]
     n_obx = 0
@@ -431,9 +478,11 @@ def _lab_hl7(p: _Patient, mid: str, at: datetime, rng: random.Random, admitted: 
             value = round(value, decimals)
             shown = f"{value:.{decimals}f}"
             flag = "H" if value > high else "L" if value < low else "N"
+            if code == "2524-7":
+                lactate = value
             n_obx += 1
             segments.append(f"OBX|{n_obx}|NM|{code}^{display}^LN||{shown}|{unit}^{unit}^UCUM|{low}-{high}|{flag}|||F|||{collected}")
-    return "\r".join(segments).encode()
+    return "\r".join(segments).encode(), collected_at, lactate
 
 
 _FILLER = [(section, template, len(template.split()), "{" in template)
@@ -629,12 +678,14 @@ def generate(n_messages: int, *, seed: int = 7, patients: int | None = None, mal
         patient_url = f"urn:uuid:{_uuid(rng)}"
         adt_seen = vitals_seen = 0
         last_vitals: tuple[int, str] | None = None
-        nlp_flags: set[str] = set()
+        last_qsofa = 0
+        lactate: tuple[datetime, str, float] | None = None  # the latest by collection time, as the worker keeps it
+        truth = AlertTruth()
         has_note = False
         for i, (kind, at) in enumerate(zip(p.plan, times)):
             seq += 1
             mid = f"CS{seed}-{seq:08d}"
-            topic, flags = "hl7v2", ()
+            topic, flags, clears = "hl7v2", (), []
             if kind == "adt":
                 adt_seen += 1
                 event = first_event if adt_seen == 1 else "A03" if discharge and i == len(p.plan) - 1 else "A08"
@@ -644,8 +695,12 @@ def generate(n_messages: int, *, seed: int = 7, patients: int | None = None, mal
                 vitals_seen += 1
                 vitals = _sample_vitals(rng, profile)
                 total, band, _ = news2_score(vitals)
-                last_vitals = (total, band)
-                flags = (BAND_FLAG[band],) if BAND_FLAG[band] else ()
+                last_vitals, last_qsofa = (total, band), qsofa_points(vitals)
+                flags = ((BAND_FLAG[band],) if BAND_FLAG[band] else ()) + (("qsofa",) if last_qsofa >= 2 else ())
+                if band == "low":  # back in the low band: every open flag but a critical lab value resolves
+                    clears = sorted(f for f in truth.open if not f.startswith("critical_"))
+                elif last_qsofa < 2:
+                    clears = ["qsofa"]
                 if p.fhir:
                     topic, kind = "fhir", "fhir_vitals"
                     value = _vitals_fhir(p, mid, at, vitals, rng, patient_url)
@@ -653,25 +708,35 @@ def generate(n_messages: int, *, seed: int = 7, patients: int | None = None, mal
                     value = _vitals_hl7(p, mid, at, vitals, admitted, patient_class)
             elif kind == "lab":
                 sick = p.deteriorating and vitals_seen * 2 >= n_vitals
-                value = _lab_hl7(p, mid, at, rng, admitted, patient_class, sick)
+                value, collected_at, lactate_value = _lab_hl7(p, mid, at, rng, admitted, patient_class, sick)
+                if lactate_value is not None:
+                    if lactate_value > LACTATE_CRITICAL:
+                        flags = ("critical_lactate",)
+                    if lactate is None or (collected_at, mid) >= lactate[:2]:
+                        lactate = (collected_at, mid, lactate_value)
+                        if lactate_value <= LACTATE_CRITICAL:
+                            clears = ["critical_lactate"]
             else:
                 has_note = True
                 positive_flags: list[str] = []
                 if p.deteriorating and vitals_seen * 3 >= n_vitals and rng.random() < POSITIVE_NOTE_CHANCE:  # once the decline shows
                     positive_flags = sorted(rng.sample(sorted(POSITIVE), 2 if rng.random() < 0.2 else 1))
                 positive = [_pick(rng, POSITIVE[f]) for f in positive_flags]
-                nlp_flags.update(positive_flags)
                 negated = []
                 if rng.random() < NEGATED_NOTE_CHANCE:
-                    negated = [_pick(rng, [s for s, f in NEGATED if f not in nlp_flags])]
+                    negated = [_pick(rng, [s for s, f in NEGATED if f not in truth.episodes and f not in positive_flags])]
                 value = _note_hl7(p, mid, at, _note_text(p, rng, at, positive, negated), admitted, patient_class, rng)
                 flags = tuple(positive_flags)
-            timeline.append((at, seq, FeedMessage(topic, key, value, mid, kind, True, flags, _iso(at))))
-        if last_vitals is not None or has_note:
-            news2_flag = BAND_FLAG[last_vitals[1]] if last_vitals else None
+            alerts = tuple(truth.message(at, sorted(flags), clears))
+            timeline.append((at, seq, FeedMessage(topic, key, value, mid, kind, True, tuple(sorted(flags)), _iso(at), alerts)))
+        if last_vitals is not None or has_note or lactate is not None:
+            active = {f for f in truth.open if f in POSITIVE}  # NLP flags alerted and not resolved
+            active |= {BAND_FLAG[last_vitals[1]]} if last_vitals and BAND_FLAG[last_vitals[1]] else set()
+            active |= {"qsofa"} if last_qsofa >= 2 else set()
+            active |= {"critical_lactate"} if lactate and lactate[2] > LACTATE_CRITICAL else set()
             expected_state[key] = {
                 "band": last_vitals[1] if last_vitals else None, "score": last_vitals[0] if last_vitals else None,
-                "flags": sorted(nlp_flags | ({news2_flag} if news2_flag else set())),
+                "flags": sorted(active),
             }
         windows.append((p, admitted, times[-1]))
 
@@ -684,5 +749,116 @@ def generate(n_messages: int, *, seed: int = 7, patients: int | None = None, mal
         topic, value = _malformed(rng, p, mid, at, first)
         timeline.append((at, seq, FeedMessage(topic, p.key, value, mid, "malformed", False, (), _iso(at))))
 
+    timeline.sort(key=lambda item: (item[0], item[1]))
+    return Feed([m for _, _, m in timeline], expected_state)
+
+
+# ------------------------------------------------------------------------------------------------
+# Deterioration scenarios: five scripted patients whose flags and alerts are written out by hand below
+# (not computed), the ground truth of the alert semantics on the real pipeline.
+# ------------------------------------------------------------------------------------------------
+
+_K = ("2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L", "3.5-5.1")
+_NA = ("2951-2", "Sodium [Moles/volume] in Serum or Plasma", "mmol/L", "135-145")
+_LACTATE = ("2524-7", "Lactate [Moles/volume] in Serum or Plasma", "mmol/L", "0.5-2.0")
+_WBC = ("6690-2", "Leukocytes [#/volume] in Blood by Automated count", "10*3/uL", "4.0-11.0")
+
+
+def _lab_values_hl7(p: _Patient, mid: str, at: datetime, values: list[tuple[tuple[str, str, str, str], float, str]],
+                    admitted: datetime) -> bytes:
+    collected = _ts(at - timedelta(minutes=30))
+    segments = [_msh("ORU^R01^ORU_R01", mid, at, "LAB"), _pid(p), _pv1(p, admitted, "I"),
+                f"OBR|1|{mid}^LAB|{mid}^LAB|24323-8^Comprehensive metabolic panel^LN|||{collected}||||||||{p.doctor}||||||{_ts(at)}|||F"]
+    for i, ((code, display, unit, ref), value, flag) in enumerate(values, 1):
+        segments.append(f"OBX|{i}|NM|{code}^{display}^LN||{value}|{unit}^{unit}^UCUM|{ref}|{flag}|||F|||{collected}")
+    return "\r".join(segments).encode()
+
+
+# name -> [(minutes after admission, kind, payload, flags raised, alerts (kind, flag, episode))]; kinds: adt,
+# vitals (Vitals), fhir_vitals (Vitals), lab ([(analyte, value, HL7 abnormal flag)]), note (sentences)
+SCENARIOS: dict[str, list[tuple[int, str, object, tuple[str, ...], tuple[tuple[str, str, int], ...]]]] = {
+    "sepsis": [
+        (0, "adt", None, (), ()),
+        (30, "vitals", Vitals(16, 97, 0, 128, 80, "A", 37.0), (), ()),  # NEWS2 0
+        (120, "vitals", Vitals(23, 95, 0, 105, 105, "A", 38.6), ("news2_medium",), (("raised", "news2_medium", 1),)),  # 2+1+1+1+1 = 6; qSOFA 1
+        (150, "lab", [(_LACTATE, 4.6, "H"), (_WBC, 16.2, "H")], ("critical_lactate",), (("raised", "critical_lactate", 1),)),
+        (180, "note", ["Patient is a 67 year old man admitted under medicine.", "Reports productive cough and fever since yesterday.",
+                       "Chest radiograph shows a right lower lobe opacity.", "Blood cultures were drawn before antibiotics were started.",
+                       "Assessment: sepsis secondary to pneumonia.", "Started on vancomycin and piperacillin tazobactam."],
+         ("sepsis",), (("raised", "sepsis", 1),)),
+        (240, "vitals", Vitals(26, 92, 2, 88, 128, "V", 39.2), ("news2_high", "qsofa"),  # 3+2+2+3+2+3+2 = 17; qSOFA 3
+         (("raised", "news2_high", 1), ("raised", "qsofa", 1))),
+        (270, "vitals", Vitals(27, 91, 4, 86, 132, "V", 39.4), ("news2_high", "qsofa"), ()),  # 19: repeats, suppressed
+    ],
+    "respiratory_failure": [
+        (0, "adt", None, (), ()),
+        (20, "fhir_vitals", Vitals(18, 96, 0, 130, 84, "A", 36.9), (), ()),  # 0
+        (60, "fhir_vitals", Vitals(25, 94, 0, 128, 88, "A", 37.2), ("news2_low_medium",), (("raised", "news2_low_medium", 1),)),  # 3+1, red
+        (120, "fhir_vitals", Vitals(28, 91, 4, 122, 104, "A", 37.4), ("news2_high",), (("raised", "news2_high", 1),)),  # 3+3+2+1 = 9; qSOFA 1
+        (150, "note", ["Seen today: 72 year old woman admitted under medicine.", "Past medical history includes COPD with two exacerbations last year.",
+                       "Lungs with scattered crackles at the right base.", "Assessment: acute respiratory failure requiring high flow oxygen.",
+                       "Encourage incentive spirometry and early mobilisation."],
+         ("respiratory_failure",), (("raised", "respiratory_failure", 1),)),
+        (360, "fhir_vitals", Vitals(18, 95, 0, 126, 82, "A", 37.0), (),  # 1: back in the low band, the episode resolves
+         (("resolved", "news2_high", 1), ("resolved", "news2_low_medium", 1), ("resolved", "respiratory_failure", 1))),
+    ],
+    "hyperkalaemia": [
+        (0, "adt", None, (), ()),
+        (30, "vitals", Vitals(16, 97, 0, 134, 76, "A", 36.8), (), ()),  # 0
+        (90, "lab", [(_K, 6.9, "HH"), (_NA, 138, "N")], ("critical_potassium",), (("raised", "critical_potassium", 1),)),
+        (150, "vitals", Vitals(17, 95, 0, 132, 95, "A", 36.9), (), ()),  # 2, low: a critical value is not resolved by vital signs
+        (300, "lab", [(_K, 6.4, "HH")], ("critical_potassium",), ()),  # still critical: a repeat inside the period
+    ],
+    "denies_chest_pain": [
+        (0, "adt", None, (), ()),
+        (30, "vitals", Vitals(15, 98, 0, 138, 72, "A", 36.7), (), ()),
+        (60, "note", ["Patient is a 54 year old man admitted under medicine.", "Denies chest pain.", "No evidence of myocardial infarction.",
+                      "Electrocardiogram shows sinus rhythm at 72 beats per minute.", "Heart sounds regular with no murmur appreciated.",
+                      "Anticipate discharge in 2 days if progress continues."], (), ()),
+        (120, "vitals", Vitals(14, 97, 0, 136, 70, "A", 36.6), (), ()),
+    ],
+    "stable": [
+        (0, "adt", None, (), ()),
+        (30, "fhir_vitals", Vitals(14, 98, 0, 124, 68, "A", 36.6), (), ()),
+        (90, "note", ["Patient is a 45 year old woman admitted under medicine.", "Tolerating a soft diet and ambulating with a walker.",
+                      "Abdomen is soft and non tender with normal bowel sounds.", "Physical therapy consulted for mobility assessment."], (), ()),
+        (150, "fhir_vitals", Vitals(15, 97, 0, 126, 70, "A", 36.7), (), ()),
+        (240, "fhir_vitals", Vitals(14, 98, 0, 122, 66, "A", 36.8), (), ()),
+    ],
+}
+
+
+def scenarios(*, start: datetime | None = None, seed: int = 5, first_mrn: int = 9_000_001) -> Feed:
+    """The five scenario patients (MRNs first_mrn...), admitted ten minutes apart, in time order; each message
+    carries its scenario's hand-written flags and alerts; `expected_state` holds the band at the end."""
+    rng = random.Random(seed)
+    start = START if start is None else start
+    timeline: list[tuple[datetime, int, FeedMessage]] = []
+    expected_state: dict[str, dict] = {}
+    seq = 0
+    for n, (name, steps) in enumerate(SCENARIOS.items()):
+        p = _patient(rng, first_mrn + n, 0.0)
+        admitted = start + timedelta(minutes=10 * n)
+        patient_url = f"urn:uuid:{_uuid(rng)}"
+        last_vitals = None
+        for minutes, kind, payload, flags, alerts in steps:
+            seq += 1
+            at, mid = admitted + timedelta(minutes=minutes), f"SCN{seed}-{seq:06d}"
+            topic = "hl7v2"
+            if kind == "adt":
+                value = _adt(p, mid, at, "A01", admitted, "I")
+            elif kind == "vitals":
+                value, last_vitals = _vitals_hl7(p, mid, at, payload, admitted, "I"), payload
+            elif kind == "fhir_vitals":
+                topic, last_vitals = "fhir", payload
+                value = _vitals_fhir(p, mid, at, payload, rng, patient_url)
+            elif kind == "lab":
+                value = _lab_values_hl7(p, mid, at, payload, admitted)
+            else:
+                value = _note_hl7(p, mid, at, payload, admitted, "I", rng)
+            message = FeedMessage(topic, p.key, value, mid, kind, True, tuple(sorted(flags)), _iso(at), tuple(sorted(alerts)), name)
+            timeline.append((at, seq, message))
+        total, band, _ = news2_score(last_vitals)
+        expected_state[p.key] = {"band": band, "score": total, "scenario": name}
     timeline.sort(key=lambda item: (item[0], item[1]))
     return Feed([m for _, _, m in timeline], expected_state)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from clinstream.envelope import Alert, CodeMatch, Entity, Envelope, ModelRef, Narrative, NoteLabel, SourceRecord
 from processors import ner
 from processors.assertion import assertions
 from processors.diagnoses import mentions_to_code, with_diagnoses
-from processors.risk import PatientState, alert_for, assess, risk_resources
+from processors.risk import PatientState, RiskConfig, assess, publishable, risk_resources
 
 
 def texts_of(envelopes: list[Envelope]) -> list[str]:
@@ -48,16 +48,14 @@ def with_entities(envelopes: list[Envelope], predictions: list[list[ner.Entity]]
     return out
 
 
-def with_risk(
-    env: Envelope, state: PatientState, *, conditions: dict[str, list[str]], window_hours: float, now: str,
-    risk_on_possible: bool = False, scale2_icd10: Sequence[str] = (),
-) -> tuple[Envelope, Alert | None, PatientState]:
-    risk, new_state = assess(env, state, conditions=conditions, window_hours=window_hours, risk_on_possible=risk_on_possible,
-                             scale2_icd10=scale2_icd10)
+def with_risk(env: Envelope, state: PatientState, config: RiskConfig, *, now: str) -> tuple[Envelope, list[Alert], PatientState]:
+    """The enriched envelope (risk, and its FHIR resources in the Bundle), the alert events to publish
+    (shadow flags' events stay in `risk.alerts` only) and the patient's new state."""
+    risk, new_state = assess(env, state, config, now=now)
     bundle = dict(env.bundle)
     bundle["entry"] = list(env.bundle.get("entry", [])) + risk_resources(env, risk)
     enriched = env.model_copy(update={"risk": risk, "bundle": bundle, "enriched_at": now})
-    return enriched, alert_for(env, risk, now), new_state
+    return enriched, publishable(risk.alerts), new_state
 
 
 def with_codes(envelopes: list[Envelope], codes: Mapping[str, list[CodeMatch]], model: ModelRef) -> list[Envelope]:

@@ -10,7 +10,7 @@ from fhir_mappers import HL7MappingError, hl7v2_to_fhir
 from fhir_mappers.senders import SenderOverrides
 from processors.fhir_input import parse_fhir
 from processors.narrative import narratives
-from processors.risk import parse_time
+from processors.fhir_time import parse_time
 
 
 def _ref(bundle: dict[str, Any], resource_type: str) -> str | None:

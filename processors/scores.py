@@ -11,7 +11,7 @@ from processors import qsofa as qsofa_module
 from processors import sirs as sirs_module
 from processors.news2 import clinical_response, news2
 from processors.qsofa import qsofa
-from processors.risk import parse_time
+from processors.fhir_time import parse_time
 from processors.sirs import sirs
 from processors.vitals import scale2_condition, score_readings
 

@@ -24,7 +24,7 @@ from fhir_mappers.senders import load_overrides
 from processors.diagnoses import mentions_to_code
 from processors.enrich import texts_of, with_codes, with_entities, with_note_labels, with_risk
 from processors.normalize import normalize
-from processors.risk import PatientState
+from processors.risk import PatientState, RiskConfig, scored_news2
 from streams import topics
 from streams.app import Outgoing, dead_letter, deliver, iso_from_epoch, make_app, now_iso, raw_topic
 
@@ -94,6 +94,7 @@ class InferenceWorker:
         self.classifier: Any = None  # the site's note classifier; None unless CLINSTREAM_NOTE_CLASSIFIER is set
         self.classifier_ref: ModelRef | None = None
         self.store: Any = None
+        self.risk_config = RiskConfig.from_settings(settings)  # a broken critical-labs file stops the stage at start
 
     async def start(self) -> None:
         from processors.ner import NerModel
@@ -111,7 +112,7 @@ class InferenceWorker:
             self.classifier = await loop.run_in_executor(self.executor, lambda: NoteClassifier(path, device=s.device))
             self.classifier_ref = ModelRef(task=TASK, name=self.classifier.name, version=self.classifier.version)
             log.info("note classifier loaded", name=self.classifier.name, version=self.classifier.version, labels=len(self.classifier.labels))
-        self.store = RiskStore(s.redis, s.redis_key_prefix, s.risk_ttl_s)
+        self.store = RiskStore(s.redis, s.redis_key_prefix, s.risk_ttl_s, s.alerts_stream_maxlen)
         log.info("inference worker ready", model=self.model.name, version=self.model.version, device=str(self.model.device))
 
     def _load_coder(self) -> Any:
@@ -194,23 +195,26 @@ class InferenceWorker:
             log.warning("dead-lettered", stage="inference", message_id=env.message_id, error="model")
         keys = [e.patient_key for e in ok if e.patient_key]
         states = await self.with_retry("load", lambda: self.store.load(keys))
-        updates = {}
+        updates, history, stream = {}, [], []
         for env in ok:
             state = states.get(env.patient_key, PatientState()) if env.patient_key else PatientState()
-            enriched, alert, new_state = with_risk(
-                env, state, conditions=s.high_risk_conditions, window_hours=s.vitals_window_hours, now=now_iso(),
-                risk_on_possible=s.risk_on_possible, scale2_icd10=s.news2_scale2_icd10,
-            )
+            enriched, alerts, new_state = with_risk(env, state, self.risk_config, now=now_iso())
+            risk = enriched.risk
             if env.patient_key:
                 states[env.patient_key] = new_state
-                updates[env.patient_key] = (new_state, enriched.risk)
+                updates[env.patient_key] = (new_state, risk)
+                if risk.news2 is not None and scored_news2(new_state, env.message_id):  # a point of the score's history
+                    history.append((env.patient_key, risk, env.observed_at, env.message_id))
             out.append(Outgoing(enriched_topic, _key(env), enriched.model_dump_json().encode()))
-            if alert is not None:
+            for alert in alerts:
                 out.append(Outgoing(alerts_topic, _key(env), alert.model_dump_json().encode()))
-                log.info("alert raised", stage="inference", message_id=env.message_id, flags=alert.flags)
+                log.info("alert", stage="inference", message_id=env.message_id, kind=alert.kind, flag=alert.flag, episode=alert.episode)
+            stream += alerts
+            if risk.suppressed:
+                log.info("alerts suppressed", stage="inference", message_id=env.message_id, flags=risk.suppressed)
         # Redis first: a consumer that reads the board on an alert finds the state already there
         scored = time.perf_counter()
-        await self.with_retry("save", lambda: self.store.save(updates))
+        await self.with_retry("save", lambda: self.store.save(updates, history, stream))
         saved = time.perf_counter()
         await deliver(out)
         log.debug("enriched batch", stage="inference", records=len(events), texts=sum(len(e.narratives) for e in ok),

@@ -41,10 +41,12 @@ def service_settings() -> Settings:
         partitions=4,
         batch_max_wait_s=0.02,
     )
+    # services another session already runs (a second pytest beside this one) are used and left running
+    already_up = all(s.up for s in services.status(settings))
     services.up(settings)
     ensure_topics(settings)
     yield settings
-    if not os.environ.get("CLINSTREAM_TEST_KEEP_SERVICES"):
+    if not already_up and not os.environ.get("CLINSTREAM_TEST_KEEP_SERVICES"):
         services.down(settings)
 
 

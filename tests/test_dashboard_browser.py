@@ -168,3 +168,33 @@ def test_dashboard_ranks_patients_and_updates_live(service_settings, tmp_path):
     log = dashboard.log.read_text()
     assert "dashboard listening" in log and "dashboard board" in log  # debug: a line per board read
     assert not [k for k in (A, B, C, D, E, F) if k in log], "a patient key reached the dashboard's log"
+
+
+def test_dashboard_follows_the_running_pipeline(pipeline, collector, tmp_path):
+    """The scenario feed goes through the real pipeline while the page is open: the deteriorating patients
+    come to the top in the right order (sepsis, then the hyperkalaemia patient's critical potassium, then the
+    recovered respiratory failure) as their alerts arrive, without a reload; a screenshot is saved."""
+    from clinstream.run import publish
+    from clinstream.synthetic import scenarios
+
+    binary = browser.chromium_or_skip()
+    feed = scenarios(seed=6, first_mrn=9_100_001)
+    by_scenario = {m.scenario: m.key for m in feed.messages}
+    dashboard = Dashboard(pipeline, tmp_path / "dashboard.log")
+    try:
+        with browser.launch(binary) as page:
+            page.goto(dashboard.url + "?poll=600&limit=500")
+            page.wait_for("window.clinstreamDashboard && clinstreamDashboard.live")
+            page.evaluate("window.__sameDocument = true")
+            publish(pipeline, feed.messages)
+            assert collector.wait_for(len(feed.messages), 0, timeout=300)
+            ours = json.dumps(sorted(by_scenario.values()))
+            top = [by_scenario[s] for s in ("sepsis", "hyperkalaemia", "respiratory_failure")]
+            page.wait_for(f"clinstreamDashboard.order.filter(k => {ours}.includes(k)).slice(0, 3).join('|') === {json.dumps('|'.join(top))}", timeout=60)
+            assert page.evaluate("window.__sameDocument") is True and page.evaluate("clinstreamDashboard.alerts") > 0
+            time.sleep(2.2)  # highlights fade
+            shot = page.screenshot(screenshot_path().with_name("dashboard-pipeline.png"))
+            print(f"dashboard screenshot (pipeline): {shot}")
+            assert page.errors == []
+    finally:
+        dashboard.stop()

@@ -1,6 +1,7 @@
 """The whole pipeline on the real broker and Redis: a seeded feed with malformed messages goes in;
 every valid message is enriched exactly once, every malformed one is dead-lettered with a reason, the
-alerts are those the generator's ground truth expects, and Redis holds the expected state."""
+flags each message raises and the alerts (raised, resolved, with their episodes) are those the generator's ground
+truth expects, each alert once, and Redis holds the expected state."""
 
 import json
 from collections import Counter
@@ -34,10 +35,12 @@ def test_seeded_feed_end_to_end(pipeline, collector):
         assert headers["clinstream.stage"] == "normalizer" and headers["clinstream.reason"]
         assert headers["clinstream.source.offset"].isdigit()
 
-    alerts = {a["message_id"]: sorted(a["flags"]) for a in out.alerts}
-    expected = {m.message_id: sorted(m.expected_flags) for m in valid if m.expected_flags}
-    assert len(out.alerts) == len(alerts), "an alert was raised twice"
-    assert alerts == expected
+    raised = {e["message_id"]: tuple(sorted(f["name"] for f in e["risk"]["raised"] if f["name"] != "sirs")) for e in out.enriched}
+    assert raised == {m.message_id: m.expected_flags for m in valid}
+    assert len({a["alert_id"] for a in out.alerts}) == len(out.alerts), "an alert was published twice"
+    fired = sorted((a["message_id"], a["kind"], a["flag"], a["episode"]) for a in out.alerts)
+    assert fired == sorted((m.message_id, *event) for m in valid for event in m.expected_alerts)
+    assert not any(a["shadow"] for a in out.alerts)
 
     r = redis.Redis.from_url(pipeline.redis, decode_responses=True)
     for patient, state in feed.expected_state.items():

@@ -13,7 +13,7 @@ from fhir_mappers import validate_r4_bundle
 from processors.enrich import with_risk
 from processors.fhir_input import parse_fhir
 from processors.normalize import normalize
-from processors.risk import PatientState
+from processors.risk import PatientState, RiskConfig
 from processors.vitals import vital_readings
 
 MR = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}
@@ -333,7 +333,7 @@ def test_transaction_vitals_are_scored_and_risk_resources_point_into_the_bundle(
     env = normalize(json.dumps(tx).encode(), "fhir", source=SourceRecord(topic="t", partition=0, offset=1),
                     received_at="2026-01-01T11:00:00+00:00", normalized_at=AT, max_bytes=1 << 20)
     assert env.message_type == "Bundle/transaction" and env.observed_at == AT
-    enriched, _, _ = with_risk(env, PatientState(), conditions={}, window_hours=24, now=AT)
+    enriched, _, _ = with_risk(env, PatientState(), RiskConfig(), now=AT)
     assert enriched.risk.news2.components == {"heart_rate": 3}
     risk_entries = by_type(enriched.bundle, "RiskAssessment")
     assert risk_entries[0]["resource"]["subject"]["reference"] == by_type(enriched.bundle, "Patient")[0]["fullUrl"]

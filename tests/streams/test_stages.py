@@ -53,8 +53,9 @@ def test_hl7_with_mllp_and_lf_is_normalized_and_enriched(pipeline, collector):
     assert env["risk"]["news2"]["band"] == "high" and env["risk"]["news2"]["total"] >= 7
     kinds = {e["resource"]["resourceType"] for e in env["bundle"]["entry"]}
     assert {"Patient", "Observation", "RiskAssessment", "Flag"} <= kinds
-    alert = next(a for a in collector.outputs.alerts if a["message_id"] == mid)
-    assert alert["flags"] == ["news2_high"] and alert["band"] == "high"
+    alert = next(a for a in collector.outputs.alerts if a["message_id"] == mid and a["flag"] == "news2_high")
+    assert alert["kind"] == "raised" and alert["episode"] == 1 and alert["band"] == "high" and alert["score"] >= 7
+    assert {r["resourceType"] for r in alert["resources"]} == {"Flag", "DetectedIssue", "RiskAssessment"}
 
 
 def test_single_fhir_resource_is_wrapped(pipeline, collector):
@@ -96,18 +97,27 @@ def test_invalid_envelope_on_normalized_is_dead_lettered_by_inference(pipeline, 
 
 
 def test_replay_leaves_redis_state_unchanged(pipeline, collector):
-    """Processing the same message again (a replay) leaves the patient's Redis state identical."""
+    """Processing the same message again (a replay) leaves the patient's Redis state, board entry, score history
+    and alert stream identical, and publishes the same alert id again (consumers de-duplicate on it)."""
     mid, mrn = f"T{uuid.uuid4().hex[:10]}", f"M{uuid.uuid4().hex[:6]}"
     message = vitals(mid, mrn, rr=22, spo2=95, sbp=105, hr=95, temp=38.4)
     send(pipeline, topics.INBOUND_HL7V2, message, f"TESTHOSP|{mrn}")
     assert collector.wait_for(1, 0, timeout=120)
     r = redis.Redis.from_url(pipeline.redis, decode_responses=True)
     key = f"{pipeline.redis_key_prefix}:risk:TESTHOSP|{mrn}"
-    first = r.hgetall(key)
-    assert first["band"] == "medium" and json.loads(first["flags"]) == ["news2_medium"] and first["message_id"] == mid
+    p = pipeline.redis_key_prefix
+    board = lambda: (r.hgetall(key), r.zscore(f"{p}:board", f"TESTHOSP|{mrn}"), r.zrange(f"{p}:history:TESTHOSP|{mrn}", 0, -1),  # noqa: E731
+                     [e for _, e in r.xrange(f"{p}:alerts") if json.loads(e["alert"])["patient_key"] == f"TESTHOSP|{mrn}"])
+    first = board()
+    assert first[0]["band"] == "medium" and json.loads(first[0]["flags"]) == ["news2_medium"] and first[0]["message_id"] == mid
+    assert first[1] == int(first[0]["score"]) == 6 and len(first[2]) == 1 and [json.loads(e["alert"])["flag"] for e in first[3]] == ["news2_medium"]
+    summary = json.loads(first[0]["summary"])
+    assert summary["flags"] == ["news2_medium"] and summary["evidence"]["news2_medium"][0].startswith("NEWS2 6")
     send(pipeline, topics.INBOUND_HL7V2, message, f"TESTHOSP|{mrn}")
     assert collector.wait_for(2, 0, timeout=120)
-    assert r.hgetall(key) == first
+    assert board() == first
+    ids = [a["alert_id"] for a in collector.outputs.alerts if a["patient_key"] == f"TESTHOSP|{mrn}"]
+    assert len(ids) == 2 and len(set(ids)) == 1
 
 
 def test_note_problems_and_sent_diagnoses_get_icd10cm(pipeline, collector):
