@@ -329,6 +329,43 @@ def dashboard_cmd(
     serve(settings, host, settings.dashboard_port if port is None else port)
 
 
+alerts_app = typer.Typer(help="Alerts on the alerts topic.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("tail")
+def alerts_tail_cmd(
+    from_beginning: Annotated[bool, typer.Option("--from-beginning", help="read from the earliest alert kept, not the end")] = False,
+    follow: Annotated[bool, typer.Option(help="keep waiting for new alerts; --no-follow stops at the end offsets seen at start")] = True,
+    patient: Annotated[Optional[list[str]], typer.Option(help="only this patient key, e.g. 'GENHOSP|123456' (repeatable)")] = None,
+    flag: Annotated[Optional[list[str]], typer.Option(help="only this flag, a name or a pattern like 'news2_*' (repeatable)")] = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="print each alert's JSON on one line instead")] = False,
+) -> None:
+    """Follow the alerts topic and print each alert: a header coloured by NEWS2 band (RESOLVED green) with flag,
+    episode, patient key, score and observation time, then its evidence and any missing or stale score inputs.
+    Alerts re-delivered with an alert_id already shown are dropped. Commits nothing; Ctrl-C stops."""
+    from rich.console import Console
+
+    from clinstream.alerts_tail import TopicMissing, format_alert, tail
+    from clinstream.logs import configure
+
+    settings = get_settings()
+    configure(settings.log_level)
+    console = Console(highlight=False)
+
+    def show(alert: dict, raw: str) -> None:  # type: ignore[type-arg]
+        if json_lines:
+            typer.echo(raw.strip() if "\n" not in raw.strip() else json.dumps(alert))
+        else:
+            console.print(format_alert(alert), soft_wrap=True)  # one header line however narrow the terminal: greppable
+
+    try:
+        tail(settings, show, from_beginning=from_beginning, follow=follow, patients=patient or [], flags=flag or [])
+    except TopicMissing as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command("schema")
 def schema_cmd(out: Annotated[Path, typer.Option(help="folder for the JSON Schemas")] = REPO_ROOT / "docs") -> None:
     """Export the JSON Schemas of the envelope and the alert."""
