@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     # --- the live risk dashboard (`clinstream dashboard`, streams/dashboard.py): reads Redis only
     dashboard_port: int = 8088
 
+    # --- operations (streams/ops.py): each stage process serves /metrics (Prometheus), /health and /ready on its
+    # own port; 0 turns a stage's server off. A second process of a stage on the same host needs its own port
+    # (else it logs "metrics server not started" and runs unobserved). Nothing served carries patient data.
+    metrics_host: str = "0.0.0.0"
+    metrics_port_normalizer: int = 9401
+    metrics_port_inference: int = 9402
+
     # --- HL7 v2 mapping: per-sender overrides (zone, code systems, MRN type, Z-segments), a YAML file
     # checked by `clinstream senders check FILE`; docker/senders.example.yaml shows the format
     sender_overrides: Path | None = None

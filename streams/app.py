@@ -11,6 +11,7 @@ import faust
 import structlog
 
 from clinstream.settings import Settings
+from streams import metrics
 from streams.topics import TopicSpec, topic_name
 
 log = structlog.get_logger()
@@ -71,6 +72,7 @@ class Outgoing:
 
 def dead_letter(topic: Any, message: Any, *, stage: str, reason: str, kind: str, message_id: str | None = None) -> Outgoing:
     """The original bytes and key, with headers saying what failed where: enough to replay it later."""
+    metrics.DEAD_LETTERS.labels(stage, kind).inc()
     headers = [
         ("clinstream.stage", stage.encode()),
         ("clinstream.reason", reason.encode()),

@@ -25,7 +25,7 @@ from processors.diagnoses import mentions_to_code
 from processors.enrich import texts_of, with_codes, with_entities, with_note_labels, with_risk
 from processors.normalize import normalize
 from processors.risk import PatientState, RiskConfig, scored_news2
-from streams import topics
+from streams import metrics, ops, topics
 from streams.app import Outgoing, dead_letter, deliver, iso_from_epoch, make_app, now_iso, raw_topic
 
 log = structlog.get_logger()
@@ -35,8 +35,15 @@ def _key(env: Envelope) -> bytes:
     return (env.patient_key or env.message_id).encode()
 
 
+def _delivered(stage: str, out: list[Outgoing], started: float) -> None:
+    """Metrics of a batch whose outputs the broker has: records out by topic, and the batch's time."""
+    metrics.count_out(stage, [o.topic.get_topic_name() for o in out])
+    metrics.BATCH_SECONDS.labels(stage).observe(time.perf_counter() - started)
+
+
 def build_normalizer(settings: Settings) -> faust.App:
     app = make_app(settings, "normalizer")
+    health = ops.install(app, settings, "normalizer")  # /metrics, /health, /ready on metrics_port_normalizer
     inbound = raw_topic(app, settings, topics.INBOUND_HL7V2, topics.INBOUND_FHIR)
     normalized = raw_topic(app, settings, topics.NORMALIZED)
     deadletter = raw_topic(app, settings, topics.DEADLETTER)
@@ -50,11 +57,14 @@ def build_normalizer(settings: Settings) -> faust.App:
     @app.agent(inbound, concurrency=1)
     async def normalize_agent(stream: Any) -> None:
         log.info("stage ready", stage="normalizer")
+        health.consuming = True
         async for events in stream.take_events(256, within=settings.batch_max_wait_s):
             started = time.perf_counter()
+            metrics.BATCH_SIZE.labels("normalizer").observe(len(events))
             out: list[Outgoing] = []
             for event in events:
                 msg = event.message
+                metrics.count_in("normalizer", msg.topic)
                 source_format = "hl7v2" if msg.topic == hl7_topic else "fhir"
                 try:
                     env = normalize(
@@ -74,6 +84,7 @@ def build_normalizer(settings: Settings) -> faust.App:
                 out.append(Outgoing(normalized, _key(env), env.model_dump_json().encode()))
             mapped = time.perf_counter()
             await deliver(out)
+            _delivered("normalizer", out, started)
             log.debug("normalized batch", stage="normalizer", records=len(events), map_ms=round((mapped - started) * 1000, 1),
                       deliver_ms=round((time.perf_counter() - mapped) * 1000, 1))
 
@@ -84,8 +95,9 @@ class InferenceWorker:
     """NER on a single background thread (the event loop keeps fetching and heartbeating meanwhile),
     then risk per message in order, Redis state, outputs."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, health: ops.Health | None = None) -> None:
         self.settings = settings
+        self.health = health or ops.Health("inference")  # what /health and /ready say (streams/ops.py)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ner")
         self.model: Any = None
         self.model_ref: ModelRef | None = None
@@ -113,6 +125,10 @@ class InferenceWorker:
             self.classifier_ref = ModelRef(task=TASK, name=self.classifier.name, version=self.classifier.version)
             log.info("note classifier loaded", name=self.classifier.name, version=self.classifier.version, labels=len(self.classifier.labels))
         self.store = RiskStore(s.redis, s.redis_key_prefix, s.risk_ttl_s, s.alerts_stream_maxlen)
+        self.health.checks["redis"] = self.store.redis.ping
+        for ref in (self.model_ref, self.coder_ref, self.classifier_ref):
+            if ref is not None:
+                metrics.MODEL_INFO.labels(ref.task, ref.name, ref.version).set(1)
         log.info("inference worker ready", model=self.model.name, version=self.model.version, device=str(self.model.device))
 
     def _load_coder(self) -> Any:
@@ -128,16 +144,21 @@ class InferenceWorker:
 
     def _code(self, mentions: list[str]) -> dict[str, Any]:
         """All the batch's problem mentions in one coder pass, on the model thread."""
-        return dict(zip(mentions, self.coder.code(mentions, k=self.settings.icd10cm_top_k))) if mentions else {}
+        if not mentions:
+            return {}
+        with metrics.INFERENCE_SECONDS.labels("icd10cm").time():
+            return dict(zip(mentions, self.coder.code(mentions, k=self.settings.icd10cm_top_k)))
 
     def _predict(self, texts: list[str]) -> list[Any]:
         s = self.settings
-        return self.model.predict(texts, max_batch=s.batch_max_size, token_budget=s.batch_token_budget,
-                                  window=s.ner_window_tokens, stride=s.ner_window_stride)
+        with metrics.INFERENCE_SECONDS.labels("ner").time():
+            return self.model.predict(texts, max_batch=s.batch_max_size, token_budget=s.batch_token_budget,
+                                      window=s.ner_window_tokens, stride=s.ner_window_stride)
 
     def _classify(self, texts: list[str]) -> list[list[tuple[str, float]]]:
         s = self.settings
-        return self.classifier.predict(texts, max_batch=s.batch_max_size, token_budget=s.batch_token_budget)
+        with metrics.INFERENCE_SECONDS.labels("note_classifier").time():
+            return self.classifier.predict(texts, max_batch=s.batch_max_size, token_budget=s.batch_token_budget)
 
     async def entities(self, envelopes: list[Envelope]) -> tuple[list[Envelope], list[tuple[Envelope, str]]]:
         """Envelopes with entities; a batch that makes the model raise is split so only the record
@@ -168,20 +189,28 @@ class InferenceWorker:
         delay = 0.2
         while True:
             try:
-                return await operation()
+                result = await operation()
             except Exception as exc:  # noqa: BLE001 - Redis down: wait, never drop
+                metrics.REDIS_ERRORS.labels(what).inc()
+                self.health.failed(f"redis {what}", exc)  # /health says degraded until the operation goes through
                 log.warning("redis unavailable, retrying", operation=what, error=type(exc).__name__, retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+            else:
+                self.health.ok(f"redis {what}")
+                return result
 
     async def process(self, events: list[Any], enriched_topic: Any, alerts_topic: Any, deadletter: Any) -> None:
         s = self.settings
         started = time.perf_counter()
+        metrics.BATCH_SIZE.labels("inference").observe(len(events))
+        latencies: list[tuple[str | None, str | None]] = []  # (received_at, enriched_at) per enriched message
         out: list[Outgoing] = []
         envelopes: list[Envelope] = []
         source_of: dict[int, Any] = {}  # id(envelope) -> the Kafka message it came from
         for event in events:
             msg = event.message
+            metrics.count_in("inference", msg.topic)
             try:
                 env = Envelope.model_validate_json(msg.value or b"")
             except ValueError:
@@ -206,10 +235,14 @@ class InferenceWorker:
                 if risk.news2 is not None and scored_news2(new_state, env.message_id):  # a point of the score's history
                     history.append((env.patient_key, risk, env.observed_at, env.message_id))
             out.append(Outgoing(enriched_topic, _key(env), enriched.model_dump_json().encode()))
+            latencies.append((enriched.received_at, enriched.enriched_at))
             for alert in alerts:
                 out.append(Outgoing(alerts_topic, _key(env), alert.model_dump_json().encode()))
+                metrics.ALERTS.labels(alert.flag, alert.kind).inc()
                 log.info("alert", stage="inference", message_id=env.message_id, kind=alert.kind, flag=alert.flag, episode=alert.episode)
             stream += alerts
+            for flag in risk.suppressed:
+                metrics.ALERTS.labels(flag, "suppressed").inc()
             if risk.suppressed:
                 log.info("alerts suppressed", stage="inference", message_id=env.message_id, flags=risk.suppressed)
         # Redis first: a consumer that reads the board on an alert finds the state already there
@@ -217,6 +250,9 @@ class InferenceWorker:
         await self.with_retry("save", lambda: self.store.save(updates, history, stream))
         saved = time.perf_counter()
         await deliver(out)
+        _delivered("inference", out, started)
+        for received_at, enriched_at in latencies:
+            metrics.observe_end_to_end(received_at, enriched_at)
         log.debug("enriched batch", stage="inference", records=len(events), texts=sum(len(e.narratives) for e in ok),
                   work_ms=round((scored - started) * 1000, 1), redis_ms=round((saved - scored) * 1000, 1),
                   deliver_ms=round((time.perf_counter() - saved) * 1000, 1))
@@ -228,7 +264,7 @@ def build_inference(settings: Settings) -> faust.App:
     enriched = raw_topic(app, settings, topics.ENRICHED)
     alerts = raw_topic(app, settings, topics.ALERTS)
     deadletter = raw_topic(app, settings, topics.DEADLETTER)
-    worker = InferenceWorker(settings)
+    worker = InferenceWorker(settings, ops.install(app, settings, "inference"))  # on metrics_port_inference
 
     # concurrency stays 1: with more, faust can commit past a record still in flight (FIELD-NOTES 3);
     # scale by running more worker processes in the consumer group instead.
@@ -237,6 +273,7 @@ def build_inference(settings: Settings) -> faust.App:
         if worker.model is None:
             await worker.start()
         log.info("stage ready", stage="inference")
+        worker.health.consuming = True
         async for events in stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_s):
             await worker.process(list(events), enriched, alerts, deadletter)
 

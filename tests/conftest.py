@@ -4,6 +4,7 @@ topic prefix unique to the session), and both pipeline stages running as real wo
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from pathlib import Path
 
@@ -12,6 +13,12 @@ import pytest
 from clinstream.settings import REPO_ROOT, Settings
 
 CORPORA = REPO_ROOT.parent / "shared" / "corpora"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def corpus(name: str) -> Path:
@@ -40,6 +47,9 @@ def service_settings() -> Settings:
         redis_key_prefix=f"clinstream-test-{run}",
         partitions=4,
         batch_max_wait_s=0.02,
+        # each stage's /metrics, /health, /ready on a port free now, so sessions beside this one never collide
+        metrics_port_normalizer=free_port(),
+        metrics_port_inference=free_port(),
     )
     # services another session already runs (a second pytest beside this one) are used and left running
     already_up = all(s.up for s in services.status(settings))
