@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 3  # 2: assertion statuses beyond negated, ICD-10-CM codes on entities; 3: qSOFA, SIRS, critical labs, one alert per flag with episodes
+SCHEMA_VERSION = 4  # 2: assertion statuses beyond negated, ICD-10-CM codes on entities; 3: qSOFA, SIRS, critical labs, one alert per flag with episodes; 4: narratives say when they were truncated (truncated_from)
 
 
 class Model(BaseModel):
@@ -31,6 +31,9 @@ class Narrative(Model):
     resource: str = Field(description="'<ResourceType>/<id>' of the Bundle entry holding the text")
     element: str = Field(description="FHIR path of the text inside that resource")
     text: str
+    truncated_from: int | None = Field(default=None, description="the text's full length in characters when it was longer than "
+                                       "CLINSTREAM_MAX_TEXT_CHARS: `text` is then its first that many characters, the only part the "
+                                       "models read; the Bundle keeps the whole text")
 
 
 Assertion = Literal["present", "negated", "possible", "historical", "family", "hypothetical"]

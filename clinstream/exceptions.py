@@ -17,7 +17,7 @@ class RejectedMessage(ClinstreamError):
 
     def __init__(self, reason: str, kind: str) -> None:
         super().__init__(reason)
-        self.kind = kind  # too_large | hl7_parse | fhir_json | fhir_invalid
+        self.kind = kind  # too_large | too_many_segments | hl7_parse | fhir_json | fhir_invalid
 
 
 class ServiceError(ClinstreamError):

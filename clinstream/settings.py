@@ -100,8 +100,12 @@ class Settings(BaseSettings):
     # checked by `clinstream senders check FILE`; docker/senders.example.yaml shows the format
     sender_overrides: Path | None = None
 
-    # --- input limits and logging
+    # --- input limits and logging: a message over max_message_bytes or (HL7 v2) max_segments is dead-lettered
+    # (too_large, too_many_segments); a narrative over max_text_chars is cut to that many characters for the
+    # models and goes on with `truncated_from` set (the Bundle keeps the whole text)
     max_message_bytes: int = 1_000_000
+    max_segments: int = 5_000
+    max_text_chars: int = 100_000
     log_level: str = "info"
 
     @field_validator("sender_overrides", "note_classifier", "critical_labs_file", mode="before")

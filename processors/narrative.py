@@ -61,12 +61,17 @@ def _texts(resource: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def narratives(bundle: dict[str, Any]) -> list[Narrative]:
+def narratives(bundle: dict[str, Any], max_chars: int | None = None) -> list[Narrative]:
+    """The Bundle's free texts. One longer than `max_chars` is cut to its first `max_chars` characters (a
+    prefix, so entity offsets stay offsets into the whole text) and records its full length in
+    `truncated_from`; the Bundle itself keeps the whole text."""
     out = []
     for entry in bundle.get("entry", []):
         resource = entry.get("resource") or {}
         ref = f"{resource.get('resourceType')}/{resource.get('id')}"
         for element, text in _texts(resource):
             if text.strip():
-                out.append(Narrative(id=f"{ref}#{element}", resource=ref, element=element, text=text))
+                cut = max_chars is not None and len(text) > max_chars
+                out.append(Narrative(id=f"{ref}#{element}", resource=ref, element=element, text=text[:max_chars] if cut else text,
+                                     truncated_from=len(text) if cut else None))
     return out

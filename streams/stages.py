@@ -23,7 +23,7 @@ from clinstream.settings import Settings
 from fhir_mappers.senders import load_overrides
 from processors.diagnoses import mentions_to_code
 from processors.enrich import texts_of, with_codes, with_entities, with_note_labels, with_risk
-from processors.normalize import normalize
+from processors.normalize import normalize, peek_message_id
 from processors.risk import PatientState, RiskConfig, scored_news2
 from streams import metrics, ops, topics
 from streams.app import Outgoing, dead_letter, deliver, iso_from_epoch, make_app, now_iso, raw_topic
@@ -71,16 +71,23 @@ def build_normalizer(settings: Settings) -> faust.App:
                         msg.value or b"", source_format,
                         source=SourceRecord(topic=msg.topic, partition=msg.partition, offset=msg.offset),
                         received_at=iso_from_epoch(msg.timestamp), normalized_at=now_iso(),
-                        max_bytes=settings.max_message_bytes, overrides=overrides,
+                        max_bytes=settings.max_message_bytes, max_segments=settings.max_segments,
+                        max_text_chars=settings.max_text_chars, overrides=overrides,
                     )
                 except RejectedMessage as exc:
-                    out.append(dead_letter(deadletter, msg, stage="normalizer", reason=exc.reason, kind=exc.kind))
-                    log.info("dead-lettered", stage="normalizer", error=exc.kind, topic=msg.topic, partition=msg.partition, offset=msg.offset)
+                    mid = peek_message_id(msg.value or b"", source_format)
+                    out.append(dead_letter(deadletter, msg, stage="normalizer", reason=exc.reason, kind=exc.kind, message_id=mid))
+                    log.info("dead-lettered", stage="normalizer", error=exc.kind, message_id=mid, topic=msg.topic, partition=msg.partition, offset=msg.offset)
                     continue
                 except Exception as exc:  # a mapper bug must not stop the stage; the message is kept
-                    out.append(dead_letter(deadletter, msg, stage="normalizer", reason=f"internal error: {type(exc).__name__}", kind="internal"))
+                    out.append(dead_letter(deadletter, msg, stage="normalizer", reason=f"internal error: {type(exc).__name__}", kind="internal",
+                                           message_id=peek_message_id(msg.value or b"", source_format)))
                     log.error("normalizer failed on a record", error=type(exc).__name__, topic=msg.topic, partition=msg.partition, offset=msg.offset)
                     continue
+                cut = [n.truncated_from for n in env.narratives if n.truncated_from]
+                if cut:
+                    log.info("narratives truncated for the models", stage="normalizer", message_id=env.message_id,
+                             narratives=len(cut), longest_chars=max(cut), limit=settings.max_text_chars)
                 out.append(Outgoing(normalized, _key(env), env.model_dump_json().encode()))
             mapped = time.perf_counter()
             await deliver(out)
