@@ -243,6 +243,38 @@ def senders_check(file: Annotated[Path, typer.Argument(help="the sender override
     typer.echo(json.dumps(report, indent=2))
 
 
+# --- dead letters --------------------------------------------------------------------------------
+
+deadletter_app = typer.Typer(help="The dead-letter topic: records a stage could not process, with the reason.", no_args_is_help=True)
+app.add_typer(deadletter_app, name="deadletter")
+
+
+@deadletter_app.command("replay")
+def deadletter_replay_cmd(
+    reason_kind: Annotated[Optional[list[str]], typer.Option(help="only dead letters of this reason kind (clinstream.error: "
+                                                                    "too_large, too_many_segments, hl7_parse, fhir_json, fhir_invalid, "
+                                                                    "envelope, model, internal); repeatable")] = None,
+    since: Annotated[Optional[str], typer.Option(help="only dead letters that failed at or after this ISO time (UTC without an offset)")] = None,
+    until: Annotated[Optional[str], typer.Option(help="only dead letters that failed before this ISO time")] = None,
+    message_id: Annotated[Optional[list[str]], typer.Option(help="only the dead letter(s) of this message id (clinstream.message_id); repeatable")] = None,
+    dry_run: Annotated[bool, typer.Option(help="list what would be replayed and count it by reason kind; send, record and commit nothing")] = False,
+) -> None:
+    """Send dead letters back to the topic they came from with their original key and headers (plus
+    clinstream.replayed_from), once the cause is fixed. Each dead letter is replayed once: a second run sends only
+    new ones or ones earlier filters left out (ledger topic clinical.deadletter.replayed, consumer group
+    <app_id>-deadletter-replay). Prints one JSON line per dead letter (no key, no bytes), then a summary line."""
+    from clinstream.deadletter import Filters, parse_time, replay
+
+    try:
+        filters = Filters(reason_kinds=frozenset(reason_kind or ()), message_ids=frozenset(message_id or ()),
+                          since=parse_time(since) if since else None, until=parse_time(until) if until else None)
+    except ValueError as exc:
+        typer.echo(f"--since/--until: {exc}", err=True)
+        raise typer.Exit(2) from None
+    report = replay(get_settings(), filters, dry_run=dry_run, emit=lambda line: typer.echo(json.dumps(line)))
+    typer.echo(json.dumps(report.summary()))
+
+
 # --- services, topics, stages -------------------------------------------------------------------
 
 services_app = typer.Typer(help="Local Kafka (KRaft) broker and Redis on loopback.", no_args_is_help=True)

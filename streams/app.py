@@ -10,6 +10,7 @@ from typing import Any
 import faust
 import structlog
 
+from clinstream.deadletter import DEAD_LETTER_HEADERS
 from clinstream.settings import Settings
 from streams import metrics
 from streams.topics import TopicSpec, topic_name
@@ -70,10 +71,20 @@ class Outgoing:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
+def original_headers(message: Any) -> list[tuple[str, bytes]]:
+    """The record's own headers (faust hands over a list of pairs or a mapping), without dead-letter ones."""
+    headers = message.headers or []
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    return [(k, v if isinstance(v, bytes) else b"" if v is None else str(v).encode()) for k, v in pairs if k not in DEAD_LETTER_HEADERS]
+
+
 def dead_letter(topic: Any, message: Any, *, stage: str, reason: str, kind: str, message_id: str | None = None) -> Outgoing:
-    """The original bytes and key, with headers saying what failed where: enough to replay it later."""
+    """The original bytes, key and headers, with headers saying what failed where: enough to replay it
+    later (`clinstream deadletter replay`). A replayed record that fails again keeps its
+    `clinstream.replayed_from` header among the original ones."""
     metrics.DEAD_LETTERS.labels(stage, kind).inc()
     headers = [
+        *original_headers(message),
         ("clinstream.stage", stage.encode()),
         ("clinstream.reason", reason.encode()),
         ("clinstream.error", kind.encode()),

@@ -23,7 +23,12 @@ DEADLETTER = TopicSpec(
     "clinical.deadletter", "the original bytes; headers say stage, reason, source topic/partition/offset",
     keyed_by="the original record's key",
 )
-ALL = (INBOUND_HL7V2, INBOUND_FHIR, NORMALIZED, ENRICHED, ALERTS, DEADLETTER)
+DEADLETTER_REPLAYED = TopicSpec(
+    "clinical.deadletter.replayed", "the ledger of `clinstream deadletter replay`: one small JSON record per dead letter "
+    "replayed (where it went, when), so no dead letter is replayed twice; never patient data",
+    keyed_by="'<partition>/<offset>' of the dead letter",
+)
+ALL = (INBOUND_HL7V2, INBOUND_FHIR, NORMALIZED, ENRICHED, ALERTS, DEADLETTER, DEADLETTER_REPLAYED)
 
 
 def topic_name(spec: TopicSpec, settings: Settings) -> str:
