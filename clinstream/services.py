@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clinstream.exceptions import ServiceError
+from clinstream.logs import redact_url
 from clinstream.settings import REPO_ROOT, Settings
 
 POM = REPO_ROOT / "scripts" / "kafka" / "pom.xml"
@@ -247,5 +248,6 @@ def down(settings: Settings) -> None:
 def status(settings: Settings) -> list[ServiceStatus]:
     return [
         ServiceStatus("kafka", settings.bootstrap, _kafka_answers(settings), not settings.kafka_bootstrap),
-        ServiceStatus("redis", settings.redis, _redis_answers(settings.redis), not settings.redis_url),
+        # REDIS_URL may carry a password: the address is printed (`clinstream services status`), so never with it
+        ServiceStatus("redis", redact_url(settings.redis), _redis_answers(settings.redis), not settings.redis_url),
     ]
