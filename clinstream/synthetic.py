@@ -608,8 +608,9 @@ def _patient(rng: random.Random, mrn: int, fhir_share: float) -> _Patient:
     )
 
 
-def _counts(n: int) -> dict[str, int]:
-    counts = {kind: round(n * share) for kind, share in MIX.items() if kind != "note"}
+def _counts(n: int, note_share: float | None = None) -> dict[str, int]:
+    mix = MIX if note_share is None else {**{k: v * (1 - note_share) / (1 - MIX["note"]) for k, v in MIX.items()}, "note": note_share}
+    counts = {kind: round(n * share) for kind, share in mix.items() if kind != "note"}
     counts["note"] = max(0, n - sum(counts.values()))
     if n > 0 and counts["adt"] == 0:  # a patient's first message is an admission
         biggest = max(counts, key=counts.__getitem__)
@@ -633,14 +634,14 @@ def _times(rng: random.Random, admitted: datetime, n: int) -> list[datetime]:
 
 
 def generate(n_messages: int, *, seed: int = 7, patients: int | None = None, malformed_share: float = 0.0,
-             fhir_share: float = 0.1, start: datetime | None = None) -> Feed:
+             fhir_share: float = 0.1, start: datetime | None = None, note_share: float | None = None) -> Feed:
     """`n_messages` valid messages in the standard mix, plus round(n_messages * malformed_share) malformed
     ones, for `patients` patients (default n_messages // 8; at most one per ADT message, since every
-    patient's first message is an A01 or A04)."""
+    patient's first message is an A01 or A04). `note_share` replaces the mix's 10 % of notes, the other kinds scaled)."""
     rng = random.Random(seed)
     start = START if start is None else start if start.tzinfo else start.replace(tzinfo=timezone.utc)
     start = start.astimezone(timezone(start.utcoffset()))  # a fixed offset: no DST jumps inside the feed
-    counts = _counts(n_messages)
+    counts = _counts(n_messages, note_share)
     n_patients = max(1, min(patients if patients is not None else n_messages // 8, counts["adt"] or 1))
     mrns = rng.sample(range(1_000_000, 10_000_000), n_patients)
     people = [_patient(rng, mrn, fhir_share) for mrn in mrns]

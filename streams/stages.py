@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -98,6 +100,39 @@ def build_normalizer(settings: Settings) -> faust.App:
     return app
 
 
+# patients whose latest state the worker keeps in memory (those of its partitions, cleared on every rebalance):
+# they go on being scored while Redis is down; about 5 KB each
+STATE_CACHE_PATIENTS = 20_000
+# input records held unacknowledged while their Redis writes wait: past this the worker waits for Redis
+BACKLOG_MAX_RECORDS = 50_000
+
+
+@dataclass
+class PendingWrites:
+    """Redis writes not yet made, and the input records whose acks wait for them: offsets move past a
+    record only once its Redis writes land, so a crash meanwhile replays it (at-least-once, like Kafka)."""
+
+    updates: dict[str, Any] = field(default_factory=dict)  # patient key -> (state, risk), the latest wins
+    history: list[Any] = field(default_factory=list)
+    stream: list[Any] = field(default_factory=list)
+    held: list[Any] = field(default_factory=list)  # faust events, their message's refcount raised by one
+
+    def add(self, updates: dict[str, Any], history: list[Any], stream: list[Any], events: list[Any]) -> None:
+        self.updates.update(updates)
+        self.history += history
+        self.stream += stream
+        for event in events:
+            event.message.incref()  # faust acks the batch when the next one is asked for: this holds it back
+            self.held.append(event)
+
+    def absorb(self, later: PendingWrites) -> None:
+        """Put writes taken out for a failed attempt back in front of those added since."""
+        self.updates.update(later.updates)
+        self.history += later.history
+        self.stream += later.stream
+        self.held += later.held
+
+
 class InferenceWorker:
     """NER on a single background thread (the event loop keeps fetching and heartbeating meanwhile),
     then risk per message in order, Redis state, outputs."""
@@ -113,6 +148,10 @@ class InferenceWorker:
         self.classifier: Any = None  # the site's note classifier; None unless CLINSTREAM_NOTE_CLASSIFIER is set
         self.classifier_ref: ModelRef | None = None
         self.store: Any = None
+        self.cache: OrderedDict[str, PatientState] = OrderedDict()  # patient key -> latest state, least recent first
+        self.pending = PendingWrites()
+        self.flush_lock = asyncio.Lock()
+        self.flusher: asyncio.Task[None] | None = None
         self.risk_config = RiskConfig.from_settings(settings)  # a broken critical-labs file stops the stage at start
 
     async def start(self) -> None:
@@ -207,6 +246,56 @@ class InferenceWorker:
                 self.health.ok(f"redis {what}")
                 return result
 
+    def remember(self, states: dict[str, PatientState]) -> None:
+        for key, state in states.items():
+            self.cache[key] = state
+            self.cache.move_to_end(key)
+        while len(self.cache) > STATE_CACHE_PATIENTS:
+            self.cache.popitem(last=False)
+
+    def forget(self) -> None:
+        """On a rebalance: another worker may own these patients now, and every record not yet acked is
+        read again from the committed offsets (faust seeks there), so its pending writes are dropped too."""
+        self.cache.clear()
+        self.pending = PendingWrites()
+
+    async def flush(self) -> None:
+        """Write the pending Redis writes and ack the records they held. While Redis is down the worker goes
+        on enriching (patients it holds in memory) and a background task retries; past BACKLOG_MAX_RECORDS
+        held records it waits here instead."""
+        if await self._flush_once():
+            return
+        if self.flusher is None or self.flusher.done():
+            self.flusher = asyncio.create_task(self._flush_until_done())
+        if len(self.pending.held) > BACKLOG_MAX_RECORDS:
+            log.warning("redis backlog full, waiting for redis", held=len(self.pending.held))
+            await self.flusher
+
+    async def _flush_until_done(self) -> None:
+        delay = 0.2
+        while not await self._flush_once():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _flush_once(self) -> bool:
+        async with self.flush_lock:
+            taken, self.pending = self.pending, PendingWrites()
+            if not (taken.updates or taken.history or taken.stream or taken.held):
+                return True
+            try:
+                await self.store.save(taken.updates, taken.history, taken.stream)
+            except Exception as exc:  # noqa: BLE001 - Redis down: kept, retried, never dropped
+                metrics.REDIS_ERRORS.labels("save").inc()
+                self.health.failed("redis save", exc)
+                log.warning("redis unavailable, enrichment goes on", error=type(exc).__name__, held=len(taken.held) + len(self.pending.held))
+                taken.absorb(self.pending)
+                self.pending = taken
+                return False
+            for event in taken.held:
+                event.ack()
+            self.health.ok("redis save")
+            return True
+
     async def process(self, events: list[Any], enriched_topic: Any, alerts_topic: Any, deadletter: Any) -> None:
         s = self.settings
         started = time.perf_counter()
@@ -230,7 +319,10 @@ class InferenceWorker:
             out.append(dead_letter(deadletter, source_of[id(env)], stage="inference", reason=reason, kind="model", message_id=env.message_id))
             log.warning("dead-lettered", stage="inference", message_id=env.message_id, error="model")
         keys = [e.patient_key for e in ok if e.patient_key]
-        states = await self.with_retry("load", lambda: self.store.load(keys))
+        unknown = [k for k in dict.fromkeys(keys) if k not in self.cache]
+        if unknown:  # a patient never seen waits for Redis: scoring without their history would be wrong
+            self.remember(await self.with_retry("load", lambda: self.store.load(unknown)))
+        states = {k: self.cache[k] for k in keys}
         updates, history, stream = {}, [], []
         for env in ok:
             state = states.get(env.patient_key, PatientState()) if env.patient_key else PatientState()
@@ -252,17 +344,23 @@ class InferenceWorker:
                 metrics.ALERTS.labels(flag, "suppressed").inc()
             if risk.suppressed:
                 log.info("alerts suppressed", stage="inference", message_id=env.message_id, flags=risk.suppressed)
-        # Redis first: a consumer that reads the board on an alert finds the state already there
+        # Kafka first, then Redis: a replay after a crash between the two recomputes from the old state and
+        # sends the same records and alert ids again (deduplicated downstream). Saving first would let the
+        # replay read the batch's own later state and miss alerts whose records never reached the broker.
+        # The board's stream entries follow the state, so a dashboard woken by one finds the state current.
         scored = time.perf_counter()
-        await self.with_retry("save", lambda: self.store.save(updates, history, stream))
-        saved = time.perf_counter()
         await deliver(out)
+        delivered = time.perf_counter()
+        self.remember({key: state for key, (state, _) in updates.items()})
+        self.pending.add(updates, history, stream, events)
+        await self.flush()
+        saved = time.perf_counter()
         _delivered("inference", out, started)
         for received_at, enriched_at in latencies:
             metrics.observe_end_to_end(received_at, enriched_at)
         log.debug("enriched batch", stage="inference", records=len(events), texts=sum(len(e.narratives) for e in ok),
-                  work_ms=round((scored - started) * 1000, 1), redis_ms=round((saved - scored) * 1000, 1),
-                  deliver_ms=round((time.perf_counter() - saved) * 1000, 1))
+                  work_ms=round((scored - started) * 1000, 1), deliver_ms=round((delivered - scored) * 1000, 1),
+                  redis_ms=round((saved - delivered) * 1000, 1))
 
 
 def build_inference(settings: Settings) -> faust.App:
@@ -272,6 +370,14 @@ def build_inference(settings: Settings) -> faust.App:
     alerts = raw_topic(app, settings, topics.ALERTS)
     deadletter = raw_topic(app, settings, topics.DEADLETTER)
     worker = InferenceWorker(settings, ops.install(app, settings, "inference"))  # on metrics_port_inference
+
+    @app.on_partitions_revoked.connect
+    async def drop_patients(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        worker.forget()
+
+    @app.on_partitions_assigned.connect
+    async def start_afresh(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        worker.cache.clear()  # a batch that straddled the revocation may have remembered a patient it no longer owns
 
     # concurrency stays 1: with more, faust can commit past a record still in flight (FIELD-NOTES 3);
     # scale by running more worker processes in the consumer group instead.
