@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 from rich.text import Text
 
+from clinstream.security import kafka_client_options
 from clinstream.settings import Settings
 from streams import topics
 
@@ -121,7 +122,7 @@ def tail(
     # kafka-python's own DEBUG lines dump fetched record bytes, patient keys included: keep it at WARNING
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger("kafka").getEffectiveLevel()))
     name = topics.topic_name(topics.ALERTS, settings)
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False,
+    consumer = KafkaConsumer(**kafka_client_options(settings), group_id=None, enable_auto_commit=False,
                              allow_auto_create_topics=False, isolation_level="read_committed", client_id="clinstream-alerts-tail")
     counts, recent = TailCounts(), RecentIds(dedup_size)
     try:

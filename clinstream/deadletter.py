@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from clinstream.security import kafka_client_options
 from clinstream.settings import Settings
 
 # the headers streams/app.py dead_letter() adds; every other header of a dead letter is the original record's
@@ -156,7 +157,7 @@ def read_ledger(settings: Settings, timeout_s: float = 60.0) -> set[tuple[int, i
 
     from streams.topics import DEADLETTER_REPLAYED, topic_name
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_client_options(settings), enable_auto_commit=False)
     try:
         tps = _partitions(consumer, topic_name(DEADLETTER_REPLAYED, settings))
         if not tps:
@@ -187,7 +188,7 @@ def replay(settings: Settings, filters: Filters = Filters(), *, dry_run: bool = 
     name = topic_name(DEADLETTER, settings)
     report = Report(dry_run=dry_run)
     ledger = read_ledger(settings, timeout_s)
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=group_id(settings), enable_auto_commit=False,
+    consumer = KafkaConsumer(**kafka_client_options(settings), group_id=group_id(settings), enable_auto_commit=False,
                              max_partition_fetch_bytes=16 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
     try:
         tps = _partitions(consumer, name)
@@ -216,7 +217,7 @@ def replay(settings: Settings, filters: Filters = Filters(), *, dry_run: bool = 
                     emit(dl.describe())
             return report
 
-        producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", linger_ms=5, max_request_size=16 * 1024 * 1024)
+        producer = KafkaProducer(**kafka_client_options(settings), acks="all", linger_ms=5, max_request_size=16 * 1024 * 1024)
         try:
             sent = [(dl, producer.send(dl.header("clinstream.source.topic"), key=dl.key, value=dl.value, headers=dl.replay_headers()))
                     for dl in report.selected]

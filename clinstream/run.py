@@ -15,6 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
+from clinstream.security import kafka_client_options
 from clinstream.settings import Settings
 from streams import topics
 
@@ -22,9 +25,12 @@ INBOUND = {"hl7v2": topics.INBOUND_HL7V2, "fhir": topics.INBOUND_FHIR}
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that gives a child process exactly these settings."""
+    """The environment that gives a child process exactly these settings. It holds the secrets (the SASL
+    password, REDIS_URL with its password) in clear, as the child needs them: pass it on, never print or log it."""
     env = dict(os.environ)
     for name, value in settings.model_dump(exclude={"kafka_bootstrap", "redis_url"}).items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()  # str() of a SecretStr is "**********"
         # None travels as "" (which every optional setting reads as unset), never as the string "None"
         env[f"CLINSTREAM_{name.upper()}"] = json.dumps(value) if isinstance(value, (dict, list)) else "" if value is None else str(value)
     env["KAFKA_BOOTSTRAP"] = settings.bootstrap
@@ -58,7 +64,7 @@ def stop_stages(processes: Iterable[subprocess.Popen[bytes]], timeout: float = 3
 def _consumer(settings: Settings, names: list[str]) -> Any:
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False, isolation_level="read_committed",
+    consumer = KafkaConsumer(**kafka_client_options(settings), enable_auto_commit=False, isolation_level="read_committed",
                              consumer_timeout_ms=200, fetch_max_bytes=50 * 1024 * 1024)
     parts = [TopicPartition(n, p) for n in names for p in range(settings.partitions)]
     consumer.assign(parts)
@@ -120,7 +126,7 @@ def publish(settings: Settings, messages: Iterable[Any], rate: float | None = No
     possible). Returns (count, seconds)."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", linger_ms=5, max_request_size=8 * 1024 * 1024)
+    producer = KafkaProducer(**kafka_client_options(settings), acks="all", linger_ms=5, max_request_size=8 * 1024 * 1024)
     started = time.monotonic()
     count = 0
     for m in messages:

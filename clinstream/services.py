@@ -20,6 +20,7 @@ from pathlib import Path
 
 from clinstream.exceptions import ServiceError
 from clinstream.logs import redact_url
+from clinstream.security import kafka_client_options, redis_client
 from clinstream.settings import REPO_ROOT, Settings
 
 POM = REPO_ROOT / "scripts" / "kafka" / "pom.xml"
@@ -165,7 +166,7 @@ def _kafka_answers(settings: Settings) -> bool:
     from kafka import KafkaAdminClient
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=3000)
+        admin = KafkaAdminClient(**kafka_client_options(settings), request_timeout_ms=3000)
         admin.list_topics()
         admin.close()
         return True
@@ -205,14 +206,16 @@ def redis_up(settings: Settings, timeout: float = 20.0) -> None:
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     pidfile.write_text(str(proc.pid))
-    _wait(lambda: _redis_answers(settings.redis), timeout, "Redis", base / "redis.out", proc)
+    _wait(lambda: _redis_answers(settings), timeout, "Redis", base / "redis.out", proc)
 
 
-def _redis_answers(url: str) -> bool:
-    import redis
-
+def _redis_answers(settings: Settings) -> bool:
     try:
-        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
+        client = redis_client(settings, socket_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
     except Exception:  # noqa: BLE001 - not ready yet
         return False
 
@@ -249,5 +252,5 @@ def status(settings: Settings) -> list[ServiceStatus]:
     return [
         ServiceStatus("kafka", settings.bootstrap, _kafka_answers(settings), not settings.kafka_bootstrap),
         # REDIS_URL may carry a password: the address is printed (`clinstream services status`), so never with it
-        ServiceStatus("redis", redact_url(settings.redis), _redis_answers(settings.redis), not settings.redis_url),
+        ServiceStatus("redis", redact_url(settings.redis), _redis_answers(settings), not settings.redis_url),
     ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +36,24 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = Field(
         default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "CLINSTREAM_KAFKA_BOOTSTRAP")
     )
-    redis_url: str | None = Field(
+    # a secret: it may carry the password (`rediss://:PASSWORD@host:6380/0`), so repr() and logs show ********
+    redis_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "CLINSTREAM_REDIS_URL")
     )
+    # --- secured transports (README "Security"; clinstream/security.py builds every client's options from these).
+    # Secrets are SecretStr (never printed) and each can come from a file instead (`..._file`, e.g. a mounted secret).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_cafile: Path | None = None  # unset: the system's trusted CAs
+    kafka_ssl_certfile: Path | None = None  # client certificate and key for mutual TLS
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_check_hostname: bool = True
+    redis_password: SecretStr | None = None  # when REDIS_URL carries no password
+    redis_password_file: Path | None = None
+    redis_ssl_ca_certs: Path | None = None  # CA of a rediss:// server; unset: the system's trusted CAs
     # --- local services started by `clinstream services up`
     state_dir: Path = REPO_ROOT / ".cache"
     kafka_port: int = 19092
@@ -108,11 +124,27 @@ class Settings(BaseSettings):
     max_text_chars: int = 100_000
     log_level: str = "info"
 
-    @field_validator("sender_overrides", "note_classifier", "critical_labs_file", mode="before")
+    @field_validator("sender_overrides", "note_classifier", "critical_labs_file", "kafka_sasl_password_file",
+                     "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile", "redis_password_file",
+                     "redis_ssl_ca_certs", "kafka_sasl_username", "kafka_sasl_password", "redis_password", "redis_url",
+                     mode="before")
     @classmethod
     def _no_file(cls, value: object) -> object:
         # compose files and shells set an unused variable to "", which means "none", not the current folder
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Settings:
+        # a secret given inline wins over its file; a file's trailing newline is not part of the secret
+        for secret, file in (("kafka_sasl_password", "kafka_sasl_password_file"), ("redis_password", "redis_password_file")):
+            path = getattr(self, file)
+            if getattr(self, secret) is None and path is not None:
+                try:
+                    value = Path(path).read_text().rstrip("\r\n")
+                except OSError as exc:
+                    raise ValueError(f"CLINSTREAM_{file.upper()}: cannot read {path}: {exc.strerror}") from None
+                setattr(self, secret, SecretStr(value))
+        return self
 
     @property
     def bootstrap(self) -> str:
@@ -120,7 +152,8 @@ class Settings(BaseSettings):
 
     @property
     def redis(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        url = self.redis_url.get_secret_value() if isinstance(self.redis_url, SecretStr) else self.redis_url
+        return url or f"redis://127.0.0.1:{self.redis_port}/0"
 
     @property
     def uses_external_services(self) -> bool:

@@ -11,6 +11,7 @@ import faust
 import structlog
 
 from clinstream.deadletter import DEAD_LETTER_HEADERS
+from clinstream.security import faust_broker_credentials
 from clinstream.settings import Settings
 from streams import metrics
 from streams.topics import TopicSpec, topic_name
@@ -33,6 +34,8 @@ def make_app(settings: Settings, stage: str) -> faust.App:
     app = faust.App(
         f"{settings.app_id}-{stage}",
         broker=f"kafka://{settings.bootstrap}",
+        # TLS / SASL from the settings (clinstream.security); None for PLAINTEXT
+        broker_credentials=faust_broker_credentials(settings),
         # raw bytes in and out: a record that fails to deserialize would stop a take() agent silently
         # (FIELD-NOTES 4), so agents decode themselves and dead-letter what they cannot read.
         key_serializer="raw",

@@ -32,6 +32,7 @@ import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
 
+from clinstream.security import async_redis_client
 from clinstream.settings import Settings
 
 log = structlog.get_logger()
@@ -219,7 +220,7 @@ def create_app(settings: Settings, *, keepalive_s: float = KEEPALIVE_S) -> web.A
 
     async def connect(app: web.Application) -> None:
         # no socket timeout: XREAD blocks up to keepalive_s; each open event stream holds one pooled connection
-        app[REDIS] = aioredis.from_url(settings.redis, decode_responses=True, health_check_interval=30)
+        app[REDIS] = async_redis_client(settings, decode_responses=True, health_check_interval=30)
 
     async def end_streams(app: web.Application) -> None:
         # event streams never end by themselves: cancel them so a shutdown does not wait them out

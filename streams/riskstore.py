@@ -67,8 +67,9 @@ def summary(state: PatientState, risk: Risk) -> dict[str, Any]:
 
 
 class RiskStore:
-    def __init__(self, url: str, prefix: str, ttl_s: int, stream_maxlen: int = 10_000) -> None:
-        self.redis = aioredis.from_url(url)
+    def __init__(self, url: str, prefix: str, ttl_s: int, stream_maxlen: int = 10_000, **redis_options: Any) -> None:
+        # redis_options: clinstream.security.redis_options (a rediss:// server's CA, a password kept out of the URL)
+        self.redis = aioredis.from_url(url, **redis_options)
         self.prefix = prefix
         self.ttl_s = ttl_s
         self.stream_maxlen = stream_maxlen

@@ -21,6 +21,7 @@ import structlog
 
 from clinstream.envelope import Envelope, ModelRef, SourceRecord
 from clinstream.exceptions import RejectedMessage
+from clinstream.security import redis_options
 from clinstream.settings import Settings
 from fhir_mappers.senders import load_overrides
 from processors.diagnoses import mentions_to_code
@@ -170,7 +171,7 @@ class InferenceWorker:
             self.classifier = await loop.run_in_executor(self.executor, lambda: NoteClassifier(path, device=s.device))
             self.classifier_ref = ModelRef(task=TASK, name=self.classifier.name, version=self.classifier.version)
             log.info("note classifier loaded", name=self.classifier.name, version=self.classifier.version, labels=len(self.classifier.labels))
-        self.store = RiskStore(s.redis, s.redis_key_prefix, s.risk_ttl_s, s.alerts_stream_maxlen)
+        self.store = RiskStore(s.redis, s.redis_key_prefix, s.risk_ttl_s, s.alerts_stream_maxlen, **redis_options(s))
         self.health.checks["redis"] = self.store.redis.ping
         for ref in (self.model_ref, self.coder_ref, self.classifier_ref):
             if ref is not None:

@@ -40,7 +40,9 @@ def ensure_topics(settings: Settings) -> list[str]:
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="clinstream-admin")
+    from clinstream.security import kafka_client_options
+
+    admin = KafkaAdminClient(**kafka_client_options(settings), client_id="clinstream-admin")
     try:
         existing = set(admin.list_topics())
         wanted = [topic_name(t, settings) for t in ALL]
