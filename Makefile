@@ -9,11 +9,11 @@ BIN = $(VENV)/bin
 
 # the ICD-10-CM index (embeddings of the package's tabular list) is built once per package version and
 # encoder into .cache/icd10cm/ (minutes on a laptop's CPU); later runs find it and return at once
-# headless Chromium for the dashboard's browser test: Debian's package when missing and apt-get runs as root;
-# never fails set-up (without it that test skips with the reason)
+# Debian's chromium (the dashboard's browser test) and redis-server (built with TLS, for the security test) when
+# missing and apt-get runs as root; never fails set-up (without them those tests skip with the reason)
 setup: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/clinstream index icd10cm
-	@sh scripts/install-chromium.sh
+	@sh scripts/install-test-packages.sh
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
