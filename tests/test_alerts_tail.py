@@ -99,11 +99,15 @@ def run_tail(settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.integration
 def test_tail_reads_the_topic_deduplicates_and_filters(service_settings):
+    import uuid
+
     from kafka import KafkaProducer
 
     from streams import topics
     from streams.topics import ensure_topics
 
+    # topics of its own: the session's alerts topic also holds the alerts of the pipeline tests run before this one
+    service_settings = service_settings.model_copy(update={"topic_prefix": f"tail-{uuid.uuid4().hex[:8]}."})
     ensure_topics(service_settings)
     high = alert(P1, "news2_high", score=7, band="high", evidence=["respiratory rate 25 /min"], missing=["consciousness"])
     sepsis = alert(P2, "sepsis", source="nlp", band="low", evidence=['"sepsis" in DocumentReference/9#content'])

@@ -268,7 +268,7 @@ def test_redis_stopped_for_30_s(rig):
     assert row["ok"], row
     assert row["enriched_while_redis_down"] > 100, "enrichment stopped with Redis"
     logs = "".join(Path(p.log).read_text() for p in rig.procs.values())  # type: ignore[attr-defined]
-    assert "redis unavailable, enrichment goes on" in logs
+    assert "redis unavailable" in logs  # the workers said so (a save kept pending, or a new patient's load waiting)
 
 
 def resume_then(fault, rig: Rig, started: float, collector: Collector) -> dict:
