@@ -442,6 +442,8 @@ def demo_cmd(
 ) -> None:
     """The whole pipeline on local services: start them, run both stages, publish a synthetic feed,
     wait until everything is enriched or dead-lettered, print the summary."""
+    from datetime import UTC, datetime
+
     from rich.console import Console
 
     from clinstream import services
@@ -450,7 +452,11 @@ def demo_cmd(
     from streams.topics import ensure_topics
 
     console = Console()
-    settings = get_settings()
+    # Redis keys of this run's own: the feed is the same every run, and scoring it again over the last run's
+    # patient states would be a replay onto their future, not a demo (`clinstream dashboard` with this prefix shows it)
+    base = get_settings()
+    settings = base.model_copy(update={"redis_key_prefix": f"{base.redis_key_prefix}-demo-{datetime.now(UTC):%Y%m%d%H%M%S}"})
+    console.print(f"Redis keys of this run: {settings.redis_key_prefix}:*")
     with console.status("starting Kafka and Redis..."):
         services.up(settings)
         ensure_topics(settings)
