@@ -258,7 +258,7 @@ def active_flags(state: PatientState, scores: tuple[News2 | None, Score | None, 
     flags |= {score.name for score in (q, s) if score is not None and score.positive}
     reference = state.latest_at
     flags |= {critical_flag(a) for a, lab in state.labs.items() if lab["critical"] and (reference is None or _fresh(lab["at"], reference, config.window_hours))}
-    flags |= {f for f in alerting.open_flags(state.alerts, ("nlp",))}
+    flags |= set(alerting.open_flags(state.alerts, ("nlp",)))
     return sorted(f for f in flags if f and not alerting.is_shadow(f, config.shadow_flags))
 
 
