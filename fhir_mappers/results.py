@@ -107,7 +107,7 @@ def observation(obx: Any, index: int, msg_key: str, subject: dict | None, encoun
     ranges = _reference_range(field(obx, 7), field(obx, 6))
     if ranges:
         resource["referenceRange"] = ranges
-    flags = [unescape(f) for f in reps(field(obx, 8))]
+    flags = [c for c in (unescape(comps(f)[0]).strip() for f in reps(field(obx, 8))) if c]  # each repetition a CWE: its code
     if flags:
         resource["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": f}]} for f in flags]
     if notes:

@@ -55,6 +55,14 @@ def test_oru_vitals_and_text_results():
     assert len(report["result"]) == 3 and report["status"] == "final"
 
 
+def test_interpretation_flags_are_coded_elements():
+    """OBX-8 repeats a CWE: each repetition's code is the interpretation, not the whole component string."""
+    m = hl7v2_to_fhir(msg("ORU^R01^ORU_R01", PID, "OBR|1|P1|F1|24323-8^Panel^LN",
+                          "OBX|1|NM|2823-3^Potassium^LN||6.9|mmol/L|3.5-5.1|HH^Critical high^HL70078~A|||F"))
+    validate_r4_bundle(m.bundle)
+    assert [i["coding"][0]["code"] for i in resources(m, "Observation")[0]["interpretation"]] == ["HH", "A"]
+
+
 def test_mdm_note_is_a_document():
     """MDM^T02: the OBX text lines become one DocumentReference attachment; no Observations."""
     m = hl7v2_to_fhir(msg("MDM^T02^MDM_T02", "EVN|T02|20260101103000", PID, PV1,
