@@ -10,6 +10,7 @@ from typing import Any
 from fhir_mappers.admin import ADMIN_SEGMENTS, admin_resources
 from fhir_mappers.conditions import allergy, condition, problem
 from fhir_mappers.datatypes import comps, dtm, field, instant, sender_context, unescape
+from fhir_mappers.devices import application_device, equipment_device, software_device
 from fhir_mappers.documents import document_reference
 from fhir_mappers.encounter import encounter as map_encounter
 from fhir_mappers.errors import HL7MappingError, MapperBug
@@ -19,11 +20,14 @@ from fhir_mappers.orders import ORDER_SEGMENTS, order_resources
 from fhir_mappers.organizations import message_parties
 from fhir_mappers.parse import decode, parse_er7
 from fhir_mappers.patient import patient as map_patient, patient_key
+from fhir_mappers.provenance import event_provenance, message_provenance
 from fhir_mappers.results import diagnostic_report, observation
 from fhir_mappers.senders import Profile, SenderOverrides
 from fhir_mappers.zsegments import z_extensions
 
 NEEDS_PATIENT = {"ADT", "ORU", "MDM"}
+# shared resources that are not what a message is about: left out of MessageHeader.focus
+NOT_FOCUS = {"Patient", "Practitioner", "PractitionerRole", "Location", "Organization", "Device"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,52 @@ def hl7v2_to_fhir(raw: bytes | str, overrides: SenderOverrides | Profile | None 
             raise MapperBug(f"could not map the message: {type(exc).__name__} while mapping its segments") from None
 
 
+def _share(related: dict[str, dict], found: list[dict]) -> None:
+    """Add resources several segments may name (Practitioners, Locations, Devices...) once each; when two
+    segments describe the same one, what the later adds is kept beside what the earlier said."""
+    for resource in found:
+        known = related.setdefault(resource["id"], resource)
+        if known is not resource:
+            known.update({k: v for k, v in resource.items() if k not in known})
+
+
+def _provenances(msh: Any, evn: Any | None, software: list[Any], parties: list[dict], header: dict, resources: list[dict],
+                 event: str, msg_key: str, facility: str) -> list[dict]:
+    """The Provenance of the message (MSH) and of its event (EVN), each targeting what the message is about (the
+    header and every resource mapped from its segments), and the agents they name besides: the sending
+    application (MSH-3), the software that handled the message (SFT) and its vendor, the event's operator and
+    facility. Agents are not targets: the activity did not make them."""
+    targets = [header] + resources
+    named: set[str] = {r["id"] for r in targets}
+    made: list[dict] = []
+
+    def add(found: list[dict]) -> None:
+        for resource in found:
+            if resource["id"] not in named:
+                named.add(resource["id"])
+                made.append(resource)
+
+    sender = next((o for o in parties if header.get("sender") == ref(o)), None)
+    application = application_device(msh, sender)
+    add([application] if application else [])
+    programs = []
+    for sft in software:
+        program, vendor = software_device(sft)
+        if program and program["id"] not in named:
+            programs.append(program)
+            add([program] + vendor)
+    provenances: list[dict] = []
+    source = message_provenance(msh, event, msg_key, targets, sender, application, programs)
+    if source:
+        provenances.append(source)
+    if evn is not None:
+        happened, agents = event_provenance(evn, msh, event, msg_key, facility, targets, sender or application)
+        if happened:
+            provenances.append(happened)
+            add(agents)
+    return made + provenances
+
+
 def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: str, message_id: str, msg_key: str,
          facility: str, sent_at: str | None, profile: Profile | None) -> MappedMessage:
     resources: list[dict] = []
@@ -92,10 +142,11 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     related: dict[str, dict] = {}
     order_segments: list[tuple[int, str, Any]] = []  # mapped after the loop, once the patient is known (SIU puts SCH first)
     admin_segments: list[tuple[int, str, Any]] = []  # likewise: they point at the encounter, and IN2 at its IN1
-    pid = None
+    pid = evn = None
     mrn_type = (profile.mrn_identifier_type if profile else None) or "MR"
     z_fields = profile.z_fields if profile else {}
     z_pending: list[tuple[int, Any]] = []  # (place in unmapped_text, segment): mapped once the targets are known
+    software: list[Any] = []
 
     for index, (seg_id, seg) in enumerate(zip(ids, segments)):
         if seg_id == "PID" and patient is None:
@@ -110,7 +161,11 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             ekey = f"{unescape(visit[3].split('&')[0]) or facility}|{unescape(visit[0])}" if visit[0] else None
             encounter_ref = ref(encounter)
             resources.append(encounter)
-            related.update({r["id"]: r for r in extra})
+            _share(related, extra)
+        elif seg_id == "SFT":
+            software.append(seg)
+        elif seg_id == "EVN" and evn is None:
+            evn = seg
         elif seg_id == "TXA":
             txa = seg
         elif seg_id == "OBR":
@@ -127,6 +182,10 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             fallback = dtm(field(group.obr, 7)) if group.obr is not None else None
             last_observation = observation(seg, index, msg_key, patient_ref, encounter_ref, fallback or sent_at, [])
             group.observations.append(last_observation)
+            equipment = equipment_device(field(seg, 18))  # the instrument that produced the result
+            if equipment:
+                last_observation["device"] = ref(equipment)
+                _share(related, [equipment])
         elif seg_id == "NTE":
             text = "\n".join(unescape(r) for r in field(seg, 3).split("~") if r)
             if not text:
@@ -152,7 +211,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             admin_segments.append((index, seg_id, seg))
         elif seg_id == "AL1" and patient_ref:
             resources.append(allergy(seg, index, msg_key, patient_ref))
-        elif index > 0 and seg_id != "EVN":
+        elif index > 0 and seg_id not in {"EVN", "SFT"}:
             # every segment no branch above took (no mapper yet, a repeated PID/PV1 in A17 swaps and merges,
             # a DG1/AL1 with no patient to belong to): kept verbatim, never dropped
             unmapped_ids.append(seg_id)
@@ -162,13 +221,13 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
 
     ordered, shared, links, unused = order_resources(order_segments, msg_key, facility, event, patient_ref, encounter_ref)
     resources.extend(ordered)
-    related.update({r["id"]: r for r in shared})
+    _share(related, shared)
     for i in unused:
         unmapped_ids.append(ids[i])
         unmapped_text.append(str(segments[i]))
     own, shared, unused = admin_resources(admin_segments, ids, pid, patient, msg_key, encounter_ref, mrn_type)
     resources.extend(own)
-    related.update({r["id"]: r for r in shared})
+    _share(related, shared)
     for i in unused:
         unmapped_ids.append(ids[i])
         unmapped_text.append(str(segments[i]))
@@ -181,7 +240,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     if txa is not None or (is_document and note_obx):
         document, authors = document_reference(txa, note_obx, msg_key, patient_ref, encounter_ref, sent_at)
         resources.append(document)
-        related.update({a["id"]: a for a in authors})
+        _share(related, authors)
     resources.extend(related.values())
 
     header_extensions: list[dict] = []
@@ -203,12 +262,14 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         unmapped_ids = [s for i, s in enumerate(unmapped_ids) if i not in consumed]
         unmapped_text = [t for i, t in enumerate(unmapped_text) if i not in consumed]
 
-    focus = [ref(r) for r in resources if r["resourceType"] not in {"Patient", "Practitioner", "Location", "Organization"}][:20] or ([patient_ref] if patient_ref else [])
+    focus = [ref(r) for r in resources if r["resourceType"] not in NOT_FOCUS][:20] or ([patient_ref] if patient_ref else [])
     header = message_header(msh, event, msg_key, focus, unmapped_text)
     if header_extensions:
         header["extension"] = header_extensions + header.get("extension", [])
     known = {r["id"] for r in resources}
-    resources.extend(o for o in message_parties(msh, header) if o["id"] not in known)  # sender, receiver, responsible
+    parties = message_parties(msh, header)  # sender, receiver, responsible
+    resources.extend(o for o in parties if o["id"] not in known)
+    resources.extend(_provenances(msh, evn, software, parties, header, resources, event, msg_key, facility))
     bundle: dict[str, Any] = {"resourceType": "Bundle", "id": resource_id("Bundle", msg_key), "type": "message",
                               "entry": [entry(header)] + [entry(r) for r in resources]}
     stamp = instant(field(msh, 7))

@@ -1,0 +1,63 @@
+"""Device, from wherever a message names a machine or a program: MSH-3 (the sending application), SFT (the
+software that handled the message) and OBX-18 (the equipment that produced a result)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_mappers.datatypes import comps, field, reps, unescape
+from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.orders import entity_identifier
+from fhir_mappers.organizations import xon_organization
+
+
+def _device(idents: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Device keyed by its first identifier, so the same instrument named by an OBX-18 and a PRT-10, or in
+    two messages, is one resource."""
+    first = idents[0]
+    return {"resourceType": "Device", "id": resource_id("Device", first.get("system", ""), first["value"]), "identifier": idents}
+
+
+def application_device(msh: Any, owner: dict[str, Any] | None) -> dict[str, Any] | None:
+    """MSH-3 (HD) -> the sending application as a Device, owned by the sending facility (MSH-4)."""
+    c = comps(field(msh, 3))
+    namespace, universal, kind = (unescape(x).strip() for x in (c[0], c[1], c[2]))
+    if not namespace and not universal:
+        return None
+    idents: list[dict[str, Any]] = []
+    if namespace:
+        idents.append({"value": namespace})
+    if universal:
+        idents.append({"value": f"urn:oid:{universal}", "system": "urn:ietf:rfc:3986"} if kind.upper() == "ISO" else {"value": universal})
+    device = {"resourceType": "Device", "id": resource_id("Device", "application", namespace, universal), "identifier": idents}
+    if owner:
+        device["owner"] = ref(owner)
+    return device
+
+
+def software_device(sft: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """SFT -> Device: 1 vendor (manufacturer, and its Organization as owner), 2 version, 3 product name, 4 binary id
+    (model number), 6 install date. SFT-5 (product information) is left out: it is vendor prose, and every note in
+    a Bundle is read as clinical text downstream."""
+    vendor = xon_organization(field(sft, 1).split("~")[0], "software")
+    version, product, binary = (unescape(field(sft, n)).strip() for n in (2, 3, 4))
+    if not product and not vendor:
+        return None, []
+    device: dict[str, Any] = {"resourceType": "Device",
+                              "id": resource_id("Device", "software", vendor["id"] if vendor else "", product, version, binary)}
+    if vendor:
+        device["manufacturer"] = vendor.get("name") or vendor["identifier"][0]["value"]
+        device["owner"] = ref(vendor)
+    if product:
+        device["deviceName"] = [{"name": product, "type": "manufacturer-name"}]
+    if version:
+        device["version"] = [{"value": version}]
+    if binary:
+        device["modelNumber"] = binary
+    return device, [vendor] if vendor else []
+
+
+def equipment_device(eis: str) -> dict[str, Any] | None:
+    """A repeating EI field naming one piece of equipment (OBX-18: the analyzer, its module...) -> Device."""
+    idents = [i for i in (entity_identifier(ei) for ei in reps(eis)) if i]
+    return _device(idents) if idents else None
