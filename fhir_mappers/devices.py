@@ -1,11 +1,12 @@
 """Device, from wherever a message names a machine or a program: MSH-3 (the sending application), SFT (the
-software that handled the message) and OBX-18 (the equipment that produced a result)."""
+software that handled the message), OBX-18 (the equipment that produced a result) and PRT-10/16-22 (a device
+taking part)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import comps, field, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, date_only, field, reps, unescape
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.orders import entity_identifier
 from fhir_mappers.organizations import xon_organization
@@ -61,3 +62,30 @@ def equipment_device(eis: str) -> dict[str, Any] | None:
     """A repeating EI field naming one piece of equipment (OBX-18: the analyzer, its module...) -> Device."""
     idents = [i for i in (entity_identifier(ei) for ei in reps(eis)) if i]
     return _device(idents) if idents else None
+
+
+def participation_device(prt: Any) -> dict[str, Any] | None:
+    """PRT-10 device ids, -16 UDI device identifier, -17 manufacture date, -18 expiry date, -19 lot number,
+    -20 serial number, -22 device type -> Device (None when PRT names no device)."""
+    idents = [i for i in (entity_identifier(ei) for ei in reps(field(prt, 10))) if i]
+    udi = entity_identifier(field(prt, 16).split("~")[0], "UDI")
+    if udi:
+        idents.append(udi)
+    if not idents:
+        return None
+    device = _device(idents)
+    if udi:
+        device["udiCarrier"] = [{"deviceIdentifier": udi["value"]} | ({"issuer": udi["system"]} if "system" in udi else {})]
+    made, expires = date_only(field(prt, 17)), date_only(field(prt, 18))
+    if made:
+        device["manufactureDate"] = made
+    if expires:
+        device["expirationDate"] = expires
+    for n, key in ((19, "lotNumber"), (20, "serialNumber")):
+        value = unescape(comps(field(prt, n))[0]).strip()
+        if value:
+            device[key] = value
+    kind = codeable(field(prt, 22).split("~")[0])
+    if kind:
+        device["type"] = kind
+    return device

@@ -19,6 +19,7 @@ from fhir_mappers.ids import entry, ref, resource_id
 from fhir_mappers.orders import ORDER_SEGMENTS, order_resources
 from fhir_mappers.organizations import message_parties
 from fhir_mappers.parse import decode, parse_er7
+from fhir_mappers.participants import attach, participation, role
 from fhir_mappers.patient import patient as map_patient, patient_key
 from fhir_mappers.provenance import event_provenance, message_provenance
 from fhir_mappers.results import diagnostic_report, observation
@@ -26,6 +27,11 @@ from fhir_mappers.senders import Profile, SenderOverrides
 from fhir_mappers.zsegments import z_extensions
 
 NEEDS_PATIENT = {"ADT", "ORU", "MDM"}
+# segments that add to the one before them rather than start something: a PRT or ROL belongs to the last
+# segment before it that is none of these (a PV1, an OBX, a PR1...)
+FOLLOWERS = {"PRT", "ROL", "NTE", "ARV"}
+# a PRT or ROL after one of these joins the resource made from the segment named: PD1 extends the PID, TQ1 the order
+STANDS_FOR = {"PD1": ("PID",), "TQ1": ("ORC", "OBR")}
 # shared resources that are not what a message is about: left out of MessageHeader.focus
 NOT_FOCUS = {"Patient", "Practitioner", "PractitionerRole", "Location", "Organization", "Device"}
 
@@ -89,6 +95,23 @@ def _share(related: dict[str, dict], found: list[dict]) -> None:
             known.update({k: v for k, v in resource.items() if k not in known})
 
 
+def _anchor_resource(anchor_id: str, anchor_index: int, ids: list[str], made_from: dict[int, dict], links: dict[int, dict],
+                     by_id: dict[str, dict], msg_key: str) -> dict | None:
+    """The resource made from the segment a PRT or ROL follows (None when that segment made none)."""
+    if anchor_id in STANDS_FOR:  # walk back to the segment it extends
+        before = [i for i in range(anchor_index - 1, -1, -1) if ids[i] in STANDS_FOR[anchor_id]]
+        if not before:
+            return None
+        anchor_id, anchor_index = ids[before[0]], before[0]
+    if anchor_index in made_from:
+        return made_from[anchor_index]
+    if anchor_id == "OBR" and anchor_index in links:  # the order's ServiceRequest, which the report is based on
+        return by_id.get(links[anchor_index]["basedOn"][0]["reference"].removeprefix("urn:uuid:"))
+    # orders.py and procedures.py key an ORC's ServiceRequest and a PR1's Procedure by message and segment index
+    kind = {"ORC": "ServiceRequest", "PR1": "Procedure"}.get(anchor_id)
+    return by_id.get(resource_id(kind, msg_key, str(anchor_index))) if kind else None
+
+
 def _provenances(msh: Any, evn: Any | None, software: list[Any], parties: list[dict], header: dict, resources: list[dict],
                  event: str, msg_key: str, facility: str) -> list[dict]:
     """The Provenance of the message (MSH) and of its event (EVN), each targeting what the message is about (the
@@ -147,14 +170,21 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     z_fields = profile.z_fields if profile else {}
     z_pending: list[tuple[int, Any]] = []  # (place in unmapped_text, segment): mapped once the targets are known
     software: list[Any] = []
+    made_from: dict[int, dict] = {}  # segment index -> the resource made from it, for the PRT and ROL that follow
+    anchor = ("MSH", 0)  # the last segment a PRT or ROL would belong to
+    participants: list[tuple[str, Any, tuple[str, int]]] = []  # PRT/ROL and their anchor: joined once all is made
 
     for index, (seg_id, seg) in enumerate(zip(ids, segments)):
+        follows = anchor
+        if seg_id not in FOLLOWERS:
+            anchor = (seg_id, index)
         if seg_id == "PID" and patient is None:
             pkey = patient_key(seg, mrn_type)
             patient = map_patient(seg, msg_key, mrn_type)
             pid = seg
             patient_ref = ref(patient)
             resources.append(patient)
+            made_from[index] = patient
         elif seg_id == "PV1" and encounter is None and patient is not None:
             encounter, extra = map_encounter(seg, event, facility, msg_key, patient)
             visit = comps(field(seg, 19))
@@ -162,6 +192,9 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             encounter_ref = ref(encounter)
             resources.append(encounter)
             _share(related, extra)
+            made_from[index] = encounter
+        elif seg_id in {"PRT", "ROL"}:
+            participants.append((seg_id, seg, follows))
         elif seg_id == "SFT":
             software.append(seg)
         elif seg_id == "EVN" and evn is None:
@@ -182,6 +215,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             fallback = dtm(field(group.obr, 7)) if group.obr is not None else None
             last_observation = observation(seg, index, msg_key, patient_ref, encounter_ref, fallback or sent_at, [])
             group.observations.append(last_observation)
+            made_from[index] = last_observation
             equipment = equipment_device(field(seg, 18))  # the instrument that produced the result
             if equipment:
                 last_observation["device"] = ref(equipment)
@@ -241,6 +275,17 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         document, authors = document_reference(txa, note_obx, msg_key, patient_ref, encounter_ref, sent_at)
         resources.append(document)
         _share(related, authors)
+    by_id = {r["id"]: r for r in resources}
+    for seg_id, seg, (anchor_id, anchor_index) in participants:
+        found = participation(seg, facility) if seg_id == "PRT" else role(seg, facility)
+        if not found.made:
+            unmapped_ids.append(seg_id)
+            unmapped_text.append(str(seg))
+            continue
+        _share(related, found.made)
+        target = _anchor_resource(anchor_id, anchor_index, ids, made_from, links, by_id, msg_key)
+        if target is not None:
+            attach(found, target)
     resources.extend(related.values())
 
     header_extensions: list[dict] = []

@@ -1,8 +1,12 @@
-"""MSH-3, SFT and OBX-18 -> Device."""
+"""MSH-3, SFT, OBX-18 and PRT-10/16-22 -> Device."""
 
-from fhir_mappers.devices import application_device, equipment_device, software_device
+from fhir_mappers.devices import application_device, equipment_device, participation_device, software_device
 from fhir_mappers.parse import parse_er7
 from tests.fhir_mappers.segments import PID, by_ref, mapped, of, seg
+
+PRT_DEVICE = ("PRT||AD||EQUIP||||||PUMP-7^BIOMED^1.2.840.1^ISO|20260101|20260102||||00643169001763^^2.51.1.1^ISO|20140401|20220712|"
+              "LOT-9|SER-3||706172005^Ventilator^SCT")
+
 
 def test_the_sending_application_is_a_device_owned_by_the_facility():
     msh = parse_er7("MSH|^~\\&|LABSYS^1.2.3.4^ISO|FAC|R|RF|20260101||ORU^R01|M1|P|2.5")[0]
@@ -27,6 +31,19 @@ def test_equipment_of_an_observation():
     assert device["identifier"] == [{"value": "AN-12", "system": "urn:oid:2.16.1"}, {"value": "MOD-3"}]
     assert device["id"] == equipment_device("AN-12^LAB^2.16.1^ISO")["id"]
     assert equipment_device("") is None and equipment_device("^^1.3.6^ISO") is None
+
+
+def test_participating_device_with_its_udi():
+    """PRT-10 ids, -16 UDI (an identifier typed UDI and the udiCarrier), -17/-18 dates, -19 lot, -20 serial, -22 type."""
+    device = participation_device(seg(PRT_DEVICE))
+    assert device["identifier"][0] == {"value": "PUMP-7", "system": "urn:oid:1.2.840.1"}
+    assert device["identifier"][1] == {"value": "00643169001763", "system": "urn:oid:2.51.1.1",
+                                       "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "UDI"}]}}
+    assert device["udiCarrier"] == [{"deviceIdentifier": "00643169001763", "issuer": "urn:oid:2.51.1.1"}]
+    assert (device["manufactureDate"], device["expirationDate"], device["lotNumber"], device["serialNumber"]) == (
+        "2014-04-01", "2022-07-12", "LOT-9", "SER-3")
+    assert device["type"]["coding"][0]["code"] == "706172005"
+    assert participation_device(seg("PRT||AD||AD|77^House")) is None
 
 
 def test_observation_points_at_its_equipment():
