@@ -22,7 +22,7 @@ from fhir_mappers.parse import decode, parse_er7
 from fhir_mappers.participants import attach, participation, role
 from fhir_mappers.patient import patient as map_patient, patient_key
 from fhir_mappers.provenance import event_provenance, message_provenance
-from fhir_mappers.results import diagnostic_report, observation
+from fhir_mappers.results import diagnostic_report, observation, performers
 from fhir_mappers.senders import Profile, SenderOverrides
 from fhir_mappers.zsegments import z_extensions
 
@@ -220,6 +220,10 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             if equipment:
                 last_observation["device"] = ref(equipment)
                 _share(related, [equipment])
+            performed_by, named = performers(seg)
+            if performed_by:
+                last_observation["performer"] = performed_by
+                _share(related, named)
         elif seg_id == "NTE":
             text = "\n".join(unescape(r) for r in field(seg, 3).split("~") if r)
             if not text:

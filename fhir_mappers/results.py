@@ -1,4 +1,4 @@
-"""OBR -> DiagnosticReport, OBX -> Observation (every value type), NTE -> notes on the result."""
+"""OBR -> DiagnosticReport, OBX -> Observation (every value type) and who performed it, NTE -> notes on the result."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 from fhir_mappers.datatypes import codeable, comps, dtm, field, instant, number, reps, unescape
 from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.organizations import xon_organization
+from fhir_mappers.participants import coded_role, practitioner_role
 
 OBSERVATION_STATUS = {"F": "final", "C": "corrected", "P": "preliminary", "R": "registered", "X": "cancelled",
                       "D": "entered-in-error", "W": "entered-in-error", "I": "registered", "S": "preliminary", "A": "amended"}
@@ -113,6 +115,26 @@ def observation(obx: Any, index: int, msg_key: str, subject: dict | None, encoun
     if notes:
         resource["note"] = [{"text": n} for n in notes]
     return resource
+
+
+def performers(obx: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(Observation.performer references, the resources they point at): OBX-16 responsible observers (role RO),
+    OBX-23 the performing organisation and OBX-25 its medical director (role MDIR, of that organisation)."""
+    refs: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
+    lab_xon = field(obx, 23).split("~")[0]
+    lab = xon_organization(lab_xon, "participant")  # named as practitioner_role names it, so the director's is the same one
+    if lab:
+        refs.append(ref(lab))
+        found.append(lab)
+    people = [("RO^Responsible Observer", xcn, "") for xcn in reps(field(obx, 16))]
+    people += [("MDIR^Medical Director", xcn, lab_xon) for xcn in reps(field(obx, 25))[:1]]
+    for code, xcn, org in people:
+        role = practitioner_role(coded_role(code), xcn, org)
+        if role.actor and "practitioner" in role.actor:
+            refs.append(ref(role.actor))
+            found += role.made
+    return refs, found
 
 
 def diagnostic_report(obr: Any, index: int, msg_key: str, subject: dict | None, encounter: dict | None,

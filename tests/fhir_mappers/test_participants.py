@@ -1,6 +1,7 @@
 """PRT and ROL -> PractitionerRole (and Device), joined to the resource made from the segment they follow."""
 
 from fhir_mappers.participants import attach, participation, role
+from fhir_mappers.results import performers
 from tests.fhir_mappers.segments import PID, PV1, by_ref, mapped, of, ref_to, seg
 
 PRT = ("PRT|1|AD||AD^Admitting Provider^HL70912|10535^Beethoven^Ludwig^^^Dr^^^NPI&2.16.840.1.113883.4.6&ISO|208D00000X^General Practice^NUCCPT|"
@@ -94,3 +95,18 @@ def test_message_joins_each_participant_to_its_group():
     assert by_ref(m, observer["practitioner"])["name"][0]["family"] == "Observer"
     assert by_ref(m, encounter["participant"][-1]["individual"])["location"]  # the PRT-9 place resolved to Locations
 
+
+def test_observation_performers():
+    """OBX-16 responsible observer (role RO), OBX-23 performing organisation, OBX-25 its medical director (role MDIR)."""
+    refs, found = performers(seg("OBX|1|NM|2823-3^K^LN||4.1||||||F|||||31^Obs^Olga|||||||Central Lab^L^CL1|1 Lab Rd|40^Boss^Bob"))
+    by_id = {r["id"]: r for r in found}
+
+    def named(reference):
+        return by_id[reference["reference"].removeprefix("urn:uuid:")]
+
+    lab, observer, director = (named(r) for r in refs)
+    assert lab["resourceType"] == "Organization" and lab["name"] == "Central Lab"
+    assert observer["code"][0]["coding"][0]["code"] == "RO" and named(observer["practitioner"])["name"][0]["family"] == "Obs"
+    assert director["code"][0]["coding"][0]["code"] == "MDIR" and director["organization"] == ref_to(lab)
+    assert named(director["practitioner"])["name"][0]["family"] == "Boss"
+    assert performers(seg("OBX|1|NM|2823-3^K^LN||4.1||||||F")) == ([], [])
