@@ -1,6 +1,6 @@
 """Device, from wherever a message names a machine or a program: MSH-3 (the sending application), SFT (the
-software that handled the message), OBX-18 (the equipment that produced a result) and PRT-10/16-22 (a device
-taking part)."""
+software that handled the message), OBX-18 (the equipment that produced a result), PRT-10/16-22 (a device
+taking part) and FT1-34/35 (an item charged for)."""
 
 from __future__ import annotations
 
@@ -88,4 +88,19 @@ def participation_device(prt: Any) -> dict[str, Any] | None:
     kind = codeable(field(prt, 22).split("~")[0])
     if kind:
         device["type"] = kind
+    return device
+
+
+def charged_item(ft1: Any, patient: dict | None) -> dict[str, Any] | None:
+    """FT1-34 item number and -35 model number (CWE) -> the Device charged for, used by the patient."""
+    item = comps(field(ft1, 34).split("~")[0])
+    value = unescape(item[0]).strip()
+    if not value:
+        return None
+    device = _device([{"value": value}])  # CWE-3 names a coding system, not an authority that issues item numbers
+    model = unescape(comps(field(ft1, 35))[0]).strip()
+    if model:
+        device["modelNumber"] = model
+    if patient:
+        device["patient"] = patient
     return device

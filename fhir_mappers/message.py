@@ -8,6 +8,7 @@ from dataclasses import dataclass, field as dc_field
 from typing import Any
 
 from fhir_mappers.admin import ADMIN_SEGMENTS, admin_resources
+from fhir_mappers.charges import charge_item
 from fhir_mappers.conditions import allergy, condition, problem
 from fhir_mappers.datatypes import comps, dtm, field, instant, sender_context, unescape
 from fhir_mappers.devices import application_device, equipment_device, software_device
@@ -173,6 +174,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     made_from: dict[int, dict] = {}  # segment index -> the resource made from it, for the PRT and ROL that follow
     anchor = ("MSH", 0)  # the last segment a PRT or ROL would belong to
     participants: list[tuple[str, Any, tuple[str, int]]] = []  # PRT/ROL and their anchor: joined once all is made
+    later: list[tuple[int, str, Any]] = []  # FT1: mapped after the loop, once the patient, visit and account are known
 
     for index, (seg_id, seg) in enumerate(zip(ids, segments)):
         follows = anchor
@@ -195,6 +197,8 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             made_from[index] = encounter
         elif seg_id in {"PRT", "ROL"}:
             participants.append((seg_id, seg, follows))
+        elif seg_id == "FT1":
+            later.append((index, seg_id, seg))
         elif seg_id == "SFT":
             software.append(seg)
         elif seg_id == "EVN" and evn is None:
@@ -269,6 +273,19 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     for i in unused:
         unmapped_ids.append(ids[i])
         unmapped_text.append(str(segments[i]))
+    account = next((ref(r) for r in own if r["resourceType"] == "Account"), None)
+    for index, seg_id, seg in later:
+        if patient_ref is None:  # a charge is about a patient
+            made, extra = None, []
+        else:
+            made, extra = charge_item(seg, index, msg_key, patient_ref, encounter_ref, account)
+        if made is None:
+            unmapped_ids.append(seg_id)
+            unmapped_text.append(str(seg))
+            continue
+        resources.append(made)
+        _share(related, extra)
+        made_from[index] = made
     for group in groups:
         resources.extend(group.observations)
         if group.obr is not None:

@@ -1,8 +1,8 @@
-"""MSH-3, SFT, OBX-18 and PRT-10/16-22 -> Device."""
+"""MSH-3, SFT, OBX-18, PRT-10/16-22 and FT1-34/35 -> Device."""
 
-from fhir_mappers.devices import application_device, equipment_device, participation_device, software_device
+from fhir_mappers.devices import application_device, charged_item, equipment_device, participation_device, software_device
 from fhir_mappers.parse import parse_er7
-from tests.fhir_mappers.segments import PID, by_ref, mapped, of, seg
+from tests.fhir_mappers.segments import PATIENT, PID, by_ref, mapped, of, seg
 
 PRT_DEVICE = ("PRT||AD||EQUIP||||||PUMP-7^BIOMED^1.2.840.1^ISO|20260101|20260102||||00643169001763^^2.51.1.1^ISO|20140401|20220712|"
               "LOT-9|SER-3||706172005^Ventilator^SCT")
@@ -44,6 +44,12 @@ def test_participating_device_with_its_udi():
         "2014-04-01", "2022-07-12", "LOT-9", "SER-3")
     assert device["type"]["coding"][0]["code"] == "706172005"
     assert participation_device(seg("PRT||AD||AD|77^House")) is None
+
+
+def test_item_charged_for():
+    """FT1-34 item number and -35 model number: a Device used by the patient."""
+    device = charged_item(seg("FT1|1|T1||20191122||CG|71045^X^C4" + "|" * 27 + "Item-12345^^L|Model-9"), PATIENT)
+    assert device["identifier"] == [{"value": "Item-12345"}] and device["modelNumber"] == "Model-9" and device["patient"] == PATIENT
 
 
 def test_observation_points_at_its_equipment():
