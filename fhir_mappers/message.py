@@ -23,6 +23,7 @@ from fhir_mappers.parse import decode, parse_er7
 from fhir_mappers.participants import attach, participation, role
 from fhir_mappers.patient import patient as map_patient, patient_key
 from fhir_mappers.provenance import event_provenance, message_provenance
+from fhir_mappers.referrals import referral
 from fhir_mappers.results import diagnostic_report, observation, performers
 from fhir_mappers.senders import Profile, SenderOverrides
 from fhir_mappers.zsegments import z_extensions
@@ -174,7 +175,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     made_from: dict[int, dict] = {}  # segment index -> the resource made from it, for the PRT and ROL that follow
     anchor = ("MSH", 0)  # the last segment a PRT or ROL would belong to
     participants: list[tuple[str, Any, tuple[str, int]]] = []  # PRT/ROL and their anchor: joined once all is made
-    later: list[tuple[int, str, Any]] = []  # FT1: mapped after the loop, once the patient, visit and account are known
+    later: list[tuple[int, str, Any]] = []  # FT1, RF1: mapped after the loop, once the patient, visit and account are known
 
     for index, (seg_id, seg) in enumerate(zip(ids, segments)):
         follows = anchor
@@ -197,7 +198,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             made_from[index] = encounter
         elif seg_id in {"PRT", "ROL"}:
             participants.append((seg_id, seg, follows))
-        elif seg_id == "FT1":
+        elif seg_id in {"FT1", "RF1"}:
             later.append((index, seg_id, seg))
         elif seg_id == "SFT":
             software.append(seg)
@@ -275,10 +276,12 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         unmapped_text.append(str(segments[i]))
     account = next((ref(r) for r in own if r["resourceType"] == "Account"), None)
     for index, seg_id, seg in later:
-        if patient_ref is None:  # a charge is about a patient
+        if patient_ref is None:  # charges and referrals are about a patient
             made, extra = None, []
-        else:
+        elif seg_id == "FT1":
             made, extra = charge_item(seg, index, msg_key, patient_ref, encounter_ref, account)
+        else:
+            made, extra = referral(seg, index, msg_key, patient_ref, encounter_ref)
         if made is None:
             unmapped_ids.append(seg_id)
             unmapped_text.append(str(seg))
