@@ -10,6 +10,7 @@ from typing import Any
 from fhir_mappers.admin import ADMIN_SEGMENTS, admin_resources
 from fhir_mappers.charges import charge_item
 from fhir_mappers.conditions import allergy, condition, problem
+from fhir_mappers.consents import consent
 from fhir_mappers.datatypes import comps, dtm, field, instant, sender_context, unescape
 from fhir_mappers.devices import application_device, equipment_device, software_device
 from fhir_mappers.documents import document_reference
@@ -175,7 +176,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     made_from: dict[int, dict] = {}  # segment index -> the resource made from it, for the PRT and ROL that follow
     anchor = ("MSH", 0)  # the last segment a PRT or ROL would belong to
     participants: list[tuple[str, Any, tuple[str, int]]] = []  # PRT/ROL and their anchor: joined once all is made
-    later: list[tuple[int, str, Any]] = []  # FT1, RF1: mapped after the loop, once the patient, visit and account are known
+    later: list[tuple[int, str, Any]] = []  # FT1, RF1, CON: mapped after the loop, once the patient, visit and account are known
 
     for index, (seg_id, seg) in enumerate(zip(ids, segments)):
         follows = anchor
@@ -198,7 +199,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             made_from[index] = encounter
         elif seg_id in {"PRT", "ROL"}:
             participants.append((seg_id, seg, follows))
-        elif seg_id in {"FT1", "RF1"}:
+        elif seg_id in {"FT1", "RF1", "CON"}:
             later.append((index, seg_id, seg))
         elif seg_id == "SFT":
             software.append(seg)
@@ -276,12 +277,14 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         unmapped_text.append(str(segments[i]))
     account = next((ref(r) for r in own if r["resourceType"] == "Account"), None)
     for index, seg_id, seg in later:
-        if patient_ref is None:  # charges and referrals are about a patient
+        if patient_ref is None:  # charges, referrals and consents are all about a patient
             made, extra = None, []
         elif seg_id == "FT1":
             made, extra = charge_item(seg, index, msg_key, patient_ref, encounter_ref, account)
-        else:
+        elif seg_id == "RF1":
             made, extra = referral(seg, index, msg_key, patient_ref, encounter_ref)
+        else:
+            made, extra = consent(seg, index, msg_key, patient_ref)
         if made is None:
             unmapped_ids.append(seg_id)
             unmapped_text.append(str(seg))
