@@ -78,3 +78,17 @@ def problem(prb: Any, index: int, msg_key: str, subject: dict) -> dict[str, Any]
         if clinical not in {"inactive", "resolved", "remission"}:  # an abated condition cannot still be active (con-4)
             resource["clinicalStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}]}
     return resource
+
+
+DIAGNOSIS_ROLE = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
+# DG1-6 diagnosis type (table 0052) -> diagnosis-role: an admitting diagnosis, and a final one (made at discharge);
+# a working diagnosis has no role of its own
+ROLE = {"A": ("AD", "Admission diagnosis"), "F": ("DD", "Discharge diagnosis")}
+
+
+def diagnosis_role(dg1: Any) -> tuple[dict[str, Any] | None, int | None]:
+    """DG1-6 as a diagnosis-role CodeableConcept and DG1-15 (priority) as a rank (1 is the primary diagnosis)."""
+    role = ROLE.get(field(dg1, 6).strip()[:1].upper())
+    rank = field(dg1, 15).strip()
+    return ({"coding": [{"system": DIAGNOSIS_ROLE, "code": role[0], "display": role[1]}]} if role else None,
+            int(rank) if rank.isdigit() and 0 < int(rank) < 2**31 else None)

@@ -1,10 +1,11 @@
-"""PV1 -> Encounter, with Location (PV1-3) and Practitioners (PV1-7 attending, -8 referring, -17 admitting)."""
+"""PV1 -> Encounter, with Location (PV1-3) and Practitioners (PV1-7 attending, -8 referring, -17 admitting);
+PV2 -> what it adds to the Encounter (admit reason, expected dates, length of stay, referrer, priority, arrival)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import comps, dtm, field, person, unescape
+from fhir_mappers.datatypes import codeable, comps, dtm, field, number, person, unescape
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.locations import locations
 
@@ -14,6 +15,13 @@ ACT_CODE = {"I": ("IMP", "inpatient encounter"), "O": ("AMB", "ambulatory"), "E"
 # pending, prior temporary
 PLACES = ((3, "active"), (6, "completed"), (11, "active"), (42, "planned"), (43, "completed"))
 PARTICIPANTS = ((7, "ATND", "attender"), (8, "REF", "referrer"), (17, "ADM", "admitter"))
+PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+# PV2-25 visit priority (table 0217) -> v3 ActPriority
+VISIT_PRIORITY = {"1": ("EM", "emergency"), "2": ("UR", "urgent"), "3": ("EL", "elective")}
+# R4 has no planned dates on Encounter; R5 does, and these cross-version extensions carry them into R4
+PLANNED_START = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.plannedStartDate"
+PLANNED_END = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.plannedEndDate"
+MODE_OF_ARRIVAL = "http://hl7.org/fhir/StructureDefinition/encounter-modeOfArrival"
 
 
 def practitioner(xcn: str) -> dict[str, Any] | None:
@@ -29,6 +37,10 @@ def practitioner(xcn: str) -> dict[str, Any] | None:
     if name:
         resource["name"] = [name]
     return resource
+
+
+def _participant(code: str, display: str, doctor: dict[str, Any]) -> dict[str, Any]:
+    return {"type": [{"coding": [{"system": PARTICIPATION_TYPE, "code": code, "display": display}]}], "individual": ref(doctor)}
 
 
 def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -55,8 +67,7 @@ def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: d
         doctor = practitioner(field(pv1, n).split("~")[0])
         if doctor:
             related.append(doctor)
-            participants.append({"type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                                                      "code": code, "display": display}]}], "individual": ref(doctor)})
+            participants.append(_participant(code, display, doctor))
     if participants:
         resource["participant"] = participants
     visits = []
@@ -70,3 +81,36 @@ def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: d
     if visits:
         resource["location"] = visits
     return resource, related
+
+
+def visit_details(pv2: Any, resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """PV2 onto the Encounter made from PV1: 3 admit reason, 8/9 expected admit and discharge times, 11 actual
+    length of stay (days), 13 referral source (a referrer), 25 visit priority, 38 mode of arrival. Returns the
+    Practitioners it names."""
+    reason = codeable(field(pv2, 3))
+    if reason:
+        resource.setdefault("reasonCode", []).append(reason)
+    extensions = [{"url": url, "valueDateTime": moment} for url, moment in ((PLANNED_START, dtm(field(pv2, 8))), (PLANNED_END, dtm(field(pv2, 9))))
+                  if moment]
+    days = number(unescape(field(pv2, 11)))
+    if days is not None and days >= 0:
+        resource["length"] = {"value": days, "unit": "d", "system": "http://unitsofmeasure.org", "code": "d"}
+    related = []
+    referrer = practitioner(field(pv2, 13).split("~")[0])
+    if referrer:
+        related.append(referrer)
+        resource.setdefault("participant", []).append(_participant("REF", "referrer", referrer))
+    priority = comps(field(pv2, 25))
+    codings = [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActPriority", "code": VISIT_PRIORITY[c][0], "display": VISIT_PRIORITY[c][1]}
+               for c in (priority[0].strip(), priority[3].strip()) if c in VISIT_PRIORITY]
+    if codings:
+        resource["priority"] = {"coding": codings}
+    arrival = codeable(field(pv2, 38))
+    if arrival and arrival.get("coding"):
+        coding = arrival["coding"][0]
+        if comps(field(pv2, 38))[2].strip().upper() in {"", "HL70430"}:  # table 0430 unless the sender names another system
+            coding["system"] = "http://terminology.hl7.org/CodeSystem/v2-0430"
+        extensions.append({"url": MODE_OF_ARRIVAL, "valueCoding": coding})
+    if extensions:
+        resource.setdefault("extension", []).extend(extensions)
+    return related

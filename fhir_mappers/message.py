@@ -9,12 +9,13 @@ from typing import Any
 
 from fhir_mappers.admin import ADMIN_SEGMENTS, admin_resources
 from fhir_mappers.charges import charge_item
-from fhir_mappers.conditions import allergy, condition, problem
+from fhir_mappers.conditions import allergy, condition, diagnosis_role, problem
 from fhir_mappers.consents import consent
 from fhir_mappers.datatypes import comps, dtm, field, instant, sender_context, unescape
 from fhir_mappers.devices import application_device, equipment_device, software_device
 from fhir_mappers.documents import document_reference
-from fhir_mappers.encounter import encounter as map_encounter
+from fhir_mappers.encounter import encounter as map_encounter, visit_details
+from fhir_mappers.episodes import episode_of_care
 from fhir_mappers.errors import HL7MappingError, MapperBug
 from fhir_mappers.header import message_header
 from fhir_mappers.ids import entry, ref, resource_id
@@ -168,7 +169,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     related: dict[str, dict] = {}
     order_segments: list[tuple[int, str, Any]] = []  # mapped after the loop, once the patient is known (SIU puts SCH first)
     admin_segments: list[tuple[int, str, Any]] = []  # likewise: they point at the encounter, and IN2 at its IN1
-    pid = evn = None
+    pid = pv1 = evn = None
     mrn_type = (profile.mrn_identifier_type if profile else None) or "MR"
     z_fields = profile.z_fields if profile else {}
     z_pending: list[tuple[int, Any]] = []  # (place in unmapped_text, segment): mapped once the targets are known
@@ -177,6 +178,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     anchor = ("MSH", 0)  # the last segment a PRT or ROL would belong to
     participants: list[tuple[str, Any, tuple[str, int]]] = []  # PRT/ROL and their anchor: joined once all is made
     later: list[tuple[int, str, Any]] = []  # FT1, RF1, CON: mapped after the loop, once the patient, visit and account are known
+    diagnoses: list[tuple[Any, dict]] = []  # (DG1, its Condition)
 
     for index, (seg_id, seg) in enumerate(zip(ids, segments)):
         follows = anchor
@@ -196,6 +198,10 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             encounter_ref = ref(encounter)
             resources.append(encounter)
             _share(related, extra)
+            pv1 = seg
+            made_from[index] = encounter
+        elif seg_id == "PV2" and encounter is not None and made_from.get(follows[1]) is encounter:  # the PV2 of the mapped PV1
+            _share(related, visit_details(seg, encounter))
             made_from[index] = encounter
         elif seg_id in {"PRT", "ROL"}:
             participants.append((seg_id, seg, follows))
@@ -242,7 +248,9 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
                 unmapped_ids.append(seg_id)
                 unmapped_text.append(str(seg))
         elif seg_id == "DG1" and patient_ref:
-            resources.append(condition(seg, index, msg_key, patient_ref, encounter_ref))
+            diagnosis = condition(seg, index, msg_key, patient_ref, encounter_ref)
+            resources.append(diagnosis)
+            diagnoses.append((seg, diagnosis))
             order_segments.append((index, seg_id, seg))  # a DG1 inside an order is the order's reason
         elif seg_id == "PRB" and patient_ref:
             resources.append(problem(seg, index, msg_key, patient_ref))
@@ -292,6 +300,18 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         resources.append(made)
         _share(related, extra)
         made_from[index] = made
+    if encounter is not None:
+        entries = []
+        for dg1, diagnosis in diagnoses:
+            use, rank = diagnosis_role(dg1)
+            entries.append({"condition": ref(diagnosis)} | ({"use": use} if use else {}) | ({"rank": rank} if rank else {}))
+        if entries:
+            encounter["diagnosis"] = entries
+        episode, extra = episode_of_care(pv1, patient_ref, entries)
+        if episode:
+            encounter["episodeOfCare"] = [ref(episode)]
+            resources.append(episode)
+            _share(related, extra)
     for group in groups:
         resources.extend(group.observations)
         if group.obr is not None:
