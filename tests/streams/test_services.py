@@ -37,3 +37,29 @@ def test_cluster_ids_never_look_like_an_option():
 
     ids = [new_cluster_id() for _ in range(5000)]
     assert not [i for i in ids if i.startswith("-")] and all(len(i) == 22 for i in ids)
+
+
+def _state(pid: int) -> str:
+    stat = open(f"/proc/{pid}/stat").read()
+    return stat[stat.rindex(")") + 2]
+
+
+def test_a_service_that_exited_under_this_process_is_not_alive(tmp_path):
+    """A service this process started and that has exited is a zombie until reaped: it still answers
+    kill(pid, 0), and `_stop` used to wait out its whole timeout for it (20 s per service)."""
+    import os
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "60"])
+    pidfile = tmp_path / "service.pid"
+    pidfile.write_text(str(child.pid))
+    assert services._pid_alive(pidfile) == child.pid
+    os.kill(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _state(child.pid) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _state(child.pid) == "Z"
+    assert services._pid_alive(pidfile) is None
+    services._stop(pidfile)
+    assert not pidfile.exists()
