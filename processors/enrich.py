@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from clinstream.envelope import Alert, CodeMatch, Entity, Envelope, ModelRef, Narrative, NoteLabel, SourceRecord
-from processors import ner
 from processors.assertion import assertions
 from processors.diagnoses import mentions_to_code, with_diagnoses
 from processors.risk import PatientState, RiskConfig, assess, publishable, risk_resources
+
+if TYPE_CHECKING:  # torch is imported by the worker that runs the model, never by the normalizer
+    from processors import ner
 
 
 def texts_of(envelopes: list[Envelope]) -> list[str]:
