@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     topic_prefix: str = ""
     partitions: int = 4
     app_id: str = "clinstream"
+    # a stage process that stops heartbeating (killed, host gone) keeps its partitions this long before the
+    # group hands them to the others; faust's default (60 s) stalled the whole group a minute per SIGKILL
+    kafka_session_timeout_s: float = 10.0
 
     # --- inference
     ner_model: Path = REPO_ROOT / "models" / "ner-minilm-bc5cdr"

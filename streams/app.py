@@ -51,6 +51,7 @@ def make_app(settings: Settings, stage: str) -> faust.App:
         # the previous batch of its partition to reach the broker (measured: 2.5-3 ms per record)
         producer_max_batch_size=512 * 1024,
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.kafka_session_timeout_s,  # heartbeats every 3 s (faust's default)
         stream_wait_empty=True,
     )
 
