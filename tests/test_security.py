@@ -80,9 +80,9 @@ def test_secrets_not_in_printed_status_or_stage_logs(tmp_path):
 
 # --- integration: a secured broker and Redis of the test's own --------------------------------------
 
-KAFKA_PORT = int(os.environ.get("CLINSTREAM_TEST_SECURE_KAFKA_PORT", 49092))
-KAFKA_CONTROLLER_PORT = int(os.environ.get("CLINSTREAM_TEST_SECURE_KAFKA_CONTROLLER_PORT", 49093))
-REDIS_TLS_PORT = int(os.environ.get("CLINSTREAM_TEST_SECURE_REDIS_PORT", 49379))
+KAFKA_PORT = int(os.environ.get("CLINSTREAM_TEST_SECURE_KAFKA_PORT", 25092))
+KAFKA_CONTROLLER_PORT = int(os.environ.get("CLINSTREAM_TEST_SECURE_KAFKA_CONTROLLER_PORT", 25093))
+REDIS_TLS_PORT = int(os.environ.get("CLINSTREAM_TEST_SECURE_REDIS_PORT", 25379))
 STATE = REPO_ROOT / ".cache" / "secure-services"
 
 
