@@ -11,6 +11,8 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import signal
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -116,7 +118,7 @@ def tail(
     """Read the alerts topic and call `show(alert, raw_json)` for each new alert that passes the filters.
 
     Without `follow`, returns once every partition has reached the end offset it had at the start. Ctrl-C
-    (KeyboardInterrupt) ends the loop; the consumer is closed either way."""
+    or SIGTERM ends the loop after the current poll; the consumer is closed either way."""
     from kafka import KafkaConsumer, TopicPartition
 
     # kafka-python's own DEBUG lines dump fetched record bytes, patient keys included: keep it at WARNING
@@ -125,6 +127,12 @@ def tail(
     consumer = KafkaConsumer(**kafka_client_options(settings), group_id=None, enable_auto_commit=False,
                              allow_auto_create_topics=False, isolation_level="read_committed", client_id="clinstream-alerts-tail")
     counts, recent = TailCounts(), RecentIds(dedup_size)
+    # Ctrl-C sets a flag the loop reads between polls: a KeyboardInterrupt raised wherever kafka-python happened
+    # to be could leave its client mid-request, and close() then hung (seen once in CI: no exit 30 s after SIGINT)
+    stopping = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, lambda signum, frame: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         partitions = consumer.partitions_for_topic(name)
         if not partitions:
@@ -140,7 +148,7 @@ def tail(
             consumer.position(tp)  # resolve the start now: an alert published after the log line below is read
         log.debug("alerts tail started", topic=name, partitions=len(parts), from_beginning=from_beginning, follow=follow,
                   patient_filter=bool(patients), flags=list(flags))
-        while follow or any(consumer.position(tp) < ends[tp] for tp in parts):
+        while not stopping.is_set() and (follow or any(consumer.position(tp) < ends[tp] for tp in parts)):
             for records in consumer.poll(timeout_ms=poll_ms).values():
                 for record in records:
                     raw = record.value.decode("utf-8", "replace") if record.value is not None else ""
@@ -161,9 +169,11 @@ def tail(
                         continue
                     counts.shown += 1
                     show(alert, raw)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # no handler of ours outside the main thread
         pass
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         consumer.close()
     log.debug("alerts tail stopped", shown=counts.shown, duplicates=counts.duplicates, filtered=counts.filtered,
               unreadable=counts.unreadable)
