@@ -74,6 +74,9 @@ def _object(value: dict) -> dict:
             v = _object(v)
         elif kind is list:
             v = _array(v, k)
+        elif kind is Reference:
+            kept[k] = v
+            continue
         else:
             v = fhir_safe(v, k)
             if v not in _EMPTY:
@@ -87,11 +90,20 @@ def _object(value: dict) -> dict:
 def _array(value: list, key: str) -> list:
     kept = []
     for v in value:
-        v = _object(v) if type(v) is dict else fhir_safe(v, key)
+        kind = type(v)
+        if kind is Reference:
+            kept.append(v)
+            continue
+        v = _object(v) if kind is dict else fhir_safe(v, key)
         if v not in _EMPTY:
             kept.append(v)
     return kept
 
 
+class Reference(dict):
+    """{"reference": "urn:uuid:<id>"}: clean by construction (the id is a uuid), so the last pass keeps it as it
+    is. A Bundle holds dozens (every Provenance targets each resource of its message)."""
+
+
 def ref(resource: dict) -> dict:
-    return {"reference": f"urn:uuid:{resource['id']}"}
+    return Reference(reference=f"urn:uuid:{resource['id']}")

@@ -88,6 +88,19 @@ def test_the_last_pass_covers_every_shape():
     assert fhir_safe(resource)["list"] is not resource["list"]
 
 
+def test_references_pass_the_last_pass_as_they_are():
+    """ref() is clean by construction and skipped, in objects and arrays alike; it serializes as a plain object."""
+    import json
+
+    from fhir_mappers.ids import fhir_safe, ref
+
+    subject = ref({"id": "5f0c"})
+    cleaned = fhir_safe({"subject": subject, "target": [subject, {"reference": " x "}], "note": " n "})
+    assert cleaned == {"subject": {"reference": "urn:uuid:5f0c"}, "target": [{"reference": "urn:uuid:5f0c"}, {"reference": "x"}], "note": "n"}
+    assert cleaned["subject"] is subject and cleaned["target"][0] is subject
+    assert json.loads(json.dumps(cleaned)) == cleaned
+
+
 def test_resource_ids_are_uuid5():
     """resource_id writes the uuid5 out itself: it must be the standard one, non-ASCII keys included."""
     import uuid
