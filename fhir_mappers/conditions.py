@@ -12,6 +12,8 @@ ALLERGY_CATEGORY = {"DA": "medication", "FA": "food", "EA": "environment", "MA":
 
 
 def condition(dg1: Any, index: int, msg_key: str, subject: dict, encounter: dict | None) -> dict[str, Any]:
+    """DG1 -> Condition: DG1-3 code, -5 onset, -6 type (verification), -20 identifier; the caller adds the
+    asserter (DG1-16, diagnosing clinician), a Practitioner shared with the rest of the message."""
     code = codeable(field(dg1, 3)) or ({"text": unescape(field(dg1, 4))} if field(dg1, 4) else {"text": "unknown diagnosis"})
     verification = "provisional" if field(dg1, 6).upper().startswith(("W", "A")) else "confirmed"
     resource: dict[str, Any] = {
@@ -23,6 +25,9 @@ def condition(dg1: Any, index: int, msg_key: str, subject: dict, encounter: dict
     }
     if encounter:
         resource["encounter"] = encounter
+    ident = unescape(field(dg1, 20).split("^")[0].split("&")[0]).strip()  # DG1-20 diagnosis identifier (EI)
+    if ident:
+        resource["identifier"] = [{"value": ident}]
     onset = dtm(field(dg1, 5))
     if onset:
         resource["onsetDateTime"] = onset

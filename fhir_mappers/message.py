@@ -14,7 +14,7 @@ from fhir_mappers.consents import consent
 from fhir_mappers.datatypes import comps, dtm, field, instant, sender_context, unescape
 from fhir_mappers.devices import application_device, equipment_device, software_device
 from fhir_mappers.documents import document_reference
-from fhir_mappers.encounter import encounter as map_encounter, visit_details
+from fhir_mappers.encounter import encounter as map_encounter, practitioner, visit_details
 from fhir_mappers.episodes import episode_of_care
 from fhir_mappers.errors import HL7MappingError, MapperBug
 from fhir_mappers.header import message_header
@@ -26,7 +26,7 @@ from fhir_mappers.participants import attach, participation, role
 from fhir_mappers.patient import patient as map_patient, patient_key
 from fhir_mappers.provenance import event_provenance, message_provenance
 from fhir_mappers.referrals import referral
-from fhir_mappers.results import diagnostic_report, observation, performers
+from fhir_mappers.results import diagnostic_report, observation, performers, results_interpreter
 from fhir_mappers.senders import Profile, SenderOverrides
 from fhir_mappers.zsegments import z_extensions
 
@@ -60,6 +60,7 @@ class _Group:
     index: int
     observations: list[dict] = dc_field(default_factory=list)
     notes: list[str] = dc_field(default_factory=list)
+    orc: Any | None = None  # the ORC just before the OBR, whose numbers stand in for OBR-2/3 when those are empty
 
 
 def hl7v2_to_fhir(raw: bytes | str, overrides: SenderOverrides | Profile | None = None) -> MappedMessage:
@@ -214,7 +215,8 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         elif seg_id == "TXA":
             txa = seg
         elif seg_id == "OBR":
-            groups.append(_Group(seg, index))
+            before = next(((sid, s) for _, sid, s in reversed(order_segments) if sid in ("ORC", "OBR")), ("", None))
+            groups.append(_Group(seg, index, orc=before[1] if before[0] == "ORC" else None))
             order_segments.append((index, seg_id, seg))
             last_observation = None
         elif seg_id == "OBX":
@@ -249,6 +251,10 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
                 unmapped_text.append(str(seg))
         elif seg_id == "DG1" and patient_ref:
             diagnosis = condition(seg, index, msg_key, patient_ref, encounter_ref)
+            clinician = practitioner(field(seg, 16).split("~")[0])  # DG1-16 diagnosing clinician -> asserter
+            if clinician:
+                diagnosis["asserter"] = ref(clinician)
+                _share(related, [clinician])
             resources.append(diagnosis)
             diagnoses.append((seg, diagnosis))
             order_segments.append((index, seg_id, seg))  # a DG1 inside an order is the order's reason
@@ -315,7 +321,12 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     for group in groups:
         resources.extend(group.observations)
         if group.obr is not None:
-            report = diagnostic_report(group.obr, group.index, msg_key, patient_ref, encounter_ref, group.observations, group.notes)
+            report = diagnostic_report(group.obr, group.index, msg_key, patient_ref, encounter_ref, group.observations, group.notes,
+                                       group.orc)
+            interpreter, made = results_interpreter(group.obr)
+            if interpreter:
+                report["resultsInterpreter"] = [interpreter]
+                _share(related, made)
             report.update(links.get(group.index, {}))  # basedOn the order's ServiceRequest, and its specimens
             resources.append(report)
     if txa is not None or (is_document and note_obx):

@@ -14,7 +14,7 @@ from fhir_mappers.participants import coded_role, practitioner_role
 OBSERVATION_STATUS = {"F": "final", "C": "corrected", "P": "preliminary", "R": "registered", "X": "cancelled",
                       "D": "entered-in-error", "W": "entered-in-error", "I": "registered", "S": "preliminary", "A": "amended"}
 REPORT_STATUS = {"F": "final", "C": "corrected", "P": "preliminary", "R": "registered", "X": "cancelled", "I": "registered",
-                 "S": "partial", "A": "partial", "O": "registered"}
+                 "S": "registered", "A": "partial", "O": "registered"}  # table 0123 -> report status, as the v2-to-fhir map has it
 VITAL_SIGNS = {"9279-1", "59408-5", "2708-6", "8480-6", "8462-4", "8867-4", "8310-5", "8331-1", "80288-4", "3151-8", "9269-2",
                "67775-7", "8478-0", "85353-1", "29463-7", "8302-2", "39156-5"}
 ATTACHMENT_EXTENSION = "urn:clinstream:observation-value-attachment"
@@ -137,11 +137,28 @@ def performers(obx: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return refs, found
 
 
+def results_interpreter(obr: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """OBR-32 principal result interpreter (NDL: CNN person^start^end^point of care^room^bed^facility...) ->
+    (a reference to the PractitionerRole for DiagnosticReport.resultsInterpreter, the resources it names)."""
+    ndl = comps(field(obr, 32).split("~")[0])
+    if not ndl[0]:
+        return None, []
+    found = practitioner_role(None, ndl[0].replace("&", "^"))  # CNN's subcomponents are XCN's first components
+    if not found.actor or "practitioner" not in found.actor:
+        return None, []
+    return ref(found.actor), found.made
+
+
 def diagnostic_report(obr: Any, index: int, msg_key: str, subject: dict | None, encounter: dict | None,
-                      results: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:
+                      results: list[dict[str, Any]], notes: list[str], orc: Any | None = None) -> dict[str, Any]:
+    """OBR -> DiagnosticReport: OBR-4 code, -7 effective, -22 issued, -24 category, -25 status; OBR-2/3 the placer and filler
+    numbers, else those of the ORC just before it (ORC-2/3)."""
     code = codeable(field(obr, 4)) or {"text": "unknown report"}
     resource: dict[str, Any] = {"resourceType": "DiagnosticReport", "id": resource_id("DiagnosticReport", msg_key, str(index)),
                                 "status": REPORT_STATUS.get(field(obr, 25).strip()[:1].upper(), "final"), "code": code}
+    section = unescape(field(obr, 24).split("^")[0]).strip()  # table 0074 diagnostic service section
+    if section:
+        resource["category"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": section}]}]
     if subject:
         resource["subject"] = subject
     if encounter:
@@ -152,7 +169,8 @@ def diagnostic_report(obr: Any, index: int, msg_key: str, subject: dict | None, 
     issued = instant(field(obr, 22))
     if issued:
         resource["issued"] = issued
-    placer, filler = comps(field(obr, 2))[0], comps(field(obr, 3))[0]
+    placer = comps(field(obr, 2))[0] or (comps(field(orc, 2))[0] if orc is not None else "")
+    filler = comps(field(obr, 3))[0] or (comps(field(orc, 3))[0] if orc is not None else "")
     identifiers = [{"value": unescape(v), "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": t}]}}
                    for v, t in ((placer, "PLAC"), (filler, "FILL")) if v]
     if identifiers:

@@ -207,3 +207,47 @@ def test_replay_gives_identical_bundle():
     """Mapping the same order message twice gives the same Bundle (deterministic ids)."""
     raw = "\r".join([MSH.format(kind="ORM^O01^ORM_O01"), PID, ORC, OBR, SPM])
     assert hl7v2_to_fhir(raw).bundle == hl7v2_to_fhir(raw).bundle
+
+
+def test_diagnosis_identifier_and_asserter():
+    """DG1-20 (diagnosis identifier) -> Condition.identifier; DG1-16 (diagnosing clinician) -> asserter, a Practitioner."""
+    m = bundle("ADT^A01^ADT_A01", PID, PV1,
+               "DG1|1||I10^Hypertension^I10|Hypertension|20260101090000+0000|F|||||||||1|2002^Baker^Ann^^^DR||||DX77^EHR")
+    (condition,) = of(m, "Condition")
+    assert condition["identifier"] == [{"value": "DX77"}]
+    (doctor,) = of(m, "Practitioner")
+    assert condition["asserter"] == {"reference": f"urn:uuid:{doctor['id']}"}
+    assert doctor["name"][0]["family"] == "Baker"
+    assert condition["code"]["coding"][0]["code"] == "I10" and condition["onsetDateTime"].startswith("2026-01-01T09:00")
+
+
+def test_diagnosis_without_identifier_or_clinician_has_neither():
+    m = bundle("ADT^A01^ADT_A01", PID, PV1, "DG1|1||I10^Hypertension^I10")
+    (condition,) = of(m, "Condition")
+    assert "identifier" not in condition and "asserter" not in condition
+
+
+def test_report_status_identifiers_from_orc_and_interpreter():
+    """OBR-25 S (scheduled, no results yet) -> registered; OBR-24 -> category (table 0074); empty OBR-2/3 fall back to the ORC's placer/filler numbers;
+    OBR-32 (principal result interpreter, NDL) -> resultsInterpreter, a PractitionerRole of that Practitioner."""
+    obr = ("OBR|1|||24331-1^Lipid panel^LN|||20260101093000+0000|||||||||||||||20260101110000+0000||HM|S"
+           "|||||||3003&Chen&Wei^^^LAB1^Room1^^FAC")
+    m = bundle("ORU^R01^ORU_R01", PID, PV1, "ORC|RE|PL7^EHR|FI8^LAB", obr, OBX)
+    (report,) = of(m, "DiagnosticReport")
+    assert report["status"] == "registered"
+    assert report["category"] == [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "HM"}]}]
+    assert [(i["value"], i["type"]["coding"][0]["code"]) for i in report["identifier"]] == [("PL7", "PLAC"), ("FI8", "FILL")]
+    assert report["effectiveDateTime"].startswith("2026-01-01T09:30") and report["issued"].startswith("2026-01-01T11:00")
+    by_id = {f"urn:uuid:{r['id']}": r for r in (e["resource"] for e in m.bundle["entry"])}
+    (interpreter,) = report["resultsInterpreter"]
+    role = by_id[interpreter["reference"]]
+    assert role["resourceType"] == "PractitionerRole"
+    doctor = by_id[role["practitioner"]["reference"]]
+    assert doctor["identifier"][0]["value"] == "3003" and doctor["name"][0]["family"] == "Chen"
+
+
+def test_report_keeps_its_own_numbers_over_the_orc():
+    m = bundle("ORU^R01^ORU_R01", PID, "ORC|RE|PL7^EHR|FI8^LAB", OBR + "||||||||||||||||||F", OBX)
+    (report,) = of(m, "DiagnosticReport")
+    assert [i["value"] for i in report["identifier"]] == ["PL100", "FI200"]
+    assert report["status"] == "final" and "resultsInterpreter" not in report
