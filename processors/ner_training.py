@@ -23,6 +23,7 @@ from processors.model_delta import DELTA_FILE, base_info, save_delta, write_meta
 from processors.ner import LABELS, NerModel, base_model_dir
 
 Sentence = tuple[list[str], list[str]]
+POOL_BATCHES = 50
 
 
 def read_iob(path: Path) -> list[Sentence]:
@@ -67,6 +68,20 @@ def evaluate(model: NerModel, sentences: list[Sentence]) -> dict[str, Any]:
     return score([tags for _, tags in sentences], predicted)
 
 
+def length_buckets(examples: list[Any], batch_size: int, pool_batches: int = POOL_BATCHES) -> list[list[Any]]:
+    """Shuffled batches of similar-length examples: shuffle, sort pools of `pool_batches` batches by
+    length, cut them into batches, shuffle the batches. Padding to the longest sentence of a random batch
+    doubled the cost of an epoch; pools keep the batches random enough for SGD."""
+    shuffled = random.sample(examples, len(examples))
+    batches = []
+    pool = batch_size * pool_batches
+    for i in range(0, len(shuffled), pool):
+        chunk = sorted(shuffled[i : i + pool], key=lambda ex: len(ex[0]))
+        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+    random.shuffle(batches)
+    return batches
+
+
 def train_ner(
     train_path: Path,
     devel_path: Path,
@@ -102,7 +117,8 @@ def train_ner(
             previous = word
         examples.append((enc["input_ids"], labels))
 
-    steps = epochs * ((len(examples) + batch_size - 1) // batch_size)
+    pool = batch_size * POOL_BATCHES
+    steps = epochs * sum(-(-min(pool, len(examples) - i) // batch_size) for i in range(0, len(examples), pool))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
     warmup = max(1, steps // 10)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -112,9 +128,7 @@ def train_ner(
     started = time.monotonic()
     step = 0
     for epoch in range(epochs):
-        random.shuffle(examples)
-        for i in range(0, len(examples), batch_size):
-            batch = examples[i : i + batch_size]
+        for batch in length_buckets(examples, batch_size):
             width = max(len(ids) for ids, _ in batch)
             ids = torch.zeros(len(batch), width, dtype=torch.long)
             mask = torch.zeros(len(batch), width, dtype=torch.long)

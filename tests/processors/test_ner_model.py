@@ -71,3 +71,20 @@ def test_int8_model_still_finds_the_obvious():
     text = "Patient with sepsis was started on vancomycin."
     labels = {e.text.lower(): e.label for e in quantized.predict([text])[0]}
     assert labels.get("sepsis") == "PROBLEM" and labels.get("vancomycin") == "MEDICATION"
+
+
+def test_length_buckets_hold_every_example_once_in_batches_of_similar_length():
+    import random
+
+    from processors.ner_training import length_buckets
+
+    random.seed(3)
+    examples = [(list(range(random.randint(3, 200))), i) for i in range(1000)]
+    batches = length_buckets(examples, 32, pool_batches=10)
+    assert sorted(i for batch in batches for _, i in batch) == list(range(1000))
+    assert all(1 <= len(batch) <= 32 for batch in batches)
+    # padding to the batch's longest example wastes far less than random batches would
+    padded = sum(len(batch) * max(len(ids) for ids, _ in batch) for batch in batches)
+    real = sum(len(ids) for ids, _ in examples)
+    assert padded < 1.15 * real
+    assert length_buckets(examples, 32, pool_batches=10) != batches  # reshuffled each epoch
