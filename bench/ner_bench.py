@@ -112,7 +112,7 @@ def main() -> None:
         reference: list[set] | None = None
         reference_f1: float | None = None
         for precision in precisions[device]:
-            model = NerModel(settings.ner_model, device=device, precision=precision)
+            model = NerModel(settings.ner_model, device=device, precision=precision, onnx_cache=settings.onnx_cache_dir)
             if not notes:
                 notes = short_notes(model, args.notes)
                 lengths = [len(ids) for ids in model.tokenizer(notes)["input_ids"]]

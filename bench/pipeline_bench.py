@@ -38,7 +38,7 @@ def note_texts(n: int) -> list[str]:
 def bench_ner(settings: Settings, n_notes: int) -> dict:
     from processors.ner import NerModel
 
-    model = NerModel(settings.ner_model, device=settings.device)
+    model = NerModel(settings.ner_model, device=settings.device, precision=settings.ner_precision, onnx_cache=settings.onnx_cache_dir)
     texts = note_texts(n_notes)
     words = sum(len(t.split()) for t in texts)
     kwargs = dict(max_batch=settings.batch_max_size, token_budget=settings.batch_token_budget,

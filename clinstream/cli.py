@@ -79,7 +79,9 @@ def eval_ner_cmd(
     from processors.ner_training import evaluate, read_iob
 
     settings = get_settings()
-    report = evaluate(NerModel(model or settings.ner_model, device=settings.device, precision=settings.ner_precision), read_iob(file))
+    ner = NerModel(model or settings.ner_model, device=settings.device, precision=settings.ner_precision,
+                   onnx_cache=settings.onnx_cache_dir)
+    report = evaluate(ner, read_iob(file)) | {"precision": ner.precision}
     text = json.dumps(report, indent=2)
     if json_out:
         json_out.write_text(text + "\n")
@@ -102,6 +104,17 @@ def index_icd10cm_cmd(
     from processors.icd10cm import build
 
     typer.echo(str(build(get_settings().icd10cm_index_dir, force=force, batch_size=batch_size)))
+
+
+@index_app.command("ner-int8")
+def index_ner_int8_cmd() -> None:
+    """Export the NER model to ONNX and quantize it to int8 for CPU inference (what `auto` precision runs on
+    CPU); a no-op when the cache holds it for this model and these library versions. Prints the file."""
+    from processors.ner import NerModel
+
+    settings = get_settings()
+    model = NerModel(settings.ner_model, device="cpu", precision="int8", onnx_cache=settings.onnx_cache_dir)
+    typer.echo(str(model.model.path))
 
 
 def _load_coder():  # type: ignore[no-untyped-def]
@@ -142,7 +155,8 @@ def annotate_cmd(
 
     settings = get_settings()
     lines = list(texts or [line.rstrip("\n") for line in sys.stdin if line.strip()])
-    model = NerModel(settings.ner_model, device=settings.device, threads=settings.torch_threads, precision=settings.ner_precision)
+    model = NerModel(settings.ner_model, device=settings.device, threads=settings.torch_threads, precision=settings.ner_precision,
+                     onnx_cache=settings.onnx_cache_dir)
     coder = _load_coder()
     ner_ref = ModelRef(task="ner", name=model.name, version=model.version)
     coder_ref = ModelRef(task="icd10cm", name=coder.name, version=coder.version)

@@ -161,7 +161,8 @@ class InferenceWorker:
 
         loop = asyncio.get_running_loop()
         s = self.settings
-        self.model = await loop.run_in_executor(self.executor, lambda: NerModel(s.ner_model, device=s.device, threads=s.torch_threads, precision=s.ner_precision))
+        self.model = await loop.run_in_executor(self.executor, lambda: NerModel(
+            s.ner_model, device=s.device, threads=s.torch_threads, precision=s.ner_precision, onnx_cache=s.onnx_cache_dir)))
         self.model_ref = ModelRef(task="ner", name=self.model.name, version=self.model.version)
         self.coder = await loop.run_in_executor(self.executor, self._load_coder)
         if s.note_classifier is not None:
@@ -176,7 +177,8 @@ class InferenceWorker:
         for ref in (self.model_ref, self.coder_ref, self.classifier_ref):
             if ref is not None:
                 metrics.MODEL_INFO.labels(ref.task, ref.name, ref.version).set(1)
-        log.info("inference worker ready", model=self.model.name, version=self.model.version, device=str(self.model.device))
+        log.info("inference worker ready", model=self.model.name, version=self.model.version, device=str(self.model.device),
+                 precision=self.model.precision)
 
     def _load_coder(self) -> Any:
         from processors.icd10cm import Coder, IndexMissing

@@ -1,5 +1,7 @@
 """Pure parts of NER: BIO-constrained Viterbi and token-budget grouping."""
 
+from unittest import mock
+
 import torch
 
 from processors.ner import LABELS, allowed_transitions, padded_width, token_budget_groups, viterbi
@@ -25,13 +27,15 @@ def test_token_budget_groups():
 
 
 def test_precision_defaults_and_limits():
-    """auto is fp32 on CPU (bf16 is slower there without AVX-512 BF16); int8 is CPU-only; typos are refused."""
+    """auto is int8 (ONNX Runtime) on CPU, fp32 where onnxruntime is missing; int8 is CPU-only; typos are refused."""
     import pytest
 
     from processors.ner import resolve_precision
 
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) == "fp32"
+    assert resolve_precision("auto", cpu) == "int8"
+    with mock.patch("processors.onnx_int8.available", return_value=False):
+        assert resolve_precision("auto", cpu) == "fp32"
     assert resolve_precision("int8", cpu) == "int8"
     with pytest.raises(ValueError):
         resolve_precision("int8", torch.device("cuda"))

@@ -61,12 +61,12 @@ def test_shipped_model_scores_as_recorded_on_devel():
 
     devel = corpus("bc5cdr") / "devel.tsv"
     recorded = json.loads((MODEL / META_FILE).read_text())["devel"]["micro"]["f1"]
-    report = evaluate(NerModel(MODEL, device="cpu"), read_iob(devel))
+    report = evaluate(NerModel(MODEL, device="cpu", precision="fp32"), read_iob(devel))
     assert report["micro"]["f1"] >= recorded - 0.002
 
 
 def test_int8_model_still_finds_the_obvious():
-    """The int8 (dynamic quantization) model loads from the same folder and keeps labels and offsets."""
+    """The int8 (ONNX Runtime) model is built from the same folder and keeps labels and offsets."""
     quantized = NerModel(MODEL, device="cpu", precision="int8")
     text = "Patient with sepsis was started on vancomycin."
     labels = {e.text.lower(): e.label for e in quantized.predict([text])[0]}
@@ -88,3 +88,16 @@ def test_length_buckets_hold_every_example_once_in_batches_of_similar_length():
     real = sum(len(ids) for ids, _ in examples)
     assert padded < 1.15 * real
     assert length_buckets(examples, 32, pool_batches=10) != batches  # reshuffled each epoch
+
+
+def test_int8_twin_is_built_once_and_reused(tmp_path):
+    """The first int8 load exports and quantizes into the cache; later loads only read the file."""
+    from unittest import mock
+
+    first = NerModel(MODEL, device="cpu", precision="int8", onnx_cache=tmp_path)
+    [cached] = tmp_path.glob("*.onnx")
+    assert first.version in cached.name
+    with mock.patch("processors.onnx_int8.export_int8", side_effect=AssertionError("exported again")):
+        second = NerModel(MODEL, device="cpu", precision="int8", onnx_cache=tmp_path)
+    text = "Acute kidney injury after cisplatin."
+    assert [(e.start, e.end, e.label) for e in first.predict([text])[0]] == [(e.start, e.end, e.label) for e in second.predict([text])[0]]
