@@ -7,10 +7,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field as dc_field
 from typing import Any
 
+from fhir_mappers.accidents import accident
 from fhir_mappers.admin import ADMIN_SEGMENTS, admin_resources
 from fhir_mappers.charges import charge_item
 from fhir_mappers.conditions import allergy, condition, diagnosis_role, problem
 from fhir_mappers.consents import consent
+from fhir_mappers.death import death
 from fhir_mappers.datatypes import comps, dtm, field, instant, sender_context, unescape
 from fhir_mappers.devices import application_device, equipment_device, software_device
 from fhir_mappers.documents import document_reference
@@ -31,6 +33,8 @@ from fhir_mappers.senders import Profile, SenderOverrides
 from fhir_mappers.zsegments import z_extensions
 
 NEEDS_PATIENT = {"ADT", "ORU", "MDM"}
+# segments about the patient (and the visit) that may come before the PID: mapped once the whole message is read
+LATER = {"FT1", "RF1", "CON", "PDA", "ACC"}
 # segments that add to the one before them rather than start something: a PRT or ROL belongs to the last
 # segment before it that is none of these (a PV1, an OBX, a PR1...)
 FOLLOWERS = {"PRT", "ROL", "NTE", "ARV"}
@@ -178,7 +182,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     made_from: dict[int, dict] = {}  # segment index -> the resource made from it, for the PRT and ROL that follow
     anchor = ("MSH", 0)  # the last segment a PRT or ROL would belong to
     participants: list[tuple[str, Any, tuple[str, int]]] = []  # PRT/ROL and their anchor: joined once all is made
-    later: list[tuple[int, str, Any]] = []  # FT1, RF1, CON: mapped after the loop, once the patient, visit and account are known
+    later: list[tuple[int, str, Any]] = []  # FT1, RF1, CON, PDA, ACC: mapped after the loop, once the patient, visit and account are known
     diagnoses: list[tuple[Any, dict]] = []  # (DG1, its Condition)
 
     for index, (seg_id, seg) in enumerate(zip(ids, segments)):
@@ -206,7 +210,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             made_from[index] = encounter
         elif seg_id in {"PRT", "ROL"}:
             participants.append((seg_id, seg, follows))
-        elif seg_id in {"FT1", "RF1", "CON"}:
+        elif seg_id in LATER:
             later.append((index, seg_id, seg))
         elif seg_id == "SFT":
             software.append(seg)
@@ -291,8 +295,16 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         unmapped_text.append(str(segments[i]))
     account = next((ref(r) for r in own if r["resourceType"] == "Account"), None)
     for index, seg_id, seg in later:
-        if patient_ref is None:  # charges, referrals and consents are all about a patient
+        besides: list[dict] = []  # a PDA makes several resources: the first stands for the segment
+        if patient_ref is None:  # charges, referrals, consents, deaths and accidents are all about a patient
             made, extra = None, []
+        elif seg_id == "PDA":
+            facts, extra, place = death(seg, index, msg_key, facility, patient_ref, encounter_ref)
+            made, besides = (facts[0], facts[1:]) if facts else (None, [])
+            if made is not None and place and encounter is not None:  # the visit ended where the patient died
+                encounter.setdefault("location", []).append({"location": ref(place[-1]), "status": "completed"})
+        elif seg_id == "ACC":
+            made, extra = accident(seg, index, msg_key, patient_ref, encounter_ref)
         elif seg_id == "FT1":
             made, extra = charge_item(seg, index, msg_key, patient_ref, encounter_ref, account)
         elif seg_id == "RF1":
@@ -304,6 +316,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             unmapped_text.append(str(seg))
             continue
         resources.append(made)
+        resources.extend(besides)
         _share(related, extra)
         made_from[index] = made
     if encounter is not None:
