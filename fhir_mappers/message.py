@@ -9,6 +9,7 @@ from typing import Any
 
 from fhir_mappers.accidents import accident
 from fhir_mappers.admin import ADMIN_SEGMENTS, admin_resources
+from fhir_mappers.authorizations import authorization
 from fhir_mappers.charges import charge_item
 from fhir_mappers.conditions import allergy, condition, diagnosis_role, problem
 from fhir_mappers.consents import consent
@@ -25,6 +26,7 @@ from fhir_mappers.orders import ORDER_SEGMENTS, order_resources
 from fhir_mappers.organizations import message_parties
 from fhir_mappers.parse import decode, parse_er7
 from fhir_mappers.participants import attach, participation, role
+from fhir_mappers.pharmacy import refill_task
 from fhir_mappers.patient import patient as map_patient, patient_key
 from fhir_mappers.provenance import event_provenance, message_provenance
 from fhir_mappers.referrals import referral
@@ -34,7 +36,7 @@ from fhir_mappers.zsegments import z_extensions
 
 NEEDS_PATIENT = {"ADT", "ORU", "MDM"}
 # segments about the patient (and the visit) that may come before the PID: mapped once the whole message is read
-LATER = {"FT1", "RF1", "CON", "PDA", "ACC"}
+LATER = {"FT1", "RF1", "CON", "PDA", "ACC", "AUT"}
 # segments that add to the one before them rather than start something: a PRT or ROL belongs to the last
 # segment before it that is none of these (a PV1, an OBX, a PR1...)
 FOLLOWERS = {"PRT", "ROL", "NTE", "ARV"}
@@ -182,7 +184,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     made_from: dict[int, dict] = {}  # segment index -> the resource made from it, for the PRT and ROL that follow
     anchor = ("MSH", 0)  # the last segment a PRT or ROL would belong to
     participants: list[tuple[str, Any, tuple[str, int]]] = []  # PRT/ROL and their anchor: joined once all is made
-    later: list[tuple[int, str, Any]] = []  # FT1, RF1, CON, PDA, ACC: mapped after the loop, once the patient, visit and account are known
+    later: list[tuple[int, str, Any]] = []  # FT1, RF1, CON, PDA, ACC, AUT: mapped after the loop, once the patient, visit and account are known
     diagnoses: list[tuple[Any, dict]] = []  # (DG1, its Condition)
 
     for index, (seg_id, seg) in enumerate(zip(ids, segments)):
@@ -283,6 +285,8 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
 
     ordered, shared, links, unused = order_resources(order_segments, msg_key, facility, event, patient_ref, encounter_ref)
     resources.extend(ordered)
+    if (kind[0], event) == ("RDE", "O25"):  # a refill authorization request: a Task for each order it asks about
+        resources.extend(refill_task(r, sent_at) for r in ordered if r["resourceType"] == "MedicationRequest")
     _share(related, shared)
     for i in unused:
         unmapped_ids.append(ids[i])
@@ -296,7 +300,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     account = next((ref(r) for r in own if r["resourceType"] == "Account"), None)
     for index, seg_id, seg in later:
         besides: list[dict] = []  # a PDA makes several resources: the first stands for the segment
-        if patient_ref is None:  # charges, referrals, consents, deaths and accidents are all about a patient
+        if patient_ref is None:  # charges, referrals, consents, deaths, accidents, authorizations: all about a patient
             made, extra = None, []
         elif seg_id == "PDA":
             facts, extra, place = death(seg, index, msg_key, facility, patient_ref, encounter_ref)
@@ -305,6 +309,8 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
                 encounter.setdefault("location", []).append({"location": ref(place[-1]), "status": "completed"})
         elif seg_id == "ACC":
             made, extra = accident(seg, index, msg_key, patient_ref, encounter_ref)
+        elif seg_id == "AUT":
+            made, extra = authorization(seg, index, msg_key, patient_ref, sent_at)
         elif seg_id == "FT1":
             made, extra = charge_item(seg, index, msg_key, patient_ref, encounter_ref, account)
         elif seg_id == "RF1":

@@ -22,7 +22,7 @@ ORDER_CONTROL = {"NW": "active", "OK": "active", "SN": "active", "XO": "active",
 PRIORITY = {"S": "stat", "A": "asap", "R": "routine", "P": "routine", "T": "urgent", "C": "urgent"}
 SPECIMEN_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0487"
 # segments this module consumes; OBR and DG1 are also read here (order code, reasons) but mapped elsewhere too
-ORDER_SEGMENTS = frozenset({"ORC", "SPM", "TQ1", "RXA", "RXR", "RXO", "RXE", "RXC", "RXD", "SCH", "AIS", "AIL", "AIP"})
+ORDER_SEGMENTS = frozenset({"ORC", "SPM", "TQ1", "RXA", "RXR", "RXO", "RXE", "RXC", "RXD", "SCH", "AIS", "AIL", "AIP", "CTI", "INV"})
 
 
 def entity_identifier(ei: str, type_code: str | None = None) -> dict[str, Any] | None:
@@ -161,6 +161,7 @@ class _Order:
         self.pharmacy = False
         self.specimens: list[dict[str, Any]] = []
         self.reasons: list[dict[str, Any]] = []
+        self.studies: list[dict[str, Any]] = []  # references to the ResearchStudy of each CTI in the order
 
 
 def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility: str, event: str,
@@ -170,6 +171,8 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
     `segments` are (index, id, segment) in message order: the ids of ORDER_SEGMENTS plus OBR and DG1."""
     from fhir_mappers.pharmacy import PharmacyOrder
     from fhir_mappers.scheduling import Schedule
+    from fhir_mappers.studies import research_study
+    from fhir_mappers.substances import substance
 
     resources: list[dict] = []
     related: list[dict] = []
@@ -178,11 +181,18 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
     order: _Order | None = None
     pharmacy: PharmacyOrder | None = None
     schedule: Schedule | None = None
+    last_specimen: dict | None = None
+    requests: list[dict] = []  # the ServiceRequests and MedicationRequests made so far, the last one latest
 
     def close() -> None:
         nonlocal order, pharmacy
         if pharmacy is not None:
             made, shared, left = pharmacy.resources()
+            for made_request in made:
+                if made_request["resourceType"] == "MedicationRequest":
+                    if order is not None and order.studies:
+                        made_request["supportingInformation"] = list(order.studies)
+                    requests.append(made_request)
             resources.extend(made)
             related.extend(shared)
             unused.extend(left)
@@ -202,7 +212,10 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
                 request["specimen"] = [ref(s) for s in order.specimens]
             if order.reasons:
                 request["reasonReference"] = order.reasons
+            if order.studies:
+                request["supportingInfo"] = order.studies
             resources.append(request)
+            requests.append(request)
             resources.extend(order.specimens)
             if order.obr is not None:
                 links[order.obr_index] = {"basedOn": [ref(request)]} | ({"specimen": [ref(s) for s in order.specimens]} if order.specimens else {})
@@ -248,11 +261,30 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
             if subject is None:
                 unused.append(index)
                 continue
-            spec = specimen(seg, f"{msg_key}|{index}", subject)
+            spec = last_specimen = specimen(seg, f"{msg_key}|{index}", subject)
             if order is not None:
                 order.specimens.append(spec)
             else:
                 resources.append(spec)
+        elif seg_id == "INV":  # a reagent or control in the container of the specimen before it
+            made_substance = substance(seg, index, msg_key)
+            if made_substance is None:
+                unused.append(index)
+                continue
+            resources.append(made_substance)
+            if last_specimen is not None:
+                last_specimen.setdefault("container", []).append({"additiveReference": ref(made_substance)})
+        elif seg_id == "CTI":  # the trial the order is part of; a CTI after the last order belongs to that order
+            study = research_study(seg)
+            if study is None or (order is None and not requests):
+                unused.append(index)
+                continue
+            related.append(study)
+            if order is not None:
+                order.studies.append(ref(study))
+            else:
+                key = "supportingInfo" if requests[-1]["resourceType"] == "ServiceRequest" else "supportingInformation"
+                requests[-1].setdefault(key, []).append(ref(study))
         elif seg_id == "DG1" and order is not None and subject is not None:
             # conditions.condition keys a DG1's Condition by message and segment index: the same id is rebuilt here
             order.reasons.append({"reference": f"urn:uuid:{resource_id('Condition', msg_key, str(index))}"})

@@ -263,3 +263,20 @@ class PharmacyOrder:
             if route:
                 resource["dosageInstruction"] = [{"route": route}]
         return resource, people
+
+
+REFILL_REQUEST = {"coding": [{"system": "http://example.com/v2-to-fhir-converter/additional-task-code", "code": "refill-authorization-request",
+                              "display": "Pharmacy/Treatment Refill Authorization Request"}],
+                  "text": "Pharmacy/treatment refill authorization request"}
+
+
+def refill_task(request: dict[str, Any], authored: str | None) -> dict[str, Any]:
+    """RDE^O25 asks the prescriber to authorize a refill of the order: MedicationRequest.intent has no value for
+    that, so a requested Task carries it, focused on the MedicationRequest, for its patient and visit."""
+    task: dict[str, Any] = {"resourceType": "Task", "id": resource_id("Task", request["id"], "refill"), "status": "requested",
+                            "intent": "order", "code": REFILL_REQUEST, "focus": ref(request), "for": request["subject"]}
+    if request.get("encounter"):
+        task["encounter"] = request["encounter"]
+    if authored:
+        task["authoredOn"] = authored
+    return task
