@@ -1,17 +1,21 @@
-"""FT1 (financial transaction) -> ChargeItem, with the Practitioners, Organizations, Device and Procedure it names."""
+"""FT1 (financial transaction) -> ChargeItem, with the Practitioners, Organizations, Device, Procedure and
+MedicationDispense it names."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, field, number, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, dtm, field, number, reps, system_uri, unescape
 from fhir_mappers.devices import charged_item
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.organizations import xon_organization
 
 V2_0443 = "http://terminology.hl7.org/CodeSystem/v2-0443"
+# FT1-42 is the pharmacy's prescription number; v2-0203 has no code for one, FHIR-Converter names it PRN
+PRESCRIPTION_NUMBER = {"coding": [{"system": "http://example.com/v2-to-fhir-converter/CodeSystem/identifier-type-code", "code": "PRN",
+                                   "display": "Prescription Number"}]}
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -46,7 +50,8 @@ def charge_item(ft1: Any, index: int, msg_key: str, patient: dict, encounter: di
                 account: dict | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """FT1: 2 transaction id, 4 transaction date, 5 posting date, 7 transaction code, 10 quantity, 11 extended
     amount, 13 department (cost center), 19 diagnoses (reasons), 20 performed by, 21 ordered by, 24 entered by,
-    25 procedure code (a Procedure the charge is for), 29 NDC code, 32/33 performing/ordering facility,
+    25 procedure code (a Procedure the charge is for), 29 NDC code (the product, and a MedicationDispense the
+    charge is for, with 42 prescription number and 43 NDC quantity), 32/33 performing/ordering facility,
     34/35 item and model number (the Device charged for). None without a code for the charge (FT1-7, else
     FT1-25): R4 requires one."""
     code = codeable(field(ft1, 7)) or codeable(field(ft1, 25))
@@ -112,9 +117,46 @@ def charge_item(ft1: Any, index: int, msg_key: str, patient: dict, encounter: di
         related.append(procedure)
     item = charged_item(ft1, patient)
     drug = codeable(field(ft1, 29).split("~")[0])
+    if drug:  # a charge for a drug by its NDC: the drug was dispensed to the patient
+        dispense = dispensed_drug(ft1, drug, f"{msg_key}|{index}", patient, encounter)
+        resource.setdefault("service", []).append(ref(dispense))
+        related.append(dispense)
     if item:  # R4 has one product: the item charged for, else the drug by its NDC
         resource["productReference"] = ref(item)
         related.append(item)
     elif drug:
         resource["productCodeableConcept"] = drug
     return resource, related
+
+
+def _ndc_quantity(cq: str) -> dict[str, Any] | None:
+    """FT1-43 (CQ: quantity^units, units a CWE in subcomponents) -> Quantity."""
+    c = comps(cq)
+    value = number(unescape(c[0]))
+    if value is None:
+        return None
+    quantity: dict[str, Any] = {"value": value}
+    unit = (c[1].split("&") + ["", ""])[:3]
+    code, label, system = (unescape(u).strip() for u in unit)
+    if label or code:
+        quantity["unit"] = label or code
+    if code and system:  # a unit code needs its system
+        quantity["code"], quantity["system"] = code, system_uri(system)
+    return quantity
+
+
+def dispensed_drug(ft1: Any, drug: dict[str, Any], key: str, patient: dict, encounter: dict | None) -> dict[str, Any]:
+    """FT1-29 NDC code -> a MedicationDispense of that drug, with 43 the amount and 42 the prescription (by its
+    number: the MedicationRequest is not in the message). Whether it was handed over the charge does not say."""
+    dispense: dict[str, Any] = {"resourceType": "MedicationDispense", "id": resource_id("MedicationDispense", key, "charged"),
+                                "status": "unknown", "medicationCodeableConcept": drug, "subject": patient}
+    if encounter:
+        dispense["context"] = encounter
+    amount = _ndc_quantity(field(ft1, 43))
+    if amount:
+        dispense["quantity"] = amount
+    prescription = unescape(comps(field(ft1, 42))[0]).strip()
+    if prescription:
+        dispense["authorizingPrescription"] = [{"type": "MedicationRequest",
+                                                "identifier": {"type": PRESCRIPTION_NUMBER, "value": prescription}}]
+    return dispense

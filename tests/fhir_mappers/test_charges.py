@@ -64,3 +64,20 @@ def test_dft_message():
     assert first["account"] == second["account"] == [ref_to(account)] and first["context"] == ref_to(encounter)
     assert by_ref(m, first["performer"][-1]["actor"])["code"][0]["coding"][0]["code"] == "PP"
     assert second["code"] == {"coding": [{"code": "626.2"}]} and "performer" not in second
+
+
+def test_a_drug_charge_is_for_a_medication_dispense():
+    """FT1-29 NDC code: a MedicationDispense of the drug the charge is for (a service beside the procedure), with
+    FT1-42 the prescription number (a logical reference) and FT1-43 the NDC quantity; no NDC, no dispense."""
+    charge, related = charge_item(seg(FT1 + "|||||||PN-12345|5^385049006&Capsule&SCT"), 4, "FAC|M1", PATIENT, ENCOUNTER, None)
+    dispense = next(r for r in related if r["resourceType"] == "MedicationDispense")
+    assert charge["service"][1] == ref_to(dispense)
+    assert dispense["status"] == "unknown" and dispense["subject"] == PATIENT and dispense["context"] == ENCOUNTER
+    assert dispense["medicationCodeableConcept"]["coding"][0]["code"] == "0182-1061-05"
+    assert dispense["quantity"] == {"value": 5.0, "unit": "Capsule", "code": "385049006", "system": "http://snomed.info/sct"}
+    prescription = dispense["authorizingPrescription"][0]
+    assert prescription["type"] == "MedicationRequest" and prescription["identifier"]["value"] == "PN-12345"
+    charge, related = charge_item(seg("FT1|1|||20191122||CG|71045^Xray^C4"), 4, "k", PATIENT, None, None)
+    assert not [r for r in related if r["resourceType"] == "MedicationDispense"] and "service" not in charge
+    m = mapped(PID, PV1, FT1, kind="DFT^P03^DFT_P03")
+    assert by_ref(m, of(m, "ChargeItem")[0]["service"][1])["resourceType"] == "MedicationDispense"
