@@ -30,7 +30,7 @@ from fhir_mappers.pharmacy import refill_task
 from fhir_mappers.patient import patient as map_patient, patient_key
 from fhir_mappers.provenance import event_provenance, message_provenance
 from fhir_mappers.referrals import referral
-from fhir_mappers.results import diagnostic_report, observation, performers, results_interpreter
+from fhir_mappers.results import ATTACHMENT_TYPES, attachment_report, diagnostic_report, observation, performers, results_interpreter
 from fhir_mappers.senders import Profile, SenderOverrides
 from fhir_mappers.zsegments import z_extensions
 
@@ -66,6 +66,7 @@ class _Group:
     index: int
     observations: list[dict] = dc_field(default_factory=list)
     notes: list[str] = dc_field(default_factory=list)
+    reports: list[dict] = dc_field(default_factory=list)  # DiagnosticReports of its OBX holding a document or image
     orc: Any | None = None  # the ORC just before the OBR, whose numbers stand in for OBR-2/3 when those are empty
 
 
@@ -171,7 +172,9 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     groups: list[_Group] = []
     note_obx: list[Any] = []
     txa = None
-    is_document = "TXA" in ids
+    # a document message (MDM): its OBX are the lines of the document. A TXA in a lab message (OUL, ORU) describes
+    # a document beside results, and the OBX there are results still
+    is_document = "TXA" in ids and kind[0] == "MDM"
     last_observation: dict | None = None
     related: dict[str, dict] = {}
     order_segments: list[tuple[int, str, Any]] = []  # mapped after the loop, once the patient is known (SIU puts SCH first)
@@ -233,6 +236,16 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
                 groups.append(_Group(None, index))
             group = groups[-1]
             fallback = dtm(field(group.obr, 7)) if group.obr is not None else None
+            if field(seg, 2).strip().upper() in ATTACHMENT_TYPES:  # a document or image: a report presenting it
+                presented = attachment_report(seg, index, msg_key, patient_ref, encounter_ref, fallback or sent_at)
+                performed_by, named = performers(seg)
+                if performed_by:
+                    presented["performer"] = performed_by
+                    _share(related, named)
+                group.reports.append(presented)
+                made_from[index] = presented
+                last_observation = None  # an NTE after it joins the group's notes: R4 reports have none of their own
+                continue
             last_observation = observation(seg, index, msg_key, patient_ref, encounter_ref, fallback or sent_at, [])
             group.observations.append(last_observation)
             made_from[index] = last_observation
@@ -339,6 +352,9 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             _share(related, extra)
     for group in groups:
         resources.extend(group.observations)
+        for presented in group.reports:  # based on the order's ServiceRequest, about its specimens, like the OBR's report
+            presented.update(links.get(group.index, {}))
+            resources.append(presented)
         if group.obr is not None:
             report = diagnostic_report(group.obr, group.index, msg_key, patient_ref, encounter_ref, group.observations, group.notes,
                                        group.orc)

@@ -139,6 +139,9 @@ def attach(found: Participant, target: dict[str, Any]) -> None:
             _add(target, "performer", actor)
         if device and "device" not in target:
             target["device"] = device
+    elif kind == "DiagnosticReport":
+        if actor:
+            _add(target, "performer", actor)
     elif kind == "ServiceRequest":
         if actor and found.code == ORDERING_PROVIDER and "requester" not in target:
             target["requester"] = actor

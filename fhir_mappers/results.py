@@ -1,4 +1,5 @@
-"""OBR -> DiagnosticReport, OBX -> Observation (every value type) and who performed it, NTE -> notes on the result."""
+"""OBR -> DiagnosticReport, OBX -> Observation (every value type) and who performed it, NTE -> notes on the result;
+an OBX whose value is a document or image (ED, RP) -> a DiagnosticReport presenting it."""
 
 from __future__ import annotations
 
@@ -17,8 +18,16 @@ REPORT_STATUS = {"F": "final", "C": "corrected", "P": "preliminary", "R": "regis
                  "S": "registered", "A": "partial", "O": "registered"}  # table 0123 -> report status, as the v2-to-fhir map has it
 VITAL_SIGNS = {"9279-1", "59408-5", "2708-6", "8480-6", "8462-4", "8867-4", "8310-5", "8331-1", "80288-4", "3151-8", "9269-2",
                "67775-7", "8478-0", "85353-1", "29463-7", "8302-2", "39156-5"}
-ATTACHMENT_EXTENSION = "urn:clinstream:observation-value-attachment"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+# OBX-11 result status (table 0085) -> the status of the report an OBX attachment makes: R (not verified) is
+# preliminary, S (partial) partial, U (changed to final) final, N (not asked) stays unknown
+OBX_REPORT_STATUS = {"F": "final", "U": "final", "C": "corrected", "P": "preliminary", "R": "preliminary", "S": "partial",
+                     "I": "registered", "O": "registered", "D": "entered-in-error", "W": "entered-in-error", "X": "cancelled"}
+ATTACHMENT_TYPES = {"ED", "RP"}  # OBX-2 value types holding a document or image, or a pointer to one
+# table 0191 (type of referenced data) -> MIME top-level type
+MIME_TYPE = {"IM": "image", "SI": "image", "AU": "audio", "AP": "application", "SD": "application", "NS": "application",
+             "TEXT": "text", "TX": "text", "MULTIPART": "multipart", "APPLICATION": "application", "IMAGE": "image",
+             "AUDIO": "audio", "VIDEO": "video"}
 _RANGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*$")
 _BOUND = re.compile(r"^\s*([<>]=?)\s*(-?\d+(?:\.\d+)?)\s*$")
 
@@ -38,7 +47,8 @@ def _text(obx: Any) -> str:
 
 
 def _value(obx: Any) -> dict[str, Any]:
-    """OBX-5 as the Observation.value[x] its OBX-2 type calls for."""
+    """OBX-5 as the Observation.value[x] its OBX-2 type calls for (ED and RP, which R4 Observations cannot
+    hold, make an attachment_report instead)."""
     kind, raw, unit = field(obx, 2).strip().upper(), field(obx, 5), field(obx, 6)
     first = reps(raw)[0] if reps(raw) else ""
     if not first:
@@ -65,15 +75,49 @@ def _value(obx: Any) -> dict[str, Any]:
     if kind in {"DT", "TS", "DTM"}:
         moment = dtm(first)
         return {"valueDateTime": moment} if moment else {"valueString": unescape(first)}
-    if kind == "ED":  # source^type^subtype^encoding^data
-        c = comps(first)
-        data = c[4]
-        if c[3].upper() != "BASE64":
-            data = base64.b64encode(unescape(data).encode()).decode()
-        # R4 has no Observation.valueAttachment (R5 does): carry it in an extension
-        attachment = {"contentType": f"{c[1] or 'application'}/{c[2] or 'octet-stream'}".lower(), "data": data}
-        return {"extension": [{"url": ATTACHMENT_EXTENSION, "valueAttachment": attachment}]}
     return {"valueString": _text(obx)}  # ST, TX, FT and anything unknown: kept as text
+
+
+def attachment(kind: str, value: str) -> dict[str, Any]:
+    """An ED (source^type of data^subtype^encoding^data) or RP (pointer^application^type of data^subtype) value
+    -> Attachment: the data (base64, encoded here when it came as text) or the pointer as its url."""
+    c = comps(value)
+    main, sub = (c[1], c[2]) if kind == "ED" else (c[2], c[3])
+    found: dict[str, Any] = {}
+    main_type = MIME_TYPE.get(unescape(main).strip().upper())
+    if main_type or unescape(sub).strip():
+        found["contentType"] = f"{main_type or 'application'}/{unescape(sub).strip() or 'octet-stream'}".lower().replace(" ", "")
+    if kind == "ED":
+        data = "".join(c[4].split())
+        if data and c[3].upper() != "BASE64":
+            data = base64.b64encode(unescape(c[4]).encode()).decode()
+        if data:
+            found["data"] = data
+            found.setdefault("contentType", "application/octet-stream")  # data needs a content type
+    elif unescape(c[0]).strip():
+        found["url"] = unescape(c[0]).strip()
+    return found
+
+
+def attachment_report(obx: Any, index: int, msg_key: str, subject: dict | None, encounter: dict | None,
+                      fallback_time: str | None) -> dict[str, Any]:
+    """OBX with an ED or RP value -> DiagnosticReport presenting the document or image (R4 Observations cannot
+    hold one): OBX-3 code, -5 the attachment, -11 status, -14 effective time."""
+    kind = field(obx, 2).strip().upper()
+    resource: dict[str, Any] = {"resourceType": "DiagnosticReport", "id": resource_id("DiagnosticReport", msg_key, str(index)),
+                                "status": OBX_REPORT_STATUS.get(field(obx, 11).strip()[:1].upper(), "unknown"),
+                                "code": codeable(field(obx, 3)) or {"text": "unknown report"}}
+    if subject:
+        resource["subject"] = subject
+    if encounter:
+        resource["encounter"] = encounter
+    effective = dtm(field(obx, 14)) or fallback_time
+    if effective:
+        resource["effectiveDateTime"] = effective
+    forms = [a for a in (attachment(kind, v) for v in reps(field(obx, 5))) if a]
+    if forms:
+        resource["presentedForm"] = forms
+    return resource
 
 
 def _reference_range(text: str, unit: str) -> list[dict[str, Any]]:
