@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_mappers.charges import _money
-from fhir_mappers.datatypes import comps, dtm, field, number, unescape
+from fhir_mappers.datatypes import comps, dtm, entity_identifier, field, number, unescape
 from fhir_mappers.ids import ref, resource_id
-from fhir_mappers.orders import entity_identifier
 from fhir_mappers.organizations import xon_organization
 
 ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"

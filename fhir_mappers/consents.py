@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, field, human_name, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, human_name, reps, unescape
 from fhir_mappers.ids import ref, resource_id
-from fhir_mappers.orders import entity_identifier
 
 # CON-11 consent status (table 0498) -> Consent.status: granted (fully or with limits), not yet sought, refused,
 # revoked after being granted; "bypassed" (consent not sought) has no R4 status and is left a draft

@@ -250,3 +250,20 @@ def person(xcn: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     ident = {"value": unescape(c[0]), "system": f"urn:clinstream:id:{authority(c[8]) if c[8] else 'practitioner'}"} if c[0] else None
     name = human_name("^".join([c[1], c[2], c[3], c[4], c[5]]))
     return ident, name
+
+
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+
+
+def entity_identifier(ei: str, type_code: str | None = None) -> dict[str, Any] | None:
+    """EI (entity^namespace^universal id^type), or the first subcomponent group of an EIP, -> Identifier."""
+    c = comps(ei)
+    value = unescape(c[0].split("&")[0])
+    if not value:
+        return None
+    ident: dict[str, Any] = {"value": value}
+    if c[1] or c[2]:
+        ident["system"] = identifier_system("&".join((c[1], c[2], c[3])))
+    if type_code:
+        ident["type"] = {"coding": [{"system": V2_0203, "code": type_code}]}
+    return ident

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, date_only, field, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, date_only, entity_identifier, field, reps, unescape
 from fhir_mappers.ids import ref, resource_id
-from fhir_mappers.orders import entity_identifier
 from fhir_mappers.organizations import xon_organization
 
 

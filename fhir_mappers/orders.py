@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, field, identifier_system, unescape
+from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, identifier_system, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.participants import practitioner_role
 
-V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 V2_0443 = "http://terminology.hl7.org/CodeSystem/v2-0443"
 # ORC-5 (table 0038) -> ServiceRequest.status; it wins over ORC-1 when valued (v2-to-fhir ORC map)
 ORDER_STATUS = {"A": "active", "IP": "active", "SC": "active", "CM": "completed", "CA": "revoked", "DC": "revoked",
@@ -25,20 +25,6 @@ SPECIMEN_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0487"
 ORDER_SEGMENTS = frozenset({"ORC", "SPM", "TQ1", "RXA", "RXR", "RXO", "RXE", "RXC", "RXD", "SCH", "AIS", "AIL", "AIP", "CTI", "INV"})
 
 
-def entity_identifier(ei: str, type_code: str | None = None) -> dict[str, Any] | None:
-    """EI (entity^namespace^universal id^type), or the first subcomponent group of an EIP, -> Identifier."""
-    c = comps(ei)
-    value = unescape(c[0].split("&")[0])
-    if not value:
-        return None
-    ident: dict[str, Any] = {"value": value}
-    if c[1] or c[2]:
-        ident["system"] = identifier_system("&".join((c[1], c[2], c[3])))
-    if type_code:
-        ident["type"] = {"coding": [{"system": V2_0203, "code": type_code}]}
-    return ident
-
-
 def order_identifiers(orc: Any | None, obr: Any | None) -> list[dict[str, Any]]:
     """Placer and filler numbers (OBR-2/3, else ORC-2/3) and the placer group number ORC-4."""
     out = []
@@ -52,15 +38,12 @@ def order_identifiers(orc: Any | None, obr: Any | None) -> list[dict[str, Any]]:
 
 
 def ordering_provider(xcn: str) -> list[dict[str, Any]]:
-    """XCN of an ordering provider -> [PractitionerRole (code OP), Practitioner], or [] when empty.
-    The guide maps ORC-12 to requester as a PractitionerRole that points at the Practitioner."""
-    doctor = practitioner(xcn.split("~")[0])
-    if doctor is None:
-        return []
-    role = {"resourceType": "PractitionerRole", "id": resource_id("PractitionerRole", "OP", doctor["id"]),
-            "practitioner": ref(doctor),
-            "code": [{"coding": [{"system": V2_0443, "code": "OP", "display": "Ordering Provider"}]}]}
-    return [role, doctor]
+    """XCN of an ordering provider -> [PractitionerRole (code OP), its Practitioner...], or [] when empty.
+    The guide maps ORC-12 to requester as a PractitionerRole that points at the Practitioner; made by
+    participants.practitioner_role, so a PRT OP of the same doctor is the same PractitionerRole."""
+    role = {"coding": [{"system": V2_0443, "code": "OP", "display": "Ordering Provider"}]}
+    found = practitioner_role(role, xcn.split("~")[0])
+    return found.made if found.actor is not None else []
 
 
 def request_status(orc: Any | None) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, field, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, reps, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
-from fhir_mappers.orders import PRIORITY, entity_identifier
+from fhir_mappers.orders import PRIORITY
 from fhir_mappers.organizations import xon_organization
 
 # RF1-1 referral status (table 0283; C is a common local "cancelled") -> ServiceRequest.status: a pending referral

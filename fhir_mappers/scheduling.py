@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, field, number, unescape
+from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, number, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.locations import locations
-from fhir_mappers.orders import entity_identifier
 
 # SCH-25 filler status (table 0278) -> Appointment.status
 APPOINTMENT_STATUS = {"BOOKED": "booked", "PENDING": "pending", "WAITLIST": "waitlist", "CANCELLED": "cancelled",

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, field, unescape
+from fhir_mappers.datatypes import codeable, comps, entity_identifier, field, unescape
 from fhir_mappers.ids import resource_id
-from fhir_mappers.orders import entity_identifier
 
 
 def research_study(cti: Any) -> dict[str, Any] | None:

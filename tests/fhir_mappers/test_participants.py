@@ -110,3 +110,16 @@ def test_observation_performers():
     assert director["code"][0]["coding"][0]["code"] == "MDIR" and director["organization"] == ref_to(lab)
     assert named(director["practitioner"])["name"][0]["family"] == "Boss"
     assert performers(seg("OBX|1|NM|2823-3^K^LN||4.1||||||F")) == ([], [])
+
+
+def test_ordering_provider_in_orc_and_prt_is_one_role():
+    """ORC-12 and a PRT with role OP naming the same doctor are one PractitionerRole, the ServiceRequest's requester
+    (they were two: the ORC's and the PRT's, differing only in how their ids were keyed)."""
+    doctor = "77^Order^Olga^^^Dr^^^NPI&2.16.840.1.113883.4.6&ISO"
+    m = mapped(PID, PV1, f"ORC|NW|P1|F1|||||||||{doctor}", "OBR|1|P1|F1|24331-1^Lipid panel^LN",
+               f"PRT|1|AD||OP^Ordering Provider^HL70443|{doctor}")
+    roles = [r for r in of(m, "PractitionerRole") if r["code"][0]["coding"][0]["code"] == "OP"]
+    assert len(roles) == 1
+    request = of(m, "ServiceRequest")[0]
+    assert by_ref(m, request["requester"])["id"] == roles[0]["id"]
+    assert by_ref(m, roles[0]["practitioner"])["name"][0]["family"] == "Order"
