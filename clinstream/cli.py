@@ -25,8 +25,8 @@ def train_ner_cmd(
     train: Annotated[Path, typer.Option(help="IOB training file")] = CORPUS / "bc5cdr" / "train.tsv",
     devel: Annotated[Path, typer.Option(help="IOB file scored after training")] = CORPUS / "bc5cdr" / "devel.tsv",
     out: Annotated[Optional[Path], typer.Option(help="model folder (default: the settings' ner_model)")] = None,
-    epochs: int = 3,
-    lr: float = 2e-4,
+    epochs: int = 10,
+    lr: float = 4e-4,
     batch_size: int = 32,
     seed: int = 13,
 ) -> None:

@@ -101,3 +101,4 @@ def test_int8_twin_is_built_once_and_reused(tmp_path):
         second = NerModel(MODEL, device="cpu", precision="int8", onnx_cache=tmp_path)
     text = "Acute kidney injury after cisplatin."
     assert [(e.start, e.end, e.label) for e in first.predict([text])[0]] == [(e.start, e.end, e.label) for e in second.predict([text])[0]]
+
