@@ -50,9 +50,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA, and on CPU int8 through ONNX Runtime (1.5x fp32
-    for 0.3 devel F1 points on an AVX2 CPU; fp32 where onnxruntime is not installed). bf16 on CPUs without
-    AVX-512 BF16 or AMX runs several times slower than fp32 (bench/ner_bench.py)."""
+    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA, and on CPU int8 through ONNX Runtime (1.36x fp32
+    end to end for -0.2 devel F1 points on a 2-core AVX-512 Xeon; fp32 where onnxruntime is not installed).
+    bf16 on CPUs without AMX runs slower than fp32 (0.65x there, 0.2x on an AVX2 EPYC: bench/ner_bench.py)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     if device.type == "cuda":
