@@ -71,9 +71,11 @@ class Settings(BaseSettings):
     # --- inference
     ner_model: Path = REPO_ROOT / "models" / "ner-minilm-bc5cdr"
     device: str = "auto"  # auto | cpu | cuda
-    ner_precision: str = "auto"  # auto (bf16 on CUDA, int8 on CPU) | fp32 | bf16 | fp16 | int8 (CPU, ONNX Runtime)
-    # the int8 ONNX twin of the NER model, exported and quantized on first use (seconds) and reused after;
-    # a build product like the ICD-10-CM index, shared by every run on the machine
+    # auto: bf16 on CUDA, fp32 on CPU | fp32 | bf16 | fp16 | int8 (CPU, ONNX Runtime: 1.36x fp32, but entities
+    # then depend on the notes batched together, see processors/ner.resolve_precision)
+    ner_precision: str = "auto"
+    # the int8 ONNX twin of the NER model, exported and quantized on first use (seconds; `clinstream index
+    # ner-int8` ahead of time) and reused after; a build product like the ICD-10-CM index
     onnx_cache_dir: Path = REPO_ROOT / ".cache" / "onnx"
     batch_max_size: int = 32
     batch_max_wait_s: float = 0.05

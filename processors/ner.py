@@ -50,9 +50,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA, and on CPU int8 through ONNX Runtime (1.36x fp32
-    end to end for -0.2 devel F1 points on a 2-core AVX-512 Xeon; fp32 where onnxruntime is not installed).
-    bf16 on CPUs without AMX runs slower than fp32 (0.65x there, 0.2x on an AVX2 EPYC: bench/ner_bench.py)."""
+    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA and fp32 on CPU. int8 (ONNX Runtime) runs 1.36x
+    fp32 on a 2-core AVX-512 Xeon for -0.2 devel F1 points, but its activations are quantized with one scale
+    per batch, so a note's entities depend on the notes batched with it (4.7% of entities differed between
+    batches of 32 and one note at a time): a site may choose it, the default stays deterministic. bf16 on
+    CPUs without AMX runs slower than fp32 (0.65x there, 0.2x on an AVX2 EPYC: bench/ner_bench.py)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     if device.type == "cuda":
@@ -61,9 +63,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         if precision == "auto":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         return precision
-    if precision == "auto":
-        return "int8" if onnx_int8.available() else "fp32"
-    return precision
+    if precision == "int8" and not onnx_int8.available():
+        raise ValueError("int8 needs onnxruntime, onnx and onnxscript")
+    return "fp32" if precision == "auto" else precision
 
 
 def allowed_transitions(labels: list[str]) -> torch.Tensor:

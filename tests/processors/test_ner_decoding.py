@@ -27,15 +27,16 @@ def test_token_budget_groups():
 
 
 def test_precision_defaults_and_limits():
-    """auto is int8 (ONNX Runtime) on CPU, fp32 where onnxruntime is missing; int8 is CPU-only; typos are refused."""
+    """auto is fp32 on CPU (int8 is faster but batch-dependent, bf16 slower without AMX); int8 is CPU-only and
+    needs onnxruntime; typos are refused."""
     import pytest
 
     from processors.ner import resolve_precision
 
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) == "int8"
-    with mock.patch("processors.onnx_int8.available", return_value=False):
-        assert resolve_precision("auto", cpu) == "fp32"
+    assert resolve_precision("auto", cpu) == "fp32"
+    with mock.patch("processors.onnx_int8.available", return_value=False), pytest.raises(ValueError):
+        resolve_precision("int8", cpu)
     assert resolve_precision("int8", cpu) == "int8"
     with pytest.raises(ValueError):
         resolve_precision("int8", torch.device("cuda"))
