@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import address, authority, comps, date_only, dtm, field, human_name, identifier, reps, telecom, unescape
+from fhir_mappers.datatypes import address, authority, codeable, comps, date_only, dtm, field, human_name, identifier, reps, telecom, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
@@ -13,6 +13,28 @@ GENDER = {"M": "male", "F": "female", "O": "other", "U": "unknown", "A": "other"
 
 
 MR_CODING = {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+V3_MARITAL = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
+V3_NULL = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
+# HL7 table 0002 -> v3 MaritalStatus, as the V2-to-FHIR guide's ConceptMap maps it (unknown and unreported
+# are null flavors there)
+MARITAL = {"A": (V3_MARITAL, "L"), "E": (V3_MARITAL, "L"), "D": (V3_MARITAL, "D"), "M": (V3_MARITAL, "M"),
+           "S": (V3_MARITAL, "S"), "W": (V3_MARITAL, "W"), "C": (V3_MARITAL, "C"), "G": (V3_MARITAL, "T"),
+           "P": (V3_MARITAL, "T"), "R": (V3_MARITAL, "T"), "N": (V3_MARITAL, "A"), "I": (V3_MARITAL, "I"),
+           "B": (V3_MARITAL, "U"), "U": (V3_NULL, "UNK"), "T": (V3_NULL, "UNK"), "O": (V3_NULL, "OTH")}
+BCP47 = "urn:ietf:bcp:47"
+# PID-15 often carries ISO 639-2 (three letters, HL7 table 0296); FHIR's language is BCP 47, whose primary
+# subtag is the two-letter ISO 639-1 code where one exists
+ISO639_2_TO_1 = {
+    "eng": "en", "spa": "es", "fra": "fr", "fre": "fr", "deu": "de", "ger": "de", "ara": "ar", "zho": "zh", "chi": "zh",
+    "vie": "vi", "kor": "ko", "rus": "ru", "por": "pt", "ita": "it", "jpn": "ja", "hin": "hi", "pol": "pl", "tgl": "tl",
+    "fas": "fa", "per": "fa", "urd": "ur", "hat": "ht", "ben": "bn", "pan": "pa", "guj": "gu", "tam": "ta", "tel": "te",
+    "som": "so", "amh": "am", "nep": "ne", "ukr": "uk", "ell": "el", "gre": "el", "heb": "he", "tur": "tr", "nld": "nl",
+    "dut": "nl", "swe": "sv", "nor": "no", "dan": "da", "fin": "fi", "hun": "hu", "ces": "cs", "cze": "cs", "ron": "ro",
+    "rum": "ro", "srp": "sr", "hrv": "hr", "bos": "bs", "alb": "sq", "sqi": "sq", "arm": "hy", "hye": "hy", "khm": "km",
+    "lao": "lo", "tha": "th", "mya": "my", "bur": "my", "ind": "id", "msa": "ms", "may": "ms", "swa": "sw", "yor": "yo",
+    "ibo": "ig", "hau": "ha", "tir": "ti", "pus": "ps", "kur": "ku", "mar": "mr", "mal": "ml", "kan": "kn", "sin": "si",
+}
 
 
 def _mrn_index(ids: list[str], mrn_type: str) -> int:
@@ -37,7 +59,7 @@ def patient_key(pid: Any, mrn_type: str = "MR") -> str | None:
 def patient(pid: Any, fallback_key: str, mrn_type: str = "MR") -> dict[str, Any]:
     key = patient_key(pid, mrn_type)
     resource: dict[str, Any] = {"resourceType": "Patient", "id": resource_id("Patient", key or fallback_key)}
-    sources = reps(field(pid, 3)) + reps(field(pid, 2))
+    sources = reps(field(pid, 3)) + reps(field(pid, 2)) + reps(field(pid, 4))  # PID-4: alternate patient ids
     # A sender whose MRN has another CX-5 type (PI, PT...): that identifier is typed MR in FHIR and listed
     # first, since readers (processors/fhir_input.py included) key a Patient by its first MR identifier
     # and must find the same one patient_key chose, even when the sender also sends an "MR" of its own.
@@ -53,6 +75,7 @@ def patient(pid: Any, fallback_key: str, mrn_type: str = "MR") -> dict[str, Any]
             identifiers.insert(0, ident)
         else:
             identifiers.append(ident)
+    identifiers += _document_identifiers(pid)
     if identifiers:
         resource["identifier"] = identifiers
     names = [n for n in (human_name(x) for x in reps(field(pid, 5))) if n]
@@ -70,12 +93,73 @@ def patient(pid: Any, fallback_key: str, mrn_type: str = "MR") -> dict[str, Any]
     points = [t for t in (telecom(x) for x in reps(field(pid, 13)) + reps(field(pid, 14))) if t]
     if points:
         resource["telecom"] = points
+    marital = marital_status(field(pid, 16))
+    if marital:
+        resource["maritalStatus"] = marital
+    language = language_concept(field(pid, 15))
+    if language:
+        resource["communication"] = [{"language": language, "preferred": True}]
+    twin = field(pid, 24).strip().upper()[:1]
+    order = field(pid, 25).strip()
+    if order.isdigit() and int(order) > 0 and twin != "N":
+        resource["multipleBirthInteger"] = int(order)
+    elif twin in ("Y", "N"):
+        resource["multipleBirthBoolean"] = twin == "Y"
     died = dtm(field(pid, 29))
     if died:
         resource["deceasedDateTime"] = died
     elif field(pid, 30).upper() == "Y":
         resource["deceasedBoolean"] = True
     return resource
+
+
+def _document_identifiers(pid: Any) -> list[dict[str, Any]]:
+    """PID-19 (SSN) and PID-20 (driver's license: number^issuing state^expiry) -> Identifiers typed SS and DL."""
+    out = []
+    ssn = unescape(comps(field(pid, 19))[0]).strip()
+    if ssn:
+        out.append({"value": ssn, "system": "http://hl7.org/fhir/sid/us-ssn",
+                    "type": {"coding": [{"system": V2_0203, "code": "SS"}]}})
+    dln = comps(field(pid, 20))
+    number = unescape(dln[0]).strip()
+    if number:
+        licence: dict[str, Any] = {"value": number, "type": {"coding": [{"system": V2_0203, "code": "DL"}]},
+                                   "system": f"urn:clinstream:id:{authority(dln[1]) or 'driver-license'}"}
+        expires = date_only(dln[2])
+        if expires:
+            licence["period"] = {"end": expires}
+        out.append(licence)
+    return out
+
+
+def marital_status(cwe: str) -> dict[str, Any] | None:
+    """PID-16 (table 0002) -> v3 MaritalStatus; a code outside the table keeps the sender's coding."""
+    c = comps(cwe)
+    mapped = MARITAL.get(unescape(c[0]).strip().upper()) if c[2].strip().upper() in ("", "HL70002") else None
+    if mapped is None:
+        return codeable(cwe)
+    concept: dict[str, Any] = {"coding": [{"system": mapped[0], "code": mapped[1]}]}
+    text = unescape(c[1]).strip()
+    if text:
+        concept["text"] = text
+    return concept
+
+
+def language_concept(cwe: str) -> dict[str, Any] | None:
+    """PID-15 (CWE, often ISO 639-2 in table 0296, with an alternate coding) -> a BCP 47 CodeableConcept."""
+    c = comps(cwe)
+    codings = []
+    for code in (unescape(c[0]).strip(), unescape(c[3]).strip()):
+        tag = ISO639_2_TO_1.get(code.lower(), code.lower() if len(code) == 2 and code.isalpha() else "")
+        if tag and all(x["code"] != tag for x in codings):
+            codings.append({"system": BCP47, "code": tag})
+    if not codings:
+        return codeable(cwe)
+    concept: dict[str, Any] = {"coding": codings}
+    text = next((t for t in (unescape(c[1]).strip(), unescape(c[4]).strip()) if t), "")
+    if text:
+        concept["text"] = text
+    return concept
 
 
 def authorities(pid: Any, resource: dict[str, Any]) -> list[dict[str, Any]]:
