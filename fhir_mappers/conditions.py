@@ -34,9 +34,13 @@ def condition(dg1: Any, index: int, msg_key: str, subject: dict, encounter: dict
     return resource
 
 
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+
+
 def allergy(al1: Any, index: int, msg_key: str, patient: dict) -> dict[str, Any]:
+    # an allergy a message lists is a current one (AL1 has no status; IAM, which has, is not mapped)
     resource: dict[str, Any] = {"resourceType": "AllergyIntolerance", "id": resource_id("AllergyIntolerance", msg_key, str(index)),
-                                "patient": patient}
+                                "patient": patient, "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL, "code": "active"}]}}
     code = codeable(field(al1, 3))
     if code:
         resource["code"] = code

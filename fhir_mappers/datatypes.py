@@ -30,6 +30,7 @@ CODE_SYSTEMS = {"LN": "http://loinc.org", "LOINC": "http://loinc.org", "SCT": "h
                 "CPT": "http://www.ama-assn.org/go/cpt"}
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,6})?([+-]\d{4})?$")
 _HEX = re.compile(r"\\X([0-9A-Fa-f]+)\\")
+_HL7_TABLE = re.compile(r"^HL7\d{4}$")
 
 
 def field(segment: Segment, n: int) -> str:
@@ -130,6 +131,8 @@ def system_uri(name: str) -> str:
     name = unescape(name).strip()
     key = name.upper()
     uri = _SYSTEMS.get().get(key) or CODE_SYSTEMS.get(key)
+    if uri is None and _HL7_TABLE.match(key):  # HL7nnnn: the v2 table's own code system (V2-to-FHIR guide)
+        uri = f"http://terminology.hl7.org/CodeSystem/v2-{key[3:]}"
     return uri or f"urn:clinstream:codesystem:{re.sub(r'[^A-Za-z0-9.-]', '-', name)}"
 
 
