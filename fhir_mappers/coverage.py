@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import address, codeable, comps, date_only, field, human_name, reps, telecom, unescape
+from fhir_mappers.datatypes import V2_0203, address, codeable, comps, date_only, field, human_name, reps, telecom, unescape
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
 from fhir_mappers.patient import GENDER
 from fhir_mappers.related import SSN, relationship
 
-V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 # IN1-17 (table 0063) -> subscriber-relationship, the code system Coverage.relationship is bound to
 SUBSCRIBER = {"SEL": "self", "SPO": "spouse", "DOM": "common", "CHD": "child", "SCH": "child", "FCH": "child",
               "PAR": "parent", "MTH": "parent", "FTH": "parent"}

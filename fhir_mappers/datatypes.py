@@ -23,6 +23,7 @@ DEFAULT_TIMEZONE = "UTC"
 # and concurrent mappings in threads or asyncio tasks each see their own sender.
 _ZONE: ContextVar[ZoneInfo] = ContextVar("clinstream_sender_zone", default=ZoneInfo(DEFAULT_TIMEZONE))
 _SYSTEMS: ContextVar[dict[str, str]] = ContextVar("clinstream_sender_code_systems", default={})
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"  # identifier types
 CODE_SYSTEMS = {"LN": "http://loinc.org", "LOINC": "http://loinc.org", "SCT": "http://snomed.info/sct", "SNM": "http://snomed.info/sct",
                 "I10": "http://hl7.org/fhir/sid/icd-10", "I10C": "http://hl7.org/fhir/sid/icd-10-cm", "ICD10CM": "http://hl7.org/fhir/sid/icd-10-cm",
                 "I9C": "http://hl7.org/fhir/sid/icd-9-cm", "RXNORM": "http://www.nlm.nih.gov/research/umls/rxnorm", "UCUM": "http://unitsofmeasure.org",
@@ -194,7 +195,7 @@ def identifier(cx: str) -> dict[str, Any] | None:
         return None
     ident: dict[str, Any] = {"value": unescape(c[0]), "system": identifier_system(c[3])}
     if c[4]:
-        ident["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": unescape(c[4])}]}
+        ident["type"] = {"coding": [{"system": V2_0203, "code": unescape(c[4])}]}
     return ident
 
 
@@ -254,8 +255,6 @@ def person(xcn: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     name = human_name("^".join([c[1], c[2], c[3], c[4], c[5]]))
     return ident, name
 
-
-V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 
 
 def entity_identifier(ei: str, type_code: str | None = None) -> dict[str, Any] | None:

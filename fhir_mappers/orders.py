@@ -8,9 +8,8 @@ from typing import Any
 from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, identifier_system, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
-from fhir_mappers.participants import practitioner_role
+from fhir_mappers.participants import V2_0443, practitioner_role
 
-V2_0443 = "http://terminology.hl7.org/CodeSystem/v2-0443"
 # ORC-5 (table 0038) -> ServiceRequest.status; it wins over ORC-1 when valued (v2-to-fhir ORC map)
 ORDER_STATUS = {"A": "active", "IP": "active", "SC": "active", "CM": "completed", "CA": "revoked", "DC": "revoked",
                 "RP": "revoked", "ER": "entered-in-error", "HD": "on-hold"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import address, authority, codeable, comps, date_only, dtm, field, human_name, identifier, reps, telecom, unescape
+from fhir_mappers.datatypes import V2_0203, address, authority, codeable, comps, date_only, dtm, field, human_name, identifier, reps, telecom, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
@@ -12,8 +12,7 @@ from fhir_mappers.organizations import assigned_identifier, xon_organization
 GENDER = {"M": "male", "F": "female", "O": "other", "U": "unknown", "A": "other", "N": "unknown"}
 
 
-MR_CODING = {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
-V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+MR_CODING = {"system": V2_0203, "code": "MR"}
 V3_MARITAL = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
 V3_NULL = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
 # HL7 table 0002 -> v3 MaritalStatus, as the V2-to-FHIR guide's ConceptMap maps it (unknown and unreported

@@ -99,6 +99,18 @@ def attachment(kind: str, value: str) -> dict[str, Any]:
     return found
 
 
+def _obx_context(resource: dict[str, Any], obx: Any, subject: dict | None, encounter: dict | None,
+                 fallback_time: str | None) -> None:
+    """Subject, encounter and OBX-14 effective time (else the OBR's), as both OBX mappers set them."""
+    if subject:
+        resource["subject"] = subject
+    if encounter:
+        resource["encounter"] = encounter
+    effective = dtm(field(obx, 14)) or fallback_time
+    if effective:
+        resource["effectiveDateTime"] = effective
+
+
 def attachment_report(obx: Any, index: int, msg_key: str, subject: dict | None, encounter: dict | None,
                       fallback_time: str | None) -> dict[str, Any]:
     """OBX with an ED or RP value -> DiagnosticReport presenting the document or image (R4 Observations cannot
@@ -107,13 +119,7 @@ def attachment_report(obx: Any, index: int, msg_key: str, subject: dict | None, 
     resource: dict[str, Any] = {"resourceType": "DiagnosticReport", "id": resource_id("DiagnosticReport", msg_key, str(index)),
                                 "status": OBX_REPORT_STATUS.get(field(obx, 11).strip()[:1].upper(), "unknown"),
                                 "code": codeable(field(obx, 3)) or {"text": "unknown report"}}
-    if subject:
-        resource["subject"] = subject
-    if encounter:
-        resource["encounter"] = encounter
-    effective = dtm(field(obx, 14)) or fallback_time
-    if effective:
-        resource["effectiveDateTime"] = effective
+    _obx_context(resource, obx, subject, encounter, fallback_time)
     forms = [a for a in (attachment(kind, v) for v in reps(field(obx, 5))) if a]
     if forms:
         resource["presentedForm"] = forms
@@ -142,13 +148,7 @@ def observation(obx: Any, index: int, msg_key: str, subject: dict | None, encoun
     loinc = {c.get("code") for c in code.get("coding", []) if c.get("system") == "http://loinc.org"}
     category = "vital-signs" if loinc & VITAL_SIGNS else "laboratory"
     resource["category"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category}]}]
-    if subject:
-        resource["subject"] = subject
-    if encounter:
-        resource["encounter"] = encounter
-    effective = dtm(field(obx, 14)) or fallback_time
-    if effective:
-        resource["effectiveDateTime"] = effective
+    _obx_context(resource, obx, subject, encounter, fallback_time)
     resource.update(_value(obx))
     ranges = _reference_range(field(obx, 7), field(obx, 6))
     if ranges:
