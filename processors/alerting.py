@@ -13,6 +13,11 @@ already decided something (alerted_by / resolved_by is its id) gives the same ev
 the same id, so an event whose delivery was interrupted is not lost; evidence older than the flag's last
 change is late and changes nothing.
 
+Kafka orders a patient's messages within one topic, not across topics: a note (HL7 topic, through the NLP
+worker) can be read after vital signs written later (FHIR topic). A raise older than the latest message that
+settled the patient (the NEWS2 low band, which resolves every open flag of the scores and notes) opens its
+episode and that message's resolve closes it at once, so the alerts are the ones time order would give.
+
 Pure: plain values in, plain values out.
 """
 
@@ -38,6 +43,8 @@ class Event:
     kind: Literal["raised", "resolved"]
     flag: RiskFlag  # for a resolve: the flag's name and source with the evidence that cleared it
     episode: int
+    message_id: str | None = None  # the message behind the event when it is not the one being processed (a settled raise)
+    at: str | None = None
 
 
 def is_shadow(flag: str, shadow_flags: Sequence[str]) -> bool:
@@ -55,16 +62,30 @@ def _late(at: str, s: Mapping[str, Any]) -> bool:
 
 def decide(
     state: Mapping[str, Mapping[str, Any]], raised: Sequence[RiskFlag], cleared: Sequence[RiskFlag], *,
-    at: str, message_id: str, repeat_hours: float,
+    at: str, message_id: str, repeat_hours: float, settled: Mapping[str, Any] | None = None, settles: Sequence[str] = (),
 ) -> tuple[list[Event], list[str], dict[str, dict[str, Any]]]:
-    """(alert state, flags raised and flags cleared by one message) -> (events, suppressed flag names, new state)."""
+    """(alert state, flags raised and flags cleared by one message) -> (events, suppressed flag names, new state).
+
+    `settled` ({at, message_id, evidence}) is the latest message that resolved every open flag whose source is in
+    `settles`; a raise of such a flag observed before it comes out raised and resolved."""
     new = {flag: dict(s) for flag, s in state.items()}
     events: list[Event] = []
     suppressed: list[str] = []
+
+    def settled_after(flag: RiskFlag) -> bool:
+        return settled is not None and flag.source in settles and parse_time(at) < parse_time(settled["at"])
+
+    def settle(flag: RiskFlag, episode: int) -> None:
+        assert settled is not None
+        events.append(Event("resolved", RiskFlag(name=flag.name, source=flag.source, evidence=list(settled["evidence"])), episode,
+                            settled["message_id"], settled["at"]))
+
     for flag in raised:
         s = new.get(flag.name)
         if s is not None and s.get("alerted_by") == message_id:  # replay of the message that alerted
             events.append(Event("raised", flag, s["episode"]))
+            if settled_after(flag) and s.get("resolved_by") == settled["message_id"]:  # type: ignore[index]
+                settle(flag, s["episode"])
             continue
         if s is not None and _late(at, s):
             suppressed.append(flag.name)
@@ -81,6 +102,9 @@ def decide(
         new[flag.name] = {"episode": episode, "open": True, "alerted_at": at, "alerted_by": message_id,
                           "resolved_at": None, "resolved_by": None, "source": flag.source}
         events.append(Event("raised", flag, episode))
+        if settled_after(flag):
+            new[flag.name].update(open=False, resolved_at=settled["at"], resolved_by=settled["message_id"])  # type: ignore[index]
+            settle(flag, episode)
     raised_now = {f.name for f in raised}
     for flag in cleared:
         s = new.get(flag.name)
@@ -112,7 +136,7 @@ def build_alert(
     aid = alert_id(patient_key, flag.name, event.episode, event.kind)
     alert = Alert(
         alert_id=aid, kind=event.kind, patient_key=patient_key, flag=flag.name, source=flag.source, episode=event.episode,
-        message_id=message_id, observed_at=observed_at, raised_at=raised_at, score=flag.score, band=band,
+        message_id=event.message_id or message_id, observed_at=event.at or observed_at, raised_at=raised_at, score=flag.score, band=band,
         components=flag.components, evidence=flag.evidence, missing=flag.missing, stale=flag.stale, shadow=shadow,
     )
     return alert.model_copy(update={"resources": fhir_resources(alert, patient_ref)})

@@ -64,10 +64,12 @@ class PatientState:
     spo2_scale2: dict[str, Any] | None = None  # {code, at, message_id} of the diagnosis that chose NEWS2 SpO2 scale 2
     labs: dict[str, dict[str, Any]] = field(default_factory=dict)  # critical-table analyte -> {critical, evidence, at, message_id}
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # flag -> alert state (processors/alerting.py)
+    low_band: dict[str, Any] | None = None  # {at, message_id, evidence} of the latest NEWS2 back in the low band
 
     def to_json(self) -> dict[str, Any]:
         return {"vitals": self.vitals, "nlp_flags": self.nlp_flags, "latest_at": self.latest_at, "latest_message_id": self.latest_message_id,
-                "spo2_scale2": self.spo2_scale2, "labs": self.labs, "alerts": self.alerts}
+                "spo2_scale2": self.spo2_scale2, "labs": self.labs, "alerts": self.alerts,
+                "low_band": self.low_band}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> PatientState:
@@ -197,6 +199,8 @@ def assess(envelope: Envelope, previous: PatientState, config: RiskConfig, *, no
             raised.append(_score_flag(flag, "news2", n2, headline))
         else:  # back in the low band: the patient's episode is over
             cleared += [RiskFlag(name=f, source=state.alerts[f]["source"], evidence=[headline]) for f in alerting.open_flags(state.alerts, SCORE_SOURCES, resolved_by=mid)]
+            if scored_news2(state, mid) and _newer(at, mid, state.low_band):
+                state.low_band = {"at": at, "message_id": mid, "evidence": [headline]}
     for score, inputs in ((q, QSOFA_INPUTS), (s, SIRS_INPUTS)):
         if score is None or not carried & set(inputs):
             continue
@@ -236,7 +240,8 @@ def assess(envelope: Envelope, previous: PatientState, config: RiskConfig, *, no
             if _newer(at, mid, state.nlp_flags.get(flag)):
                 state.nlp_flags[flag] = {"at": at, "message_id": mid}
 
-    events, suppressed, state.alerts = alerting.decide(state.alerts, raised, cleared, at=at, message_id=mid, repeat_hours=config.repeat_hours)
+    events, suppressed, state.alerts = alerting.decide(state.alerts, raised, cleared, at=at, message_id=mid, repeat_hours=config.repeat_hours,
+                                                  settled=state.low_band, settles=SCORE_SOURCES)
     band = n2.band if n2 else None
     alerts = [alerting.build_alert(e, patient_key=envelope.patient_key, patient_ref=envelope.patient_ref, message_id=mid, observed_at=at,
                                    raised_at=now, band=band, shadow=alerting.is_shadow(e.flag.name, config.shadow_flags)) for e in events]

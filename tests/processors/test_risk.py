@@ -228,3 +228,25 @@ def test_alert_resources_are_valid_fhir():
     assert {"Flag", "DetectedIssue", "RiskAssessment"} <= set(kinds)
     for entry in risk_resources(envelope("m1", "2026-01-01T10:00:00+00:00"), risks[0]):
         get_fhir_model_class(entry["resource"]["resourceType"]).model_validate(entry["resource"])
+
+
+def test_a_note_read_after_the_vitals_that_settled_the_patient_opens_and_resolves_at_once():
+    """Topics do not order each other: a note (10:30) raising sepsis read after the low-band vitals of 11:00
+    gives the alerts time order gives: raised, then resolved by the 11:00 message; the state has nothing open.
+    A replay of the note gives the same two events; a note after 11:00 opens an episode that stays open."""
+    note = "Assessment: sepsis."
+    sepsis = [mention(note, "sepsis", code="A41.9")]
+    in_order, s_in = _chain(envelope("h", "2026-01-01T10:00:00+00:00", HIGH), envelope("n", "2026-01-01T10:30:00+00:00", note=note, entities=sepsis),
+                            envelope("v", "2026-01-01T11:00:00+00:00", NORMAL))
+    late, s_late = _chain(envelope("h", "2026-01-01T10:00:00+00:00", HIGH), envelope("v", "2026-01-01T11:00:00+00:00", NORMAL),
+                          envelope("n", "2026-01-01T10:30:00+00:00", note=note, entities=sepsis))
+    assert events(late[2]) == [("raised", "sepsis", 1), ("resolved", "sepsis", 1)]
+    resolved = late[2].alerts[1]
+    assert (resolved.message_id, resolved.observed_at, resolved.evidence) == ("v", "2026-01-01T11:00:00+00:00", ["NEWS2 0 (low)"])
+    by_id = lambda risks: sorted((a.alert_id, a.kind, a.message_id, a.observed_at) for r in risks for a in r.alerts)  # noqa: E731
+    assert by_id(late) == by_id(in_order), "the same alerts, ids and attributions whatever the order"
+    assert late[2].active == [] and s_late.alerts["sepsis"]["open"] is False
+    replay, _ = run(envelope("n", "2026-01-01T10:30:00+00:00", note=note, entities=sepsis), s_late)
+    assert [a.alert_id for a in replay.alerts] == [a.alert_id for a in late[2].alerts]
+    after, s_after = run(envelope("n2", "2026-01-01T11:30:00+00:00", note=note, entities=sepsis), s_late)
+    assert events(after) == [("raised", "sepsis", 2)] and after.active == ["sepsis"] and s_after.alerts["sepsis"]["open"]
