@@ -10,7 +10,7 @@ from fhir_mappers.coverage import coverage
 from fhir_mappers.ids import ref
 from fhir_mappers.patient import authorities, merged_patient, primary_care
 from fhir_mappers.procedures import procedure
-from fhir_mappers.related import guarantor, mother, next_of_kin
+from fhir_mappers.related import guarantor, mother, next_of_kin, patient_contact
 
 ADMIN_SEGMENTS = {"NK1", "GT1", "IN1", "IN2", "PR1", "MRG", "PD1"}
 
@@ -19,7 +19,7 @@ def admin_resources(segments: list[tuple[int, str, Any]], ids: list[str], pid: A
                     encounter: dict | None, mrn_type: str = "MR") -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
     """(resources of their own, shared ones such as Organizations and Practitioners, indexes of segments left
     unused). `ids` are the message's segment ids; `patient` is the Patient resource of its first PID,
-    completed in place (assigners, links, practitioners)."""
+    completed in place (assigners, links, practitioners, NK1 contacts)."""
     if patient is None or pid is None:  # every one of these segments is about a patient
         return [], [], [i for i, _, _ in segments]
     # only the segments between the first PID and the next belong to that patient (A40 merges several, A17 swaps two)
@@ -41,6 +41,9 @@ def admin_resources(segments: list[tuple[int, str, Any]], ids: list[str], pid: A
             person, orgs = next_of_kin(seg, index, msg_key, subject)
             own.append(person)
             shared += orgs
+            contact = patient_contact(seg)  # the guide maps NK1 to both: a RelatedPerson and a Patient.contact
+            if contact:
+                patient.setdefault("contact", []).append(contact)
         elif seg_id == "GT1":
             party, found = guarantor(seg, index, msg_key, subject)
             if party is None:

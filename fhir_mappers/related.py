@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import address, comps, date_only, field, human_name, reps, telecom, unescape
+from fhir_mappers.datatypes import address, comps, date_only, field, human_name, reps, system_uri, telecom, unescape
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
 from fhir_mappers.patient import GENDER
 
 ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+CONTACT_ROLE = "http://terminology.hl7.org/CodeSystem/v2-0131"
 # HL7 table 0063 (relationship) -> v3 RoleCode, after the guide's ConceptMap table-hl70063-to-v3-rolecode
 RELATIONSHIP = {"SEL": "ONESELF", "SPO": "SPS", "DOM": "DOMPART", "CHD": "CHILD", "GCH": "GRNDCHILD", "NCH": "NCHILD",
                 "SCH": "STPCHLD", "FCH": "CHLDFOST", "PAR": "PRN", "MTH": "MTH", "FTH": "FTH", "GRD": "GUARD", "GRP": "GRPRN",
@@ -30,6 +31,20 @@ def relationship(cwe: str) -> dict[str, Any] | None:
     if c[1]:
         concept["text"] = unescape(c[1])
     return concept
+
+
+def contact_role(cwe: str) -> dict[str, Any] | None:
+    """NK1-7 (contact role, HL7 table 0131) -> CodeableConcept in the v2-0131 code system, which is what
+    Patient.contact.relationship is bound to; a code sent under another system keeps it."""
+    c = comps(cwe)
+    code = " ".join(unescape(c[0]).split())
+    if not code:
+        return None
+    named = unescape(c[2]).strip().upper()
+    coding: dict[str, Any] = {"system": CONTACT_ROLE if named in ("", "HL70131") else system_uri(c[2]), "code": code}
+    if unescape(c[1]).strip():
+        coding["display"] = unescape(c[1])
+    return {"coding": [coding]}
 
 
 def _identifiers(texts: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -67,8 +82,7 @@ def next_of_kin(nk1: Any, index: int, msg_key: str, patient: dict) -> tuple[dict
     if idents:
         resource["identifier"] = idents
     concepts = [relationship(x) for x in reps(field(nk1, 3))]
-    concepts += [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": unescape(comps(x)[0])}]}
-                 for x in reps(field(nk1, 7)) if comps(x)[0]]
+    concepts += [{"coding": [{"system": CONTACT_ROLE, "code": unescape(comps(x)[0])}]} for x in reps(field(nk1, 7)) if comps(x)[0]]
     if any(concepts):
         resource["relationship"] = [c for c in concepts if c]
     start, end = date_only(field(nk1, 8)), date_only(field(nk1, 9))
@@ -84,6 +98,48 @@ def next_of_kin(nk1: Any, index: int, msg_key: str, patient: dict) -> tuple[dict
     if employer:
         orgs.append(employer)
     return resource, orgs
+
+
+def patient_contact(nk1: Any) -> dict[str, Any] | None:
+    """NK1 -> Patient.contact, the guide's NK1[Patient] map: 3 relationship and 7 contact role -> relationship,
+    2 -> name, 4 -> address, 5/6/40/41 -> telecom (6, the business phone, is "work" unless XTN-2 says
+    otherwise), 15 -> gender, 13 -> organization (the Organization next_of_kin makes), 8/9 -> period. None when
+    it names no one (FHIR's pat-1: a contact has a name, telecom, address or organization)."""
+    out: dict[str, Any] = {}
+    concepts = [relationship(x) for x in reps(field(nk1, 3))] + [contact_role(x) for x in reps(field(nk1, 7))]
+    concepts = [c for c in concepts if c]
+    name = next((n for n in (human_name(x) for x in reps(field(nk1, 2))) if n), None)
+    place = next((a for a in (address(x) for x in reps(field(nk1, 4))) if a), None)
+    points = []
+    for n in (5, 6, 40, 41):
+        for xtn in reps(field(nk1, n)):
+            point = telecom(xtn)
+            if point is None:
+                continue
+            if n == 6:
+                point.setdefault("use", "work")
+            if point not in points:
+                points.append(point)
+    employer = xon_organization(field(nk1, 13).split("~")[0], "nk1")
+    if not (name or place or points or employer):
+        return None
+    if concepts:
+        out["relationship"] = concepts
+    if name:
+        out["name"] = name
+    if points:
+        out["telecom"] = points
+    if place:
+        out["address"] = place
+    gender = GENDER.get(field(nk1, 15).strip().upper()[:1])
+    if gender:
+        out["gender"] = gender
+    if employer:
+        out["organization"] = ref(employer)
+    start, end = date_only(field(nk1, 8)), date_only(field(nk1, 9))
+    if start or end:
+        out["period"] = {k: v for k, v in (("start", start), ("end", end)) if v}
+    return out
 
 
 def mother(pid: Any, patient: dict) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:

@@ -2,7 +2,7 @@
 
 from fhir_mappers.coverage import coverage
 from fhir_mappers.procedures import procedure
-from fhir_mappers.related import guarantor, next_of_kin, relationship
+from fhir_mappers.related import guarantor, next_of_kin, patient_contact, relationship
 from tests.fhir_mappers.segments import PATIENT, PV1, by_ref, mapped, of, seg
 
 PID = "PID|1||12345^^^FAC&2.16.840.1.1&ISO^MR||Doe^Jane||19700412|F||||||||||A777^^^FAC^AN|||Mom9^^^FAC^MR"
@@ -19,6 +19,34 @@ def test_next_of_kin_is_a_related_person():
     assert [i["value"] for i in person["identifier"]] == ["E55", "SSN-1"]
     assert person["gender"] == "male" and person["birthDate"] == "1969-03-02" and person["period"] == {"start": "2020-01-01"}
     assert person["patient"] == PATIENT
+
+
+def test_next_of_kin_is_also_a_patient_contact():
+    """NK1 -> Patient.contact (the guide's NK1[Patient]): NK1-3 and NK1-7 relationships, first name and address,
+    NK1-5/6/40/41 telecom (the business phone work), gender, period and the NK1-13 employer, as next_of_kin names it."""
+    nk1 = seg("NK1|1|Doe^John^Q~Dee^Johnny|SPO^Spouse^HL70063|1 Oak St^^Springfield^IL^62701~2 Elm St|^PRN^PH^^1^555^1234567|"
+              "^^PH^^^555^7654321|C^Emergency Contact^HL70131|20200101|20201231||||Acme Corp^^AC1||M" + "|" * 25 + "^^^x@y.org")
+    contact = patient_contact(nk1)
+    assert contact["relationship"] == [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "SPS"}], "text": "Spouse"},
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "C", "display": "Emergency Contact"}]}]
+    assert contact["name"] == {"family": "Doe", "given": ["John", "Q"]} and contact["address"]["line"] == ["1 Oak St"]
+    assert contact["telecom"] == [{"system": "phone", "value": "+1 (555) 1234567", "use": "home"},
+                                  {"system": "phone", "value": "(555) 7654321", "use": "work"}, {"system": "email", "value": "x@y.org"}]
+    assert contact["gender"] == "male" and contact["period"] == {"start": "2020-01-01", "end": "2020-12-31"}
+    _, orgs = next_of_kin(nk1, 3, "FAC|M1", PATIENT)
+    assert contact["organization"] == {"reference": f"urn:uuid:{orgs[0]['id']}"} and orgs[0]["name"] == "Acme Corp"
+    assert patient_contact(seg("NK1|1||SPO|||||20200101")) is None  # pat-1: a contact must name someone or something
+
+
+def test_adt_patient_has_its_next_of_kin_as_contacts():
+    """In a whole message each NK1 is a RelatedPerson and a Patient.contact; the contact's organization is in the Bundle."""
+    m = mapped(PID, "NK1|1|Doe^Mary|MTH^Mother", "NK1|2||EMP||||||||||Acme Corp", "NK1|3|||||||20200101", PV1)
+    patient = of(m, "Patient")[0]
+    assert [c.get("name", {}).get("family") for c in patient["contact"]] == ["Doe", None]
+    assert patient["contact"][0]["relationship"][0]["coding"][0]["code"] == "MTH"
+    assert by_ref(m, patient["contact"][1]["organization"])["name"] == "Acme Corp"
+    assert len(of(m, "RelatedPerson")) == 4 and m.unmapped_segments == []  # the three NK1 and the PID-21 mother
 
 
 def test_unknown_relationship_keeps_the_v2_code():
