@@ -196,10 +196,12 @@ def results_interpreter(obr: Any) -> tuple[dict[str, Any] | None, list[dict[str,
 def diagnostic_report(obr: Any, index: int, msg_key: str, subject: dict | None, encounter: dict | None,
                       results: list[dict[str, Any]], notes: list[str], orc: Any | None = None) -> dict[str, Any]:
     """OBR -> DiagnosticReport: OBR-4 code, -7 effective, -22 issued, -24 category, -25 status; OBR-2/3 the placer and filler
-    numbers, else those of the ORC just before it (ORC-2/3)."""
+    numbers, else those of the ORC just before it (ORC-2/3). Without OBR-25 (which the guide calls an error on
+    the v2 side, giving no default) the status is unknown, as for an attachment report without OBX-11: a
+    missing status is not evidence that the report is final."""
     code = codeable(field(obr, 4)) or {"text": "unknown report"}
     resource: dict[str, Any] = {"resourceType": "DiagnosticReport", "id": resource_id("DiagnosticReport", msg_key, str(index)),
-                                "status": REPORT_STATUS.get(field(obr, 25).strip()[:1].upper(), "final"), "code": code}
+                                "status": REPORT_STATUS.get(field(obr, 25).strip()[:1].upper(), "unknown"), "code": code}
     section = unescape(field(obr, 24).split("^")[0]).strip()  # table 0074 diagnostic service section
     if section:
         resource["category"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": section}]}]

@@ -251,3 +251,10 @@ def test_report_keeps_its_own_numbers_over_the_orc():
     (report,) = of(m, "DiagnosticReport")
     assert [i["value"] for i in report["identifier"]] == ["PL100", "FI200"]
     assert report["status"] == "final" and "resultsInterpreter" not in report
+
+
+def test_report_without_result_status_is_unknown():
+    """OBR-25 empty: the guide gives no default (it is required in v2), so the report's status is unknown, not final."""
+    m = bundle("ORU^R01^ORU_R01", PID, OBR, OBX)
+    (report,) = of(m, "DiagnosticReport")
+    assert report["status"] == "unknown"
