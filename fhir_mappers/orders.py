@@ -85,7 +85,8 @@ def _collected(resource: dict[str, Any], start: str | None, end: str | None) -> 
 
 
 def specimen(spm: Any, key: str, subject: dict | None) -> dict[str, Any]:
-    """SPM -> Specimen: SPM-2 placer/filler ids, -4 type, -7 method, -8 site, -17 collection, -18 received, -20 availability."""
+    """SPM -> Specimen: SPM-2 placer/filler ids, -4 type, -7 method, -8 site, -17 collection, -18 received, -20 availability
+    (SPM-3 parents: parent_specimens)."""
     resource: dict[str, Any] = {"resourceType": "Specimen", "id": resource_id("Specimen", key)}
     ids = comps(field(spm, 2).split("~")[0])
     identifiers = [i for i in (entity_identifier(ids[0].replace("&", "^"), "PLAC"),
@@ -118,6 +119,25 @@ def specimen(spm: Any, key: str, subject: dict | None) -> dict[str, Any]:
     if available in {"Y", "N"}:
         resource["status"] = "available" if available == "Y" else "unavailable"
     return resource
+
+
+def parent_specimens(spm: Any, subject: dict | None) -> list[dict[str, Any]]:
+    """SPM-3 (specimen parent ids, EIP, repeating) -> the parent Specimens, one per repetition, each identified by
+    its placer id (else its filler id: the guide maps one of the two), for Specimen.parent. Keyed by patient and
+    identifier, so the specimens of a message that share a parent point at the same one."""
+    parents = []
+    for eip in field(spm, 3).split("~"):
+        ids = comps(eip)
+        ident = entity_identifier(ids[0].replace("&", "^"), "PLAC") or entity_identifier(ids[1].replace("&", "^"), "FILL")
+        if ident is None:
+            continue
+        key = (subject or {}).get("reference", ""), ident.get("system", ""), ident["value"]
+        parent: dict[str, Any] = {"resourceType": "Specimen", "id": resource_id("Specimen", "parent", *key), "identifier": [ident]}
+        if subject:
+            parent["subject"] = subject
+        if all(p["id"] != parent["id"] for p in parents):
+            parents.append(parent)
+    return parents
 
 
 def obr_specimen(obr: Any, key: str, subject: dict | None) -> dict[str, Any] | None:
@@ -164,6 +184,9 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
     pharmacy: PharmacyOrder | None = None
     schedule: Schedule | None = None
     last_specimen: dict | None = None
+    # SPMs before any order (OUL^R22/R23 put the specimen group first and its orders inside it): the specimens
+    # of the orders that follow and have none of their own
+    leading: list[dict] = []
     requests: list[dict] = []  # the ServiceRequests and MedicationRequests made so far, the last one latest
 
     def close() -> None:
@@ -179,7 +202,7 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
             related.extend(shared)
             unused.extend(left)
         if order is not None and subject is not None and (order.obr is not None or not order.pharmacy or order.specimens):
-            if order.obr is not None and not order.specimens:
+            if order.obr is not None and not order.specimens and not leading:
                 spec = obr_specimen(order.obr, f"{msg_key}|{order.obr_index}", subject)
                 if spec:
                     order.specimens.append(spec)
@@ -190,8 +213,11 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
                 requester = ref(people[0])
                 related.extend(people)
             request = service_request(order.orc, order.obr, f"{msg_key}|{order.index}", subject, encounter, requester, order.tq1)
-            if order.specimens:
-                request["specimen"] = [ref(s) for s in order.specimens]
+            specimens = order.specimens or (leading if order.obr is not None else [])
+            for spec in specimens:  # what the specimen was collected for (Specimen.request)
+                spec.setdefault("request", []).append(ref(request))
+            if specimens:
+                request["specimen"] = [ref(s) for s in specimens]
             if order.reasons:
                 request["reasonReference"] = order.reasons
             if order.studies:
@@ -200,7 +226,7 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
             requests.append(request)
             resources.extend(order.specimens)
             if order.obr is not None:
-                links[order.obr_index] = {"basedOn": [ref(request)]} | ({"specimen": [ref(s) for s in order.specimens]} if order.specimens else {})
+                links[order.obr_index] = {"basedOn": [ref(request)]} | ({"specimen": [ref(s) for s in specimens]} if specimens else {})
         elif order is not None and order.orc is not None and not order.pharmacy:
             unused.append(order.index)
         order = pharmacy = None
@@ -244,10 +270,15 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
                 unused.append(index)
                 continue
             spec = last_specimen = specimen(seg, f"{msg_key}|{index}", subject)
+            parents = parent_specimens(seg, subject)
+            if parents:
+                spec["parent"] = [ref(p) for p in parents]
+                related.extend(parents)
             if order is not None:
                 order.specimens.append(spec)
             else:
                 resources.append(spec)
+                leading.append(spec)
         elif seg_id == "INV":  # a reagent or control in the container of the specimen before it
             made_substance = substance(seg, index, msg_key)
             if made_substance is None:

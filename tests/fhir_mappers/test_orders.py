@@ -258,3 +258,25 @@ def test_report_without_result_status_is_unknown():
     m = bundle("ORU^R01^ORU_R01", PID, OBR, OBX)
     (report,) = of(m, "DiagnosticReport")
     assert report["status"] == "unknown"
+
+
+def test_specimen_parents_and_request():
+    """SPM-3 repetitions -> parent Specimens (placer id, else filler id) referenced as Specimen.parent, shared by the
+    SPMs that name them; a specimen of an order points back at the order's ServiceRequest (Specimen.request)."""
+    m = bundle("ORU^R01^ORU_R01", PID, OBR, OBX, "SPM|1|SP-1&EHR||BLD", "SPM|2|SP-2&EHR|BLK-7&LAB~^BOX-1&LAB|BLD")
+    (request,) = of(m, "ServiceRequest")
+    first, second, *parents = sorted(of(m, "Specimen"), key=lambda s: s["identifier"][0]["value"][:2] != "SP")
+    assert "parent" not in first and [p["identifier"][0]["value"] for p in parents] == ["BLK-7", "BOX-1"]
+    assert second["parent"] == [{"reference": f"urn:uuid:{p['id']}"} for p in parents]
+    assert [p["identifier"][0]["type"]["coding"][0]["code"] for p in parents] == ["PLAC", "FILL"]
+    assert first["request"] == second["request"] == [{"reference": f"urn:uuid:{request['id']}"}]
+
+
+def test_specimen_before_its_orders_is_theirs():
+    """OUL^R22 puts the SPM before the OBRs ordered on it: each of those orders and its report names the specimen."""
+    m = bundle("OUL^R22^OUL_R22", PID, "SPM|1|SP-1&EHR||BLD", OBR, OBX, "OBR|2|PL101^EHR|FI201^LAB|2345-7^Glucose^LN")
+    (spec,) = of(m, "Specimen")
+    requests, reports = of(m, "ServiceRequest"), of(m, "DiagnosticReport")
+    assert len(requests) == len(reports) == 2
+    assert all(r["specimen"] == [{"reference": f"urn:uuid:{spec['id']}"}] for r in requests + reports)
+    assert spec["request"] == [{"reference": f"urn:uuid:{r['id']}"} for r in requests]
