@@ -18,7 +18,7 @@ import torch
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from processors import onnx_int8
+from processors import abbreviations, onnx_int8
 from processors.model_delta import DELTA_FILE, META_FILE, apply_delta, base_model_dir, read_meta
 
 # the base checkpoint has a pooler and no head: transformers' load report about that is expected noise
@@ -228,15 +228,21 @@ class NerModel:
     def predict(
         self, texts: list[str], *, max_batch: int = 32, token_budget: int = 2048, window: int = 256, stride: int = 32
     ) -> list[list[Entity]]:
-        """Entities for each text. Long texts are split into overlapping windows, never truncated."""
+        """Entities for each text. Long texts are split into overlapping windows, never truncated. A short
+        form the text defines ("acute renal failure (ARF)") is tagged as its long form is, wherever it is used."""
         if not texts:
             return []
         encoding = self.encode(texts, window, stride)
         per_sample = self._word_logprobs(encoding, len(texts), max_batch, token_budget)
-        results = []
-        for text, words in zip(texts, per_sample):
-            results.append(self._entities(text, self._decode(words)))
-        return results
+        return [self._with_abbreviations(text, self._entities(text, self._decode(words))) for text, words in zip(texts, per_sample)]
+
+    @staticmethod
+    def _with_abbreviations(text: str, entities: list[Entity]) -> list[Entity]:
+        spans = [abbreviations.Span(e.start, e.end, e.source_label, e.score) for e in entities]
+        resolved = abbreviations.resolve(text, spans)
+        if resolved == sorted(spans):
+            return entities
+        return [Entity(CLINICAL_LABEL.get(s.label, s.label.upper()), s.label, s.start, s.end, text[s.start : s.end], s.score) for s in resolved]
 
     def predict_tags(self, sentences: list[list[str]], *, window: int = 256, stride: int = 32) -> list[list[str]]:
         """IOB tags for pre-tokenized sentences (evaluation on the corpus)."""

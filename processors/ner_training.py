@@ -19,12 +19,13 @@ from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
-from processors import onnx_int8
+from processors import abbreviations, onnx_int8
 from processors.model_delta import DELTA_FILE, base_info, save_delta, write_meta
 from processors.ner import LABELS, NerModel, base_model_dir
 
 Sentence = tuple[list[str], list[str]]
 POOL_BATCHES = 50
+DOCUMENT_SENTENCES = 20  # an IOB file has no document breaks: a sentence's "text" is it and the sentences before it
 
 
 def read_iob(path: Path) -> list[Sentence]:
@@ -62,11 +63,75 @@ def score(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, Any]:
     }
 
 
-def evaluate(model: NerModel, sentences: list[Sentence]) -> dict[str, Any]:
+def with_context(sentences: list[list[str]], context_words: int) -> list[tuple[list[str], int, int]]:
+    """Each sentence with up to `context_words` words of the sentences before and after it (file order is
+    document order in BC5CDR: a PubMed abstract's sentences follow each other), and where it sits in them:
+    the worker reads whole notes, so the model learns and is scored on sentences inside their text."""
+    out = []
+    for i, words in enumerate(sentences):
+        left: list[str] = []
+        for j in range(i - 1, -1, -1):
+            if len(left) >= context_words:
+                break
+            left = sentences[j] + left
+        right: list[str] = []
+        for j in range(i + 1, len(sentences)):
+            if len(right) >= context_words:
+                break
+            right = right + sentences[j]
+        left, right = left[len(left) - context_words :] if context_words else [], right[:context_words]
+        out.append((left + words + right, len(left), len(left) + len(words)))
+    return out
+
+
+def evaluate(model: NerModel, sentences: list[Sentence], context_words: int | None = None) -> dict[str, Any]:
+    """Scores the model on IOB sentences, each read with the context the model was trained with."""
+    if context_words is None:
+        context_words = model.meta.get("training", {}).get("context_words", 0)
+    rows = with_context([tokens for tokens, _ in sentences], context_words)
     predicted: list[list[str]] = []
-    for i in range(0, len(sentences), 256):
-        predicted.extend(model.predict_tags([tokens for tokens, _ in sentences[i : i + 256]]))
+    for i in range(0, len(rows), 256):
+        for tags, (_, start, end) in zip(model.predict_tags([words for words, _, _ in rows[i : i + 256]]), rows[i : i + 256]):
+            tags = tags[start:end]
+            if tags and tags[0].startswith("I-"):  # an entity running in from the context starts here
+                tags[0] = "B-" + tags[0][2:]
+            predicted.append(tags)
+    predicted = with_abbreviations([tokens for tokens, _ in sentences], predicted)
     return score([tags for _, tags in sentences], predicted)
+
+
+def with_abbreviations(sentences: list[list[str]], tags: list[list[str]], window: int = DOCUMENT_SENTENCES) -> list[list[str]]:
+    """The worker resolves a note's abbreviations over the whole note (processors/abbreviations.py); an IOB
+    file's sentences get the same, each inside the text of the `window` sentences before it."""
+    out = []
+    for i, (tokens, own) in enumerate(zip(sentences, tags)):
+        first = max(0, i - window)
+        starts, words, spans = [], [], []
+        offset = 0
+        for j in range(first, i + 1):
+            for token, tag in zip(sentences[j], tags[j]):
+                starts.append(offset)
+                words.append(token)
+                offset += len(token) + 1
+        text = " ".join(words)
+        flat = [tag for j in range(first, i + 1) for tag in tags[j]]
+        for k, tag in enumerate(flat):
+            if tag.startswith("B-") or (tag.startswith("I-") and (k == 0 or flat[k - 1][2:] != tag[2:])):
+                spans.append(abbreviations.Span(starts[k], starts[k] + len(words[k]), tag[2:], 1.0))
+            elif tag.startswith("I-"):
+                spans[-1] = spans[-1]._replace(end=starts[k] + len(words[k]))
+        base = len(flat) - len(tokens)
+        index = {starts[base + k]: k for k in range(len(tokens))}
+        ends = {starts[base + k] + len(tokens[k]): k for k in range(len(tokens))}
+        row = ["O"] * len(tokens)
+        for span in abbreviations.resolve(text, spans):
+            a, b = index.get(span.start), ends.get(span.end)
+            if a is None or b is None or b < a:
+                continue  # another sentence's, or not on word boundaries
+            row[a] = "B-" + span.label
+            row[a + 1 : b + 1] = ["I-" + span.label] * (b - a)
+        out.append(row)
+    return out
 
 
 def length_buckets(examples: list[Any], batch_size: int, pool_batches: int = POOL_BATCHES) -> list[list[Any]]:
@@ -92,6 +157,7 @@ def train_ner(
     lr: float = 4e-4,
     batch_size: int = 32,
     seed: int = 13,
+    context_words: int = 16,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     random.seed(seed)
@@ -109,12 +175,13 @@ def train_ner(
     train = read_iob(train_path)
     label_id = {lab: i for i, lab in enumerate(LABELS)}
     examples = []
-    for tokens, tags in train:
-        enc = tokenizer(tokens, is_split_into_words=True, truncation=True, max_length=256)
+    for (words, start, end), (_, tags) in zip(with_context([tokens for tokens, _ in train], context_words), train):
+        enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=256)
         labels, previous = [], None
         for word in enc.word_ids():
-            # first sub-word of each word carries the word's tag; the rest are ignored by the loss
-            labels.append(-100 if word is None or word == previous else label_id[tags[word]])
+            # first sub-word of each word of the sentence carries the word's tag; the rest, and the context, are ignored by the loss
+            inside = word is not None and word != previous and start <= word < end
+            labels.append(label_id[tags[word - start]] if inside else -100)
             previous = word
         examples.append((enc["input_ids"], labels))
 
@@ -163,7 +230,9 @@ def train_ner(
         "training": {
             "data": str(Path(train_path).name), "sentences": len(train), "epochs": epochs, "lr": lr,
             "batch_size": batch_size, "seed": seed, "frozen": "embeddings", "labels_on": "first sub-word",
-            "decoding": "BIO-constrained Viterbi", "seconds": round(train_seconds), "torch_threads": torch.get_num_threads(),
+            "context_words": context_words,
+            "decoding": "BIO-constrained Viterbi; short forms defined in the text tagged as their long form",
+            "seconds": round(train_seconds), "torch_threads": torch.get_num_threads(),
         },
     }
     write_meta(out_dir, meta)
@@ -205,9 +274,12 @@ In clinstream's envelope `Chemical` is reported as MEDICATION and `Disease` as P
 - **Data**: BC5CDR (BioCreative V CDR, CC BY 4.0), `{t['data']}` ({t['sentences']} sentences), IOB2 tags.
 - **Training**: full fine-tune of the layers, AdamW lr {t['lr']}, linear warm-up and decay, {t['epochs']} epochs,
   sentences of similar length batched together,
-  batch {t['batch_size']}, seed {t['seed']}, labels on the {t['labels_on']}; {t['seconds']} s on {t['torch_threads']} CPU threads.
-  Reproduce with `clinstream train ner`.
-- **Decoding**: {t['decoding']} (an I- tag only after B-/I- of the same type).
+  batch {t['batch_size']}, seed {t['seed']}, labels on the {t['labels_on']}; each sentence read inside up to
+  {t.get('context_words', 0)} words of the sentences around it (unlabelled context: the worker reads whole notes);
+  {t['seconds']} s on {t['torch_threads']} CPU threads. Reproduce with `clinstream train ner`.
+- **Decoding**: {t['decoding']} (an I- tag only after B-/I- of the same type; "acute renal failure (ARF)"
+  makes every ARF of the text a Disease, `processors/abbreviations.py`). The scores below include it: an IOB
+  file has no document breaks, so a sentence's text is it and the {DOCUMENT_SENTENCES} sentences before it.
 
 ## Scores on `{dev['data']}` (entity level, seqeval strict IOB2, {dev['sentences']} sentences)
 

@@ -102,3 +102,19 @@ def test_int8_twin_is_built_once_and_reused(tmp_path):
     text = "Acute kidney injury after cisplatin."
     assert [(e.start, e.end, e.label) for e in first.predict([text])[0]] == [(e.start, e.end, e.label) for e in second.predict([text])[0]]
 
+
+
+def test_sentences_are_read_with_their_neighbours_as_context():
+    """Each sentence comes with up to N words of the sentences around it, and its own span in them; N = 0 is
+    the sentence alone. Words are never split from their sentence's order."""
+    from processors.ner_training import with_context
+
+    sentences = [["a", "b"], ["c", "d", "e"], ["f"], ["g", "h", "i", "j"]]
+    rows = with_context(sentences, 2)
+    assert rows[0] == (["a", "b", "c", "d"], 0, 2)
+    assert rows[1] == (["a", "b", "c", "d", "e", "f", "g"], 2, 5)
+    assert rows[2] == (["d", "e", "f", "g", "h"], 2, 3)
+    assert rows[3] == (["e", "f", "g", "h", "i", "j"], 2, 6)
+    assert with_context(sentences, 0) == [(s, 0, len(s)) for s in sentences]
+    for words, start, end in with_context(sentences, 5):
+        assert words[start:end] in sentences

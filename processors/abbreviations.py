@@ -1,0 +1,61 @@
+"""Abbreviations a text defines for itself: "acute renal failure (ARF)", "5-fluorouracil (5-FU)".
+
+Biomedical and clinical writers define a short form once, in parentheses after the long form, then use it.
+The tagger reads "ARF" three sentences later with no clue that it stands for a disease (the encoder is
+uncased: "PAN" is "pan"), and misses it or tags it inconsistently. Here the long form decides for every use
+of its short form in the same text: if the tagger found the long form as an entity, each use of the short
+form is that entity too; if the long form is not an entity, a use of the short form tagged on its own is
+dropped. Published BC5CDR systems do the same with Ab3P; this is the simple form of it (the long form is the
+entity that ends right before the parenthesis, so no letter matching is needed).
+
+Pure: text and spans in, spans out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+
+# a short form: 2-10 letters, digits and hyphens with at least two capitals ("ARF", "5-FU", "NaCl", "PTH")
+_DEFINITION = re.compile(r"\(\s*([A-Za-z0-9][A-Za-z0-9-]{1,9})\s*\)")
+_TWO_CAPITALS = re.compile(r"[A-Z].*[A-Z]")
+
+
+class Span(NamedTuple):
+    start: int
+    end: int
+    label: str
+    score: float
+
+
+def definitions(text: str, spans: Sequence[Span]) -> dict[str, Span | None]:
+    """Short form -> the entity span just before its parenthesis (None when the long form is no entity).
+    The first definition of a short form counts."""
+    ends = {s.end: s for s in spans}
+    found: dict[str, Span | None] = {}
+    for m in _DEFINITION.finditer(text):
+        short = m.group(1)
+        if short in found or not _TWO_CAPITALS.search(short):
+            continue
+        found[short] = ends.get(len(text[: m.start()].rstrip()))
+    return found
+
+
+def resolve(text: str, spans: Sequence[Span]) -> list[Span]:
+    """The spans with every use of a defined short form made to agree with its long form, sorted by start."""
+    defined = definitions(text, spans)
+    if not defined:
+        return sorted(spans)
+    kept = list(spans)
+    for short, long_form in defined.items():
+        for m in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(short)}(?![A-Za-z0-9])", text):
+            start, end = m.span()
+            exact = next((s for s in kept if (s.start, s.end) == (start, end)), None)
+            overlapping = any(s.start < end and start < s.end for s in kept)
+            if long_form is None:
+                if exact is not None:
+                    kept.remove(exact)
+            elif not overlapping:
+                kept.append(Span(start, end, long_form.label, long_form.score))
+    return sorted(kept)
