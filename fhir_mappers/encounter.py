@@ -1,20 +1,35 @@
-"""PV1 -> Encounter, with Location (PV1-3) and Practitioners (PV1-7 attending, -8 referring, -17 admitting);
+"""PV1 -> Encounter, with Locations (PV1-3/6/11/42/43, -37 discharged to), Practitioners (PV1-7 attending, -8 referring,
+-9 consulting, -17 admitting, -52 other) and the assigning authorities of its visit ids (PV1-5, -19, -50);
 PV2 -> what it adds to the Encounter (admit reason, expected dates, length of stay, referrer, priority, arrival)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, field, number, person, unescape
+from fhir_mappers.datatypes import V2_0203, codeable, comps, dtm, field, number, person, unescape
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.locations import locations
+from fhir_mappers.organizations import assigned_identifier
 
 ACT_CODE = {"I": ("IMP", "inpatient encounter"), "O": ("AMB", "ambulatory"), "E": ("EMER", "emergency"),
             "P": ("PRENC", "pre-admission"), "R": ("IMP", "inpatient encounter"), "B": ("AMB", "ambulatory")}
 # PV1 location fields and what each says of the patient's stay there: assigned, prior, temporary,
 # pending, prior temporary
 PLACES = ((3, "active"), (6, "completed"), (11, "active"), (42, "planned"), (43, "completed"))
-PARTICIPANTS = ((7, "ATND", "attender"), (8, "REF", "referrer"), (17, "ADM", "admitter"))
+PARTICIPANTS = ((7, "ATND", "attender"), (8, "REF", "referrer"), (9, "CON", "consultant"), (17, "ADM", "admitter"),
+                (52, "PART", "Participation"))
+# encounter status when PV1-45 (discharge time) is empty: events that cancel the visit, events that say the
+# patient is there now (admitted, registered, transferred, a pending or cancelled transfer or discharge),
+# else the guide's PatientClass[EncounterStatus] map of PV1-2 (preadmit planned, unknown unknown, others in
+# progress)
+CANCEL_EVENTS = {"A11", "A27", "A38"}
+PRESENT_EVENTS = {"A01", "A02", "A04", "A06", "A07", "A12", "A13", "A15", "A16", "A25", "A26"}
+CLASS_STATUS = {"E": "in-progress", "I": "in-progress", "O": "in-progress", "R": "in-progress", "B": "in-progress",
+                "C": "in-progress", "N": "in-progress", "P": "planned", "U": "unknown"}
+# the HL7-defined tables of PV1-4 (admission type) and PV1-13 (re-admission); the user-defined ones (PV1-10, -14,
+# -16, -36, -38) keep the system the sender names, if any
+ADMISSION_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0007"
+READMISSION = "http://terminology.hl7.org/CodeSystem/v2-0092"
 PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 # PV2-25 visit priority (table 0217) -> v3 ActPriority
 VISIT_PRIORITY = {"1": ("EM", "emergency"), "2": ("UR", "urgent"), "3": ("EL", "elective")}
@@ -39,6 +54,43 @@ def practitioner(xcn: str) -> dict[str, Any] | None:
     return resource
 
 
+def _table_concept(cwe: str, table: str, system: str) -> dict[str, Any] | None:
+    """CWE of an HL7-defined table -> CodeableConcept, its code in that table's code system unless the sender
+    names another one."""
+    concept = codeable(cwe)
+    if concept and concept.get("coding") and comps(cwe)[2].strip().upper() in {"", table}:
+        concept["coding"][0]["system"] = system
+    return concept
+
+
+def discharge_location(dld: str) -> dict[str, Any] | None:
+    """PV1-37 (DLD: location CWE as subcomponents^effective date) -> the Location the patient was discharged to."""
+    c = comps(dld)[0].split("&") + ["", ""]
+    code, name = unescape(c[0]).strip(), unescape(c[1]).strip()
+    if not code and not name:
+        return None
+    place: dict[str, Any] = {"resourceType": "Location", "id": resource_id("Location", "discharge", code, name), "name": name or code,
+                             "mode": "instance"}
+    if code:
+        place["identifier"] = [{"value": code}]
+    return place
+
+
+def visit_status(pv1: Any, event: str) -> str:
+    """Encounter.status: finished once PV1-45 is valued or on a discharge (A03), cancelled on a cancelled
+    admission, in progress on events that place the patient in the facility, else from PV1-2 (guide's map)."""
+    if event == "A03" or dtm(field(pv1, 45)):
+        return "finished"
+    if event in CANCEL_EVENTS:
+        return "cancelled"
+    if event in PRESENT_EVENTS:
+        return "in-progress"
+    klass = field(pv1, 2).strip()[:1].upper()
+    if klass in CLASS_STATUS:
+        return CLASS_STATUS[klass]
+    return "in-progress" if dtm(field(pv1, 44)) else "unknown"
+
+
 def _participant(code: str, display: str, doctor: dict[str, Any]) -> dict[str, Any]:
     return {"type": [{"coding": [{"system": PARTICIPATION_TYPE, "code": code, "display": display}]}], "individual": ref(doctor)}
 
@@ -54,14 +106,37 @@ def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: d
     if not klass:
         klass_coding = {"system": "http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "code": "UNK"}
     start, end = dtm(field(pv1, 44)), dtm(field(pv1, 45))
-    status = "finished" if event == "A03" or end else "in-progress" if event in {"A01", "A04", "A08"} or start else "unknown"
+    status = visit_status(pv1, event)
     resource: dict[str, Any] = {"resourceType": "Encounter", "id": resource_id("Encounter", key), "status": status,
                                 "class": klass_coding, "subject": ref(patient)}
-    if visit[0]:
-        resource["identifier"] = [{"value": unescape(visit[0]), "system": f"urn:clinstream:visit:{key.split('|')[0]}"}]
+    related: list[dict[str, Any]] = []
+    identifiers = []
+    if visit[0]:  # PV1-19 visit number, typed VN (guide), with its assigning authority
+        number_id: dict[str, Any] = {"value": unescape(visit[0]), "system": f"urn:clinstream:visit:{key.split('|')[0]}",
+                                     "type": {"coding": [{"system": V2_0203, "code": "VN"}], "text": "visit number"}}
+        _, authority = assigned_identifier(field(pv1, 19).split("~")[0])
+        if authority:
+            number_id["assigner"] = ref(authority)
+            related.append(authority)
+        identifiers.append(number_id)
+    for cx in field(pv1, 50).split("~"):  # PV1-50 alternate visit ids
+        ident, authority = assigned_identifier(cx)
+        if ident and ident not in identifiers:
+            identifiers.append(ident)
+            related += [authority] if authority else []
+    if identifiers:
+        resource["identifier"] = identifiers
     if start or end:
         resource["period"] = {k: v for k, v in (("start", start), ("end", end)) if v}
-    related: list[dict[str, Any]] = []
+    kind = _table_concept(field(pv1, 4), "HL70007", ADMISSION_TYPE)
+    if kind:
+        resource["type"] = [kind]
+    service = codeable(field(pv1, 10))
+    if service:
+        resource["serviceType"] = service
+    stay = _hospitalization(pv1, related)
+    if stay:
+        resource["hospitalization"] = stay
     participants = []
     for n, code, display in PARTICIPANTS:
         doctor = practitioner(field(pv1, n).split("~")[0])
@@ -81,6 +156,32 @@ def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: d
     if visits:
         resource["location"] = visits
     return resource, related
+
+
+def _hospitalization(pv1: Any, related: list[dict[str, Any]]) -> dict[str, Any]:
+    """PV1 -> Encounter.hospitalization (guide's PV1[Encounter]): 5 pre-admission id, 13 re-admission, 14 admit
+    source, 16 VIP indicator, 36 discharge disposition, 37 discharged-to Location, 38 diet. Adds to `related`
+    the Organizations and Locations it names."""
+    stay: dict[str, Any] = {}
+    ident, authority = assigned_identifier(field(pv1, 5).split("~")[0])
+    if ident:
+        stay["preAdmissionIdentifier"] = ident
+        related += [authority] if authority else []
+    again = _table_concept(field(pv1, 13), "HL70092", READMISSION)
+    if again:
+        stay["reAdmission"] = again
+    for n, key in ((14, "admitSource"), (16, "specialCourtesy"), (36, "dischargeDisposition")):
+        concept = codeable(field(pv1, n).split("~")[0])
+        if concept:
+            stay[key] = [concept] if key == "specialCourtesy" else concept
+    place = discharge_location(field(pv1, 37))
+    if place:
+        stay["destination"] = ref(place)
+        related.append(place)
+    diet = codeable(field(pv1, 38))
+    if diet:
+        stay["dietPreference"] = [diet]
+    return stay
 
 
 def visit_details(pv2: Any, resource: dict[str, Any]) -> list[dict[str, Any]]:

@@ -311,6 +311,8 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         unmapped_ids.append(ids[i])
         unmapped_text.append(str(segments[i]))
     account = next((ref(r) for r in own if r["resourceType"] == "Account"), None)
+    if encounter is not None and account:  # the PID-18 account the visit is billed to
+        encounter["account"] = [account]
     for index, seg_id, seg in later:
         besides: list[dict] = []  # a PDA makes several resources: the first stands for the segment
         if patient_ref is None:  # charges, referrals, consents, deaths, accidents, authorizations: all about a patient

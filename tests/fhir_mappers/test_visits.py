@@ -1,6 +1,6 @@
 """PV2 -> Encounter details; PV1-54 -> EpisodeOfCare; DG1 -> Encounter.diagnosis and the episode's diagnoses."""
 
-from fhir_mappers.encounter import PLANNED_END, PLANNED_START, visit_details
+from fhir_mappers.encounter import PLANNED_END, PLANNED_START, encounter as map_encounter, visit_details, visit_status
 from fhir_mappers.episodes import episode_of_care
 from tests.fhir_mappers.segments import PATIENT, PID, PV1, by_ref, mapped, of, ref_to, seg
 
@@ -47,3 +47,55 @@ def test_episode_of_care_with_the_visit_diagnoses():
     assert uses == [(ref_to(first), "AD", 1), (ref_to(second), "DD", None), (ref_to(third), None, None)]
     assert [d.get("role") for d in episode["diagnosis"]] == [d.get("use") for d in encounter["diagnosis"]]
     assert episode_of_care(seg(PV1), PATIENT, []) == (None, [])
+
+
+def _pv1(**fields: str) -> str:
+    values = [""] * 53
+    values[0] = "PV1"
+    for name, value in fields.items():
+        values[int(name[1:])] = value
+    return "|".join(values).rstrip("|")
+
+
+def test_pv1_fields_the_guide_maps_onto_the_encounter():
+    """PV1-4 type (table 0007), -5 pre-admission id with its authority, -9 consulting and -52 other providers, -10 service,
+    -13 re-admission (table 0092), -14 admit source, -16 VIP, -19 visit number typed VN with its assigner, -36 discharge
+    disposition, -37 discharged-to Location, -38 diet, -50 alternate visit id."""
+    pv1 = _pv1(f2="I", f4="E", f5="PRE1^^^T&2.16.1&ISO^ANON", f9="C8^Cole^Lee", f10="SUR", f13="R", f14="Home", f16="VIP^Very Important",
+               f19="V9^^^H&2.16.2&ISO^VN", f36="01^Home^L", f37="22&Homes&FDK", f38="VEG^Vegetarian", f50="ALT5^^^H^AN", f52="O1^Other^Olga")
+    enc, related = map_encounter(seg(pv1), "A08", "FAC", "k", {"resourceType": "Patient", "id": "p"})
+    by_id = {f"urn:uuid:{r['id']}": r for r in related}
+    assert enc["type"] == [{"coding": [{"code": "E", "system": "http://terminology.hl7.org/CodeSystem/v2-0007"}]}]
+    assert enc["serviceType"] == {"coding": [{"code": "SUR"}]}
+    stay = enc["hospitalization"]
+    assert stay["preAdmissionIdentifier"]["value"] == "PRE1" and stay["preAdmissionIdentifier"]["type"]["coding"][0]["code"] == "ANON"
+    assert by_id[stay["preAdmissionIdentifier"]["assigner"]["reference"]]["identifier"][1]["value"] == "urn:oid:2.16.1"
+    assert stay["reAdmission"] == {"coding": [{"code": "R", "system": "http://terminology.hl7.org/CodeSystem/v2-0092"}]}
+    assert stay["admitSource"] == {"coding": [{"code": "Home"}]} and stay["specialCourtesy"][0]["coding"][0]["code"] == "VIP"
+    assert stay["dischargeDisposition"]["coding"][0]["code"] == "01" and stay["dietPreference"][0]["coding"][0]["code"] == "VEG"
+    destination = by_id[stay["destination"]["reference"]]
+    assert destination["resourceType"] == "Location" and destination["name"] == "Homes" and destination["identifier"] == [{"value": "22"}]
+    visit, alternate = enc["identifier"]
+    assert visit["value"] == "V9" and visit["type"]["coding"][0]["code"] == "VN" and visit["assigner"]["reference"] in by_id
+    assert alternate["value"] == "ALT5" and alternate["type"]["coding"][0]["code"] == "AN"
+    roles = {p["type"][0]["coding"][0]["code"]: by_id[p["individual"]["reference"]]["name"][0]["family"] for p in enc["participant"]}
+    assert roles == {"CON": "Cole", "PART": "Other"}
+
+
+def test_encounter_status_from_event_discharge_time_and_class():
+    """Finished once discharged (PV1-45 or A03); cancelled on A11/A27/A38; in progress on events placing the patient in
+    the facility; otherwise PV1-2 through the guide's map (P planned, U unknown, others in progress)."""
+    assert visit_status(seg(_pv1(f2="P", f45="20260102")), "A08") == "finished"
+    assert visit_status(seg(_pv1(f2="I")), "A11") == "cancelled"
+    assert visit_status(seg(_pv1(f2="P")), "A02") == "in-progress"
+    assert visit_status(seg(_pv1(f2="P", f44="20260101")), "P01") == "planned"
+    assert visit_status(seg(_pv1(f2="I")), "T02") == "in-progress"
+    assert visit_status(seg(_pv1(f2="U")), "A08") == "unknown"
+    assert visit_status(seg(_pv1()), "A08") == "unknown"
+
+
+def test_encounter_is_billed_to_the_pid18_account():
+    """The Account PID-18 makes is Encounter.account."""
+    m = mapped(PID, PV1)
+    (encounter,), (account,) = of(m, "Encounter"), of(m, "Account")
+    assert encounter["account"] == [ref_to(account)]
