@@ -21,7 +21,7 @@ from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokeni
 
 from processors import abbreviations, onnx_int8
 from processors.model_delta import DELTA_FILE, base_info, save_delta, write_meta
-from processors.ner import LABELS, NerModel, base_model_dir
+from processors.ner import LABELS, SHAPE_KEY, NerModel, add_case, base_model_dir, cased_ids
 
 Sentence = tuple[list[str], list[str]]
 POOL_BATCHES = 50
@@ -158,6 +158,7 @@ def train_ner(
     batch_size: int = 32,
     seed: int = 13,
     context_words: int = 16,
+    case_embedding: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     random.seed(seed)
@@ -169,21 +170,24 @@ def train_ner(
         label2id={lab: i for i, lab in enumerate(LABELS)}, local_files_only=True,
     )
     model = AutoModelForTokenClassification.from_pretrained(base, config=config, local_files_only=True)
+    if case_embedding:
+        add_case(model)
     for name, param in model.named_parameters():
-        param.requires_grad = not name.startswith("bert.embeddings.")
+        param.requires_grad = not name.startswith("bert.embeddings.") or name == SHAPE_KEY
 
     train = read_iob(train_path)
     label_id = {lab: i for i, lab in enumerate(LABELS)}
     examples = []
     for (words, start, end), (_, tags) in zip(with_context([tokens for tokens, _ in train], context_words), train):
-        enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=256)
+        enc = tokenizer([words], is_split_into_words=True, truncation=True, max_length=256, return_offsets_mapping=True)
+        ids = cased_ids(enc, [words], tokenizer.vocab_size, split_words=True)[0] if case_embedding else enc["input_ids"][0]
         labels, previous = [], None
-        for word in enc.word_ids():
+        for word in enc.word_ids(0):
             # first sub-word of each word of the sentence carries the word's tag; the rest, and the context, are ignored by the loss
             inside = word is not None and word != previous and start <= word < end
             labels.append(label_id[tags[word - start]] if inside else -100)
             previous = word
-        examples.append((enc["input_ids"], labels))
+        examples.append((ids, labels))
 
     per_pool = batch_size * POOL_BATCHES
     steps = epochs * sum(-(-min(per_pool, len(examples) - i) // batch_size) for i in range(0, len(examples), per_pool))
@@ -220,7 +224,7 @@ def train_ner(
     delta = {
         k: v.to(torch.float16)
         for k, v in model.state_dict().items()
-        if k.startswith("bert.encoder.") or k.startswith("classifier.")
+        if k.startswith("bert.encoder.") or k.startswith("classifier.") or k == SHAPE_KEY
     }
     meta: dict[str, Any] = {
         "name": "clinstream-ner-minilm-bc5cdr",
@@ -230,7 +234,7 @@ def train_ner(
         "training": {
             "data": str(Path(train_path).name), "sentences": len(train), "epochs": epochs, "lr": lr,
             "batch_size": batch_size, "seed": seed, "frozen": "embeddings", "labels_on": "first sub-word",
-            "context_words": context_words,
+            "context_words": context_words, "case_embedding": case_embedding,
             "decoding": "BIO-constrained Viterbi; short forms defined in the text tagged as their long form",
             "seconds": round(train_seconds), "torch_threads": torch.get_num_threads(),
         },
@@ -263,6 +267,8 @@ def model_card(meta: dict[str, Any]) -> str:
         f"precision {int8['precision']:.3f}, recall {int8['recall']:.3f}, F1 {int8['f1']:.3f} on the same sentences.\n"
         if int8 else ""
     )
+    case_line = (", plus a learned vector per letter case (lower, Title, UPPER, mixed, none) of each sub-word's\n"
+                 "  characters, added to its word embedding: the package's tokenizer is uncased") if t.get("case_embedding") else ""
     return f"""# {meta['name']} ({meta['version']})
 
 Token-classification model for chemicals and diseases in English biomedical and clinical text.
@@ -270,7 +276,7 @@ In clinstream's envelope `Chemical` is reported as MEDICATION and `Disease` as P
 
 - **Base**: the MiniLM-L6 (H384, uncased) encoder shipped in the PyPI package `{meta['base']['package']}`
   {meta['base']['package_version']}. This folder holds only what differs from it: the six fine-tuned transformer
-  layers and the classification head (`{DELTA_FILE}`, fp16). The embeddings were frozen and come from the package.
+  layers and the classification head (`{DELTA_FILE}`, fp16). The embeddings were frozen and come from the package{case_line}.
 - **Data**: BC5CDR (BioCreative V CDR, CC BY 4.0), `{t['data']}` ({t['sentences']} sentences), IOB2 tags.
 - **Training**: full fine-tune of the layers, AdamW lr {t['lr']}, linear warm-up and decay, {t['epochs']} epochs,
   sentences of similar length batched together,

@@ -118,3 +118,26 @@ def test_sentences_are_read_with_their_neighbours_as_context():
     assert with_context(sentences, 0) == [(s, 0, len(s)) for s in sentences]
     for words, start, end in with_context(sentences, 5):
         assert words[start:end] in sentences
+
+
+def test_letter_case_is_folded_into_the_token_ids():
+    """The uncased tokenizer gives "ARF" and "arf" one id; the case of each sub-word's own characters is added
+    as vocab x shape, for text input and for pre-split words alike, and special tokens keep theirs."""
+    from transformers import AutoTokenizer
+
+    from processors.model_delta import base_model_dir
+    from processors.ner import cased_ids, token_shape
+
+    assert [token_shape(c) for c in ("5-", "arf", "Arf", "ARF", "mRNA", "(")] == [0, 1, 2, 3, 4, 0]
+    tokenizer = AutoTokenizer.from_pretrained(base_model_dir(), local_files_only=True)
+    vocab = tokenizer.vocab_size
+    text = "ARF arf Arf"
+    enc = tokenizer([text], return_offsets_mapping=True)
+    ids = cased_ids(enc, [text], vocab, split_words=False)[0]
+    plain = enc["input_ids"][0]
+    assert [i % vocab for i in ids] == plain and ids[0] == plain[0] and ids[-1] == plain[-1]
+    shapes = [i // vocab for i in ids[1:-1]]
+    assert shapes[0] == 3 and shapes[-1] in (1, 2) and 1 in shapes
+    words = ["ARF", "arf", "Arf"]
+    split = tokenizer([words], is_split_into_words=True, return_offsets_mapping=True)
+    assert cased_ids(split, [words], vocab, split_words=True)[0] == ids
