@@ -250,7 +250,7 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
                 close()
                 order = _Order(None, index)
             if pharmacy is None:
-                pharmacy = PharmacyOrder(order.orc, msg_key, subject, encounter)
+                pharmacy = PharmacyOrder(order.orc, msg_key, subject, encounter, order.tq1)
             order.pharmacy = True
             pharmacy.add(seg_id, seg, index)
             if seg_id == "RXA":  # VXU: the ORC of an administration is also a ServiceRequest (FHIR-Converter, guide's VXU map)
@@ -261,9 +261,11 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
             else:
                 pharmacy.add(seg_id, seg, index)
         elif seg_id == "TQ1":
-            if order is not None and order.tq1 is None:
+            if pharmacy is not None and order is not None and order.pharmacy:  # the timing of the RXO/RXE before it
+                pharmacy.add(seg_id, seg, index)
+            elif order is not None and order.tq1 is None:
                 order.tq1 = seg
-            elif pharmacy is None:
+            else:
                 unused.append(index)
         elif seg_id == "SPM":
             if subject is None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, date_only, dtm, field, number, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, date_only, dtm, field, number, reps, system_uri, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
-from fhir_mappers.orders import V2_0443, order_identifiers, ordering_provider
+from fhir_mappers.orders import PRIORITY, V2_0443, order_identifiers, ordering_provider
 
 # ORC-5 (table 0038), else ORC-1 (table 0119) -> MedicationRequest.status
 MED_ORDER_STATUS = {"A": "active", "IP": "active", "SC": "active", "CM": "completed", "CA": "cancelled", "DC": "stopped",
@@ -97,6 +97,37 @@ def immunization(rxa: Any, rxr: Any | None, orc: Any | None, key: str, patient: 
     return resource, people
 
 
+REPEAT_PATTERN = "http://terminology.hl7.org/CodeSystem/v2-0335"
+# RXO-9 allow substitutions (table 0161), as the guide's AllowSubstitution map codes them
+SUBSTITUTION = {"N": "Substitutions are NOT authorized", "G": "Allow generic substitutions", "T": "Allow therapeutic substitutions"}
+
+
+def timing(tq1: Any, dosage: dict[str, Any]) -> str | None:
+    """TQ1 onto a MedicationRequest dosage (the guide's TQ1[MedicationRequest]): 3 repeat pattern -> timing.code
+    (table 0335 unless the sender names another system), 7/8 start and end -> timing.repeat.boundsPeriod,
+    10 condition text -> additionalInstruction, 11 text instruction -> text. Returns TQ1-9 as a request priority."""
+    rpt = comps(field(tq1, 3).split("~")[0])[0].split("&") + ["", "", ""]
+    when: dict[str, Any] = {}
+    code = " ".join(unescape(rpt[0]).split())
+    if code:
+        named = unescape(rpt[2]).strip()
+        coding: dict[str, Any] = {"system": REPEAT_PATTERN if named.upper() in ("", "HL70335") else system_uri(named), "code": code}
+        if unescape(rpt[1]).strip():
+            coding["display"] = unescape(rpt[1])
+        when["code"] = {"coding": [coding]}
+    start, end = dtm(field(tq1, 7)), dtm(field(tq1, 8))
+    if start or end:
+        when["repeat"] = {"boundsPeriod": {k: v for k, v in (("start", start), ("end", end)) if v}}
+    if when:
+        dosage["timing"] = when
+    condition, text = unescape(field(tq1, 10)).strip(), unescape(field(tq1, 11)).strip()
+    if condition:
+        dosage["additionalInstruction"] = [{"text": condition}]
+    if text:
+        dosage["text"] = text
+    return PRIORITY.get(comps(field(tq1, 9))[0].strip().upper())
+
+
 def medication(code_text: str, form_text: str, key: str) -> dict[str, Any]:
     resource: dict[str, Any] = {"resourceType": "Medication", "id": resource_id("Medication", key)}
     code, form = codeable(code_text), codeable(form_text)
@@ -122,14 +153,17 @@ class PharmacyOrder:
     # per order segment: (give code, give amount, give units, dosage form, dispense amount, dispense units, refills)
     FIELDS = {"RXO": (1, 2, 4, 5, 11, 12, 13), "RXE": (2, 3, 5, 6, 10, 11, 12)}
 
-    def __init__(self, orc: Any | None, msg_key: str, subject: dict | None, encounter: dict | None) -> None:
+    def __init__(self, orc: Any | None, msg_key: str, subject: dict | None, encounter: dict | None, tq1: Any | None = None) -> None:
         self.orc, self.msg_key, self.subject, self.encounter = orc, msg_key, subject, encounter
-        self.items: list[tuple[str, Any, int, list[tuple[str, Any, int]]]] = []  # (id, segment, index, [RXR/RXC])
+        self.tq1 = tq1  # the order's timing (a TQ1 before its RXO/RXE), for the requests with none of their own
+        self.items: list[tuple[str, Any, int, list[tuple[str, Any, int]]]] = []  # (id, segment, index, [RXR/RXC/TQ1])
 
     def add(self, seg_id: str, seg: Any, index: int) -> None:
-        if seg_id in {"RXR", "RXC"}:
+        if seg_id in {"RXR", "RXC", "TQ1"}:
             if self.items:
                 self.items[-1][3].append((seg_id, seg, index))
+            elif seg_id == "TQ1" and self.tq1 is None:
+                self.tq1 = seg
             return
         self.items.append((seg_id, seg, index, []))
 
@@ -141,10 +175,7 @@ class PharmacyOrder:
         shared: list[dict] = []
         placer_request: dict | None = None
         last_request: dict | None = None
-        requester = None
-        people = ordering_provider(field(self.orc, 12)) if self.orc is not None else []
-        if people:
-            requester = ref(people[0])
+        ordered_by = ordering_provider(field(self.orc, 12)) if self.orc is not None else []
         for seg_id, seg, index, parts in self.items:
             key = f"{self.msg_key}|{index}"
             rxr = next((p[1] for p in parts if p[0] == "RXR"), None)
@@ -153,6 +184,9 @@ class PharmacyOrder:
                 made.append(resource)
                 shared.extend(doctors)
             elif seg_id in self.FIELDS:
+                # ORC-12 ordering provider, else RXO-14 (the ordering provider's DEA number, an XCN: the guide's requester)
+                people = ordered_by or (ordering_provider(field(seg, 14)) if seg_id == "RXO" else [])
+                requester = ref(people[0]) if people else None
                 request, extra = self._request(seg_id, seg, key, parts, requester)
                 if seg_id == "RXE" and placer_request is not None:
                     request["basedOn"] = [ref(placer_request)]  # the pharmacy's encoding of the placer's RXO order
@@ -217,8 +251,16 @@ class PharmacyOrder:
                 dosage["route"] = route
             if site:
                 dosage["site"] = site
+        tq1 = next((p[1] for p in parts if p[0] == "TQ1"), self.tq1)
+        priority = timing(tq1, dosage) if tq1 is not None else None
+        if priority:
+            resource["priority"] = priority
         if dosage:
             resource["dosageInstruction"] = [dosage]
+        allowed = unescape(field(seg, 9)).strip().upper() if seg_id == "RXO" else ""
+        if allowed in SUBSTITUTION:
+            resource["substitution"] = {"allowedCodeableConcept": {"coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/v2-0161", "code": allowed, "display": SUBSTITUTION[allowed]}]}}
         dispense: dict[str, Any] = {}
         quantity = _quantity(field(seg, disp), field(seg, disp_units))
         if quantity:

@@ -280,3 +280,26 @@ def test_specimen_before_its_orders_is_theirs():
     assert len(requests) == len(reports) == 2
     assert all(r["specimen"] == [{"reference": f"urn:uuid:{spec['id']}"}] for r in requests + reports)
     assert spec["request"] == [{"reference": f"urn:uuid:{r['id']}"} for r in requests]
+
+
+def test_medication_request_timing_substitution_and_dea_requester():
+    """TQ1 -> dosage timing (TQ1-3 code on table 0335, TQ1-7/8 bounds), TQ1-9 priority, TQ1-10/11 instructions; a TQ1 before
+    the RXO is the order's, one after the RXE that request's own. RXO-9 -> substitution (table 0161); RXO-14 (the
+    ordering provider's DEA number) is the requester when ORC-12 is empty."""
+    m = bundle("RDE^O11^RDE_O11", PID, "ORC|NW|1163^EPC", "TQ1|1||TID||||||R",
+               "RXO|01151327^Doxycycline^NDC|2||TAB^Tablet|||||G|||||DEA1^Jane^Warn",
+               "RXE||01151327^Doxycycline^NDC|1||TAB^Tablet",
+               "TQ1|1||P&Post (after)&HL70335||||20191104103000+0215|20191104113000+0215|S|With food|Take slowly")
+    placer, filler = of(m, "MedicationRequest")
+    assert placer["dosageInstruction"][0]["timing"] == {"code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0335", "code": "TID"}]}}
+    assert placer["priority"] == "routine"
+    assert placer["substitution"]["allowedCodeableConcept"]["coding"][0] == {
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0161", "code": "G", "display": "Allow generic substitutions"}
+    role = next(r for r in of(m, "PractitionerRole") if f"urn:uuid:{r['id']}" == placer["requester"]["reference"])
+    doctor = next(p for p in of(m, "Practitioner") if f"urn:uuid:{p['id']}" == role["practitioner"]["reference"])
+    assert doctor["identifier"][0]["value"] == "DEA1" and "requester" not in filler and "substitution" not in filler
+    dosage = filler["dosageInstruction"][0]
+    assert dosage["timing"]["code"]["coding"][0] == {"system": "http://terminology.hl7.org/CodeSystem/v2-0335", "code": "P", "display": "Post (after)"}
+    assert dosage["timing"]["repeat"] == {"boundsPeriod": {"start": "2019-11-04T10:30:00+02:15", "end": "2019-11-04T11:30:00+02:15"}}
+    assert dosage["additionalInstruction"] == [{"text": "With food"}] and dosage["text"] == "Take slowly" and filler["priority"] == "stat"
+    assert "TQ1" not in m.unmapped_segments
