@@ -55,7 +55,7 @@ def accident(acc: Any, index: int, msg_key: str, patient: dict, encounter: dict 
     if components:
         resource["component"] = components
     shared: list[dict[str, Any]] = []
-    clerk = practitioner(field(acc, 7).split("~")[0])
+    clerk = practitioner(field(acc, 7).split("~")[0], shared)
     if clerk:
         resource["performer"] = [ref(clerk)]
         shared.append(clerk)

@@ -96,13 +96,13 @@ def charge_item(ft1: Any, index: int, msg_key: str, patient: dict, encounter: di
     performers = []
     for n, function in ((20, None), (21, {"coding": [{"system": V2_0443, "code": "OP", "display": "Ordering Provider"}]})):
         for xcn in reps(field(ft1, n)):
-            doctor = practitioner(xcn)
+            doctor = practitioner(xcn, related)
             if doctor:
                 related.append(doctor)
                 performers.append({"actor": ref(doctor)} | ({"function": function} if function else {}))
     if performers:
         resource["performer"] = performers
-    name("enterer", practitioner(field(ft1, 24).split("~")[0]))
+    name("enterer", practitioner(field(ft1, 24).split("~")[0], related))
     name("performingOrganization", xon_organization(field(ft1, 32).split("~")[0], "facility"))
     name("requestingOrganization", xon_organization(field(ft1, 33).split("~")[0], "facility"))
     procedure_code = codeable(field(ft1, 25))

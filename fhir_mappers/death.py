@@ -37,10 +37,11 @@ def _procedure(key: str, code: str, display: str, role: str, performed: dict[str
                                 "subject": patient} | performed
     if encounter:
         resource["encounter"] = encounter
-    doctor = practitioner(xcn)
+    authorities: list[dict[str, Any]] = []
+    doctor = practitioner(xcn, authorities)
     if doctor:
         resource["performer"] = [{"function": {"text": role}, "actor": ref(doctor)}]
-    return resource, [doctor] if doctor else []
+    return resource, [doctor] + authorities if doctor else []
 
 
 def death(pda: Any, index: int, msg_key: str, facility: str, patient: dict, encounter: dict | None

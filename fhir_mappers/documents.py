@@ -36,7 +36,8 @@ def document_reference(txa: Any, obx_segments: list[Any], msg_key: str, subject:
     when = instant(field(txa, 4)) or instant(field(txa, 6)) or (fallback_time if fallback_time and "T" in fallback_time else None)
     if when:
         resource["date"] = when
-    authors = [a for a in (practitioner(field(txa, n).split("~")[0]) for n in (5, 9)) if a]
+    authorities: list[dict[str, Any]] = []
+    authors = [a for a in (practitioner(field(txa, n).split("~")[0], authorities) for n in (5, 9)) if a]
     authors = list({a["id"]: a for a in authors}.values())
     if authors:
         resource["author"] = [ref(a) for a in authors]
@@ -45,4 +46,4 @@ def document_reference(txa: Any, obx_segments: list[Any], msg_key: str, subject:
                                            "data": base64.b64encode(text.encode("utf-8")).decode("ascii")}}]
     if encounter:
         resource["context"] = {"encounter": [encounter]}
-    return resource, authors
+    return resource, authors + authorities

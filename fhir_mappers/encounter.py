@@ -9,7 +9,7 @@ from typing import Any
 from fhir_mappers.datatypes import V2_0203, codeable, comps, dtm, field, number, person, unescape
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.locations import locations
-from fhir_mappers.organizations import assigned_identifier
+from fhir_mappers.organizations import assigned_identifier, hd_organization
 
 ACT_CODE = {"I": ("IMP", "inpatient encounter"), "O": ("AMB", "ambulatory"), "E": ("EMER", "emergency"),
             "P": ("PRENC", "pre-admission"), "R": ("IMP", "inpatient encounter"), "B": ("AMB", "ambulatory")}
@@ -39,7 +39,9 @@ PLANNED_END = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.p
 MODE_OF_ARRIVAL = "http://hl7.org/fhir/StructureDefinition/encounter-modeOfArrival"
 
 
-def practitioner(xcn: str) -> dict[str, Any] | None:
+def practitioner(xcn: str, made: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """XCN -> Practitioner. With `made`, the Organization of the id's assigning authority (XCN-9, when it carries a
+    universal id: the guide's XCN[Practitioner] via HD[Organization]) is added to it and set as identifier.assigner."""
     ident, name = person(xcn)
     if not ident and not name:
         return None
@@ -49,6 +51,11 @@ def practitioner(xcn: str) -> dict[str, Any] | None:
     resource: dict[str, Any] = {"resourceType": "Practitioner", "id": resource_id("Practitioner", key)}
     if ident:
         resource["identifier"] = [ident]
+        hd = comps(xcn)[8].split("&") + ["", ""]
+        authority = hd_organization(hd[0], hd[1], hd[2]) if made is not None else None
+        if authority:
+            ident["assigner"] = ref(authority)
+            made.append(authority)
     if name:
         resource["name"] = [name]
     return resource
@@ -139,7 +146,7 @@ def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: d
         resource["hospitalization"] = stay
     participants = []
     for n, code, display in PARTICIPANTS:
-        doctor = practitioner(field(pv1, n).split("~")[0])
+        doctor = practitioner(field(pv1, n).split("~")[0], related)
         if doctor:
             related.append(doctor)
             participants.append(_participant(code, display, doctor))
@@ -197,7 +204,7 @@ def visit_details(pv2: Any, resource: dict[str, Any]) -> list[dict[str, Any]]:
     if days is not None and days >= 0:
         resource["length"] = {"value": days, "unit": "d", "system": "http://unitsofmeasure.org", "code": "d"}
     related = []
-    referrer = practitioner(field(pv2, 13).split("~")[0])
+    referrer = practitioner(field(pv2, 13).split("~")[0], related)
     if referrer:
         related.append(referrer)
         resource.setdefault("participant", []).append(_participant("REF", "referrer", referrer))

@@ -270,10 +270,11 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
                 unmapped_text.append(str(seg))
         elif seg_id == "DG1" and patient_ref:
             diagnosis = condition(seg, index, msg_key, patient_ref, encounter_ref)
-            clinician = practitioner(field(seg, 16).split("~")[0])  # DG1-16 diagnosing clinician -> asserter
+            authorities: list[dict] = []
+            clinician = practitioner(field(seg, 16).split("~")[0], authorities)  # DG1-16 diagnosing clinician -> asserter
             if clinician:
                 diagnosis["asserter"] = ref(clinician)
-                _share(related, [clinician])
+                _share(related, [clinician] + authorities)
             resources.append(diagnosis)
             diagnoses.append((seg, diagnosis))
             order_segments.append((index, seg_id, seg))  # a DG1 inside an order is the order's reason

@@ -57,9 +57,10 @@ def practitioner_role(role: dict[str, Any] | None, person_xcn: str, org_xon: str
                       addresses: tuple[str, ...] = ()) -> Participant:
     """The PractitionerRole of a person (XCN) and/or organisation (XON) in `role`, at a place (PL), for a time,
     with the person's specialties (CWE), phones (XTN) and addresses (XAD); no actor when it names neither."""
-    person = practitioner(person_xcn)
+    authorities: list[dict[str, Any]] = []
+    person = practitioner(person_xcn, authorities)
     org = xon_organization(org_xon, "participant")
-    made: list[dict[str, Any]] = [r for r in (person, org) if r]
+    made: list[dict[str, Any]] = [r for r in (person, org) if r] + authorities
     places = [a for a in (address(x) for x in addresses) if a]
     if places and (person or org):  # PractitionerRole has no address: it is the person's, or else the organisation's
         (person or org)["address"] = places  # type: ignore[index]

@@ -200,9 +200,11 @@ def primary_care(pd1: Any, resource: dict[str, Any]) -> list[dict[str, Any]]:
         if org:
             found.append(org)
     for xcn in reps(field(pd1, 4)):
-        doctor = practitioner(xcn)
+        authorities: list[dict[str, Any]] = []
+        doctor = practitioner(xcn, authorities)
         if doctor:
             found.append(doctor)
+            found += authorities
     if found:
         resource["generalPractitioner"] = [ref(r) for r in found]
     return found

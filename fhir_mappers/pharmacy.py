@@ -88,7 +88,7 @@ def immunization(rxa: Any, rxr: Any | None, orc: Any | None, key: str, patient: 
     performers = []
     for xcn, code, display in ((field(orc, 12) if orc is not None else "", "OP", "Ordering Provider"),
                                (field(rxa, 10), "AP", "Administering Provider")):
-        doctor = practitioner(xcn.split("~")[0]) if xcn else None
+        doctor = practitioner(xcn.split("~")[0], people) if xcn else None
         if doctor:
             people.append(doctor)
             performers.append({"function": {"coding": [{"system": V2_0443, "code": code, "display": display}]}, "actor": ref(doctor)})
@@ -296,7 +296,7 @@ class PharmacyOrder:
         if notes:
             resource["note"] = [{"text": n} for n in notes]
         people = []
-        doctor = practitioner(field(rxd, 10).split("~")[0]) if field(rxd, 10) else None
+        doctor = practitioner(field(rxd, 10).split("~")[0], people) if field(rxd, 10) else None
         if doctor:
             people.append(doctor)
             resource["performer"] = [{"actor": ref(doctor)}]

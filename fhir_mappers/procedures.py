@@ -38,7 +38,7 @@ def procedure(pr1: Any, index: int, msg_key: str, subject: dict, encounter: dict
     performers = []
     for n, role in PERFORMERS:
         for xcn in reps(field(pr1, n)):
-            doctor = practitioner(xcn)
+            doctor = practitioner(xcn, related)
             if doctor:
                 related.append(doctor)
                 performers.append({"function": {"text": role}, "actor": ref(doctor)})

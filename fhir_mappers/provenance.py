@@ -54,7 +54,8 @@ def event_provenance(evn: Any, msh: Any, event: str, msg_key: str, facility: str
     Without an operator the event was recorded by the sending system: `recorder` (MSH-4's Organization or MSH-3's
     Device) is the author. None without an instant to record or anyone to name as agent."""
     recorded = instant(field(evn, 2)) or instant(field(msh, 7))
-    operator = practitioner(field(evn, 5).split("~")[0])
+    authorities: list[dict[str, Any]] = []
+    operator = practitioner(field(evn, 5).split("~")[0], authorities)
     agent = _agent("enterer", operator) if operator else _agent("author", recorder) if recorder else None
     if not recorded or not agent or not targets:
         return None, []
@@ -72,7 +73,7 @@ def event_provenance(evn: Any, msh: Any, event: str, msg_key: str, facility: str
         resource["reason"] = [{"coding": [{"system": V2_0062, "code": code} | ({"display": unescape(reason[1])} if reason[1] else {})]}]
     elif codeable(field(evn, 4)):
         resource["reason"] = [codeable(field(evn, 4))]
-    related: list[dict[str, Any]] = [operator] if operator else []
+    related: list[dict[str, Any]] = [operator] + authorities if operator else []
     place = locations("^^^" + field(evn, 7).split("~")[0].replace("^", "&"), facility)  # an HD: the facility as a PL's site
     if place:
         resource["location"] = ref(place[-1])

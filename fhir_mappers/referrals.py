@@ -49,7 +49,7 @@ def referral(rf1: Any, index: int, msg_key: str, patient: dict, encounter: dict 
     if reasons:
         resource["reasonCode"] = reasons
     related: list[dict[str, Any]] = []
-    for who in (xon_organization(field(rf1, 19).split("~")[0], "referral"), practitioner(field(rf1, 20).split("~")[0])):
+    for who in (xon_organization(field(rf1, 19).split("~")[0], "referral"), practitioner(field(rf1, 20).split("~")[0], related)):
         if who:
             related.append(who)
             resource.setdefault("performer", []).append(ref(who))

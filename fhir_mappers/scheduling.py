@@ -108,7 +108,7 @@ class Schedule:
                 shared.extend(chain)
                 participants.append({"actor": ref(chain[-1]), "status": attendance})
         for aip in self.people:
-            doctor = practitioner(field(aip, 3).split("~")[0])
+            doctor = practitioner(field(aip, 3).split("~")[0], shared)
             if doctor:
                 shared.append(doctor)
                 entry: dict[str, Any] = {"actor": ref(doctor), "status": attendance}

@@ -123,3 +123,40 @@ def test_ordering_provider_in_orc_and_prt_is_one_role():
     request = of(m, "ServiceRequest")[0]
     assert by_ref(m, request["requester"])["id"] == roles[0]["id"]
     assert by_ref(m, roles[0]["practitioner"])["name"][0]["family"] == "Order"
+
+
+def test_practitioner_id_authority_is_its_assigner():
+    """XCN-9 with a universal id (the guide's XCN[Practitioner] via HD[Organization]) -> an Organization set as the
+    Practitioner identifier's assigner, wherever the XCN is (PV1, DG1, EVN, ORC, OBX, PRT); a bare namespace names none.
+    Every reference in the Bundle resolves."""
+    from fhir_mappers import hl7v2_to_fhir, validate_r4_bundle
+
+    xcn = "1122^Alaz^Mo^^^^^^PERS&1.23&HCD"
+    m = hl7v2_to_fhir("\r".join([
+        "MSH|^~\\&|APP|FAC|RCV|RFAC|20260101103000+0000||ORU^R01^ORU_R01|M1|P|2.8",
+        f"EVN||20260101103000+0000|||{xcn}",
+        "PID|1||12345^^^FAC^MR||Doe^Jane", f"PV1|1|I||||||{xcn}|9^Bare^Bo^^^^^^LOCAL",
+        "DG1|1||I10^Hypertension^I10" + "|" * 13 + xcn, f"ORC|RE|||||||||||{xcn}",
+        "OBR|1|||24331-1^Lipid panel^LN", f"OBX|1|NM|2093-3^Cholesterol^LN||180|mg/dL|||||F|||||{xcn}",
+        f"PRT||AD||AD^Admitting Provider^HL70912|{xcn}"]))
+    validate_r4_bundle(m.bundle)
+    by_url = {e["fullUrl"]: e["resource"] for e in m.bundle["entry"]}
+    alaz = [r for r in by_url.values() if r["resourceType"] == "Practitioner" and r["name"][0]["family"] == "Alaz"]
+    assert len(alaz) == 1
+    authority = by_url[alaz[0]["identifier"][0]["assigner"]["reference"]]
+    assert authority["identifier"] == [{"value": "PERS"}, {"value": "1.23", "type": {"coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/v2-0301", "code": "HCD"}]}}]
+    bare = next(r for r in by_url.values() if r["resourceType"] == "Practitioner" and r["name"][0]["family"] == "Bare")
+    assert "assigner" not in bare["identifier"][0]
+
+    def references(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("reference"), str):
+                yield node["reference"]
+            for value in node.values():
+                yield from references(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from references(value)
+
+    assert {r for r in references(m.bundle) if r.startswith("urn:uuid:")} <= set(by_url)
