@@ -191,10 +191,10 @@ def _hospitalization(pv1: Any, related: list[dict[str, Any]]) -> dict[str, Any]:
     return stay
 
 
-def visit_details(pv2: Any, resource: dict[str, Any]) -> list[dict[str, Any]]:
-    """PV2 onto the Encounter made from PV1: 3 admit reason, 8/9 expected admit and discharge times, 11 actual
-    length of stay (days), 13 referral source (a referrer), 25 visit priority, 38 mode of arrival. Returns the
-    Practitioners it names."""
+def visit_details(pv2: Any, resource: dict[str, Any], facility: str = "") -> list[dict[str, Any]]:
+    """PV2 onto the Encounter made from PV1: 1 prior pending location (a planned Encounter.location), 3 admit reason,
+    8/9 expected admit and discharge times, 11 actual length of stay (days), 13 referral source (a referrer), 25 visit
+    priority, 38 mode of arrival. Returns the Practitioners and Locations it names."""
     reason = codeable(field(pv2, 3))
     if reason:
         resource.setdefault("reasonCode", []).append(reason)
@@ -204,6 +204,10 @@ def visit_details(pv2: Any, resource: dict[str, Any]) -> list[dict[str, Any]]:
     if days is not None and days >= 0:
         resource["length"] = {"value": days, "unit": "d", "system": "http://unitsofmeasure.org", "code": "d"}
     related = []
+    chain = locations(field(pv2, 1).split("~")[0], facility)
+    if chain:
+        related += chain
+        resource.setdefault("location", []).append({"location": ref(chain[-1]), "status": "planned"})
     referrer = practitioner(field(pv2, 13).split("~")[0], related)
     if referrer:
         related.append(referrer)

@@ -33,14 +33,14 @@ def locations(pl: str, facility: str) -> list[dict[str, Any]]:
     path = [unescape(c[3].split("&")[0]) or facility]
     for n, code, display in LEVELS:
         raw = c[n - 1]
-        name = unescape(raw.split("&")[0]) if n in (1, 4) else unescape(raw)
+        name = unescape(raw.split("&")[0])  # each of these PL components is an HD (v2.7+): namespace&universal id&type
         if not name.strip():
             continue
         path.append(f"{code}:{name}")
         location: dict[str, Any] = {"resourceType": "Location", "id": resource_id("Location", *path), "name": name,
                                     "mode": "instance",
                                     "physicalType": {"coding": [{"system": PHYSICAL_TYPE, "code": code, "display": display}]}}
-        ident = _hd_identifier(raw) if n in (1, 4) else None
+        ident = _hd_identifier(raw)
         if ident:
             location["identifier"] = [ident]
         if chain:

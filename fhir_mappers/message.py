@@ -211,7 +211,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             pv1 = seg
             made_from[index] = encounter
         elif seg_id == "PV2" and encounter is not None and made_from.get(follows[1]) is encounter:  # the PV2 of the mapped PV1
-            _share(related, visit_details(seg, encounter))
+            _share(related, visit_details(seg, encounter, facility))
             made_from[index] = encounter
         elif seg_id in {"PRT", "ROL"}:
             participants.append((seg_id, seg, follows))

@@ -32,3 +32,12 @@ def test_the_encounter_points_at_the_bed_and_lists_prior_and_pending_places():
     encounter = next(r for r in by_id.values() if r["resourceType"] == "Encounter")
     stays = [(by_id[v["location"]["reference"].removeprefix("urn:uuid:")]["name"], v["status"]) for v in encounter["location"]]
     assert stays == [("A", "active"), ("1", "completed"), ("B", "planned")]
+
+
+def test_every_pl_component_is_an_hd():
+    """Room, bed, building and floor are HDs like point of care and facility: the namespace names the place, a
+    universal id identifies it."""
+    chain = locations("4E^ROOM1&2.16.840.1.113883.4.642.1.1108&ISO^BED1^FAC1^^^BLD1&1.2&L^FLOOR1", "X")
+    assert [loc["name"] for loc in chain] == ["FAC1", "BLD1", "FLOOR1", "4E", "ROOM1", "BED1"]
+    assert chain[4]["identifier"] == [{"system": "urn:ietf:rfc:3986", "value": "urn:oid:2.16.840.1.113883.4.642.1.1108"}]
+    assert chain[1]["identifier"] == [{"value": "1.2"}] and "identifier" not in chain[5]

@@ -99,3 +99,13 @@ def test_encounter_is_billed_to_the_pid18_account():
     m = mapped(PID, PV1)
     (encounter,), (account,) = of(m, "Encounter"), of(m, "Account")
     assert encounter["account"] == [ref_to(account)]
+
+
+def test_pv2_prior_pending_location_is_a_planned_encounter_location():
+    """PV2-1 -> Encounter.location with status planned (guide's PV2[Encounter]), its Location chain among the resources."""
+    encounter = {"resourceType": "Encounter"}
+    related = visit_details(seg("PV2|^ROOM1^BED1^FACILITY1"), encounter, "FAC")
+    by_id = {f"urn:uuid:{r['id']}": r for r in related}
+    (place,) = encounter["location"]
+    assert place["status"] == "planned" and by_id[place["location"]["reference"]]["name"] == "BED1"
+    assert [r["name"] for r in related] == ["FACILITY1", "ROOM1", "BED1"]
