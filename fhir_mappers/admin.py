@@ -16,7 +16,7 @@ ADMIN_SEGMENTS = {"NK1", "GT1", "IN1", "IN2", "PR1", "MRG", "PD1"}
 
 
 def admin_resources(segments: list[tuple[int, str, Any]], ids: list[str], pid: Any | None, patient: dict | None, msg_key: str,
-                    encounter: dict | None, mrn_type: str = "MR") -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
+                    encounter: dict | None, mrn_type: str = "MR", facility: str = "") -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
     """(resources of their own, shared ones such as Organizations and Practitioners, indexes of segments left
     unused). `ids` are the message's segment ids; `patient` is the Patient resource of its first PID,
     completed in place (assigners, links, practitioners, NK1 contacts)."""
@@ -65,7 +65,7 @@ def admin_resources(segments: list[tuple[int, str, Any]], ids: list[str], pid: A
             if not (before and before[1] == "IN1" and before[0] == index - 1):  # IN2 only extends the IN1 before it
                 unused.append(index)
         elif seg_id == "PR1":
-            proc, found = procedure(seg, index, msg_key, subject, encounter)
+            proc, found = procedure(seg, index, msg_key, subject, encounter, facility)
             own.append(proc)
             shared += found  # performers and parent procedures: two PR1 may share them
         elif seg_id == "MRG":

@@ -305,7 +305,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     for i in unused:
         unmapped_ids.append(ids[i])
         unmapped_text.append(str(segments[i]))
-    own, shared, unused = admin_resources(admin_segments, ids, pid, patient, msg_key, encounter_ref, mrn_type)
+    own, shared, unused = admin_resources(admin_segments, ids, pid, patient, msg_key, encounter_ref, mrn_type, facility)
     resources.extend(own)
     _share(related, shared)
     for i in unused:

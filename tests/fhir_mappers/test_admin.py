@@ -160,3 +160,11 @@ def test_the_retired_patient_gets_the_id_its_own_messages_gave_it():
     retired = [e["resource"] for e in hl7v2_to_fhir(merge).bundle["entry"]
                if e["resource"]["resourceType"] == "Patient" and e["resource"].get("active") is False]
     assert [r["id"] for r in retired] == [first_id]
+
+
+def test_procedure_location_is_its_treating_unit():
+    """PR1-23 (treating organizational unit, PL) -> Procedure.location, the innermost Location of its chain."""
+    proc, related = procedure(seg("PR1|1||71045^Xray chest^C4||20191122103000+0100" + "|" * 18 + "OT^201"), 2, "k", PATIENT, None, "FAC")
+    chain = [r for r in related if r["resourceType"] == "Location"]
+    assert [loc["name"] for loc in chain] == ["OT", "201"] and proc["location"] == {"reference": f"urn:uuid:{chain[-1]['id']}"}
+    assert "location" not in procedure(seg("PR1|1||71045^Xray chest^C4"), 2, "k", PATIENT, None)[0]
