@@ -61,6 +61,8 @@ class Entity(Model):
         description="present | negated | possible | historical | family (someone else has it) | hypothetical"
     )
     icd10cm: list[CodeMatch] = Field(default=[], description="PROBLEM mentions that are present or possible")
+    expands: str | None = Field(default=None, description="for a short form the text defines ('acute renal failure (ARF)'): "
+                                                          "the long form, which is coded in its place")
 
 
 class NoteLabel(Model):

@@ -27,6 +27,7 @@ class Span(NamedTuple):
     end: int
     label: str
     score: float
+    long_form: str | None = None  # for a use of a defined short form: the text of its long form
 
 
 def definitions(text: str, spans: Sequence[Span]) -> dict[str, Span | None]:
@@ -43,7 +44,8 @@ def definitions(text: str, spans: Sequence[Span]) -> dict[str, Span | None]:
 
 
 def resolve(text: str, spans: Sequence[Span]) -> list[Span]:
-    """The spans with every use of a defined short form made to agree with its long form, sorted by start."""
+    """The spans with every use of a defined short form made to agree with its long form (and carrying the
+    long form's text), sorted by start."""
     defined = definitions(text, spans)
     if not defined:
         return sorted(spans)
@@ -56,6 +58,8 @@ def resolve(text: str, spans: Sequence[Span]) -> list[Span]:
             if long_form is None:
                 if exact is not None:
                     kept.remove(exact)
+            elif exact is not None:
+                kept[kept.index(exact)] = exact._replace(long_form=text[long_form.start : long_form.end])
             elif not overlapping:
-                kept.append(Span(start, end, long_form.label, long_form.score))
+                kept.append(Span(start, end, long_form.label, long_form.score, text[long_form.start : long_form.end]))
     return sorted(kept)

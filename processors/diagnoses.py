@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from clinstream.envelope import CodeMatch, Envelope
+from clinstream.envelope import CodeMatch, Entity, Envelope
 
 SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 # Codings in these systems are kept as sent: the sender has coded the diagnosis already.
@@ -47,6 +47,11 @@ def condition_text(concept: dict[str, Any] | None) -> str | None:
     return displays[0] if displays else None
 
 
+def coded_text(entity: Entity) -> str:
+    """What a mention is coded by: its own text, or for a short form the text defines, the long form."""
+    return entity.expands or entity.text
+
+
 def mentions_to_code(envelopes: list[Envelope]) -> list[str]:
     """The distinct texts a batch needs coded: PROBLEM entities present or possible, and the message's
     Conditions that carry no ICD-10 coding."""
@@ -54,7 +59,7 @@ def mentions_to_code(envelopes: list[Envelope]) -> list[str]:
     for env in envelopes:
         for entity in env.entities:
             if _codable(entity.label, entity.assertion):
-                seen.setdefault(entity.text, None)
+                seen.setdefault(coded_text(entity), None)
         for condition in _conditions(env.bundle):
             if not has_icd10(condition.get("code")):
                 text = condition_text(condition.get("code"))
@@ -65,7 +70,7 @@ def mentions_to_code(envelopes: list[Envelope]) -> list[str]:
 
 def codes_for_entities(env: Envelope, codes: Mapping[str, list[CodeMatch]]) -> Envelope:
     """The envelope with `icd10cm` candidates on its PROBLEM entities that are present or possible."""
-    entities = [e.model_copy(update={"icd10cm": list(codes.get(e.text, []))}) if _codable(e.label, e.assertion) else e
+    entities = [e.model_copy(update={"icd10cm": list(codes.get(coded_text(e), []))}) if _codable(e.label, e.assertion) else e
                 for e in env.entities]
     return env.model_copy(update={"entities": entities})
 

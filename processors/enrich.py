@@ -44,7 +44,7 @@ def with_entities(envelopes: list[Envelope], predictions: list[list[ner.Entity]]
             for e, assertion in zip(predicted, statuses):
                 entities.append(Entity(
                     narrative_id=narrative.id, label=e.label, source_label=e.source_label, start=e.start, end=e.end,
-                    text=e.text, score=e.score, assertion=assertion,
+                    text=e.text, score=e.score, assertion=assertion, expands=e.expands,
                 ))
         models = [model] if env.narratives else []
         out.append(env.model_copy(update={"entities": entities, "models": models}))

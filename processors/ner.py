@@ -38,6 +38,7 @@ class Entity:
     end: int
     text: str
     score: float
+    expands: str | None = None  # a short form the text defines ("ARF" after "acute renal failure (ARF)"): its long form
 
 
 # The base encoder is uncased ("PAN" and "pan" are one token): the letter case of each sub-word's own
@@ -308,7 +309,8 @@ class NerModel:
         resolved = abbreviations.resolve(text, spans)
         if resolved == sorted(spans):
             return entities
-        return [Entity(CLINICAL_LABEL.get(s.label, s.label.upper()), s.label, s.start, s.end, text[s.start : s.end], s.score) for s in resolved]
+        return [Entity(CLINICAL_LABEL.get(s.label, s.label.upper()), s.label, s.start, s.end, text[s.start : s.end], s.score, s.long_form)
+                for s in resolved]
 
     def predict_tags(self, sentences: list[list[str]], *, window: int = 256, stride: int = 32) -> list[list[str]]:
         """IOB tags for pre-tokenized sentences (evaluation on the corpus)."""

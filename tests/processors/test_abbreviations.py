@@ -22,6 +22,7 @@ def test_a_defined_short_form_is_tagged_wherever_it_is_used():
         ("Cisplatin", "Chemical"), ("acute renal failure", "Disease"), ("ARF", "Disease"), ("ARF", "Disease"), ("ARF", "Disease")]
     added = [s for s in resolve(text, found) if text[s.start : s.end] == "ARF"]
     assert all(s.score == 0.9 for s in added), "a use takes the long form's score"
+    assert {s.long_form for s in added} == {"acute renal failure"}, "and names the long form, which the coder codes"
 
 
 def test_a_short_form_of_something_that_is_no_entity_is_untagged():

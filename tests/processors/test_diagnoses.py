@@ -137,3 +137,13 @@ def test_with_codes_names_the_coder_only_where_it_coded():
     assert ref in coded.models and ref not in empty.models
     assert [c.code for e in coded.entities for c in e.icd10cm] == ["J18.9", "A41.9"]
     assert empty == envelope(entities=[])
+
+
+def test_a_short_form_the_note_defines_is_coded_by_its_long_form():
+    """"CAP" after "community acquired pneumonia (CAP)" is coded as the long form, not guessed from three letters."""
+    cap = Entity(narrative_id=NID, label="PROBLEM", source_label="Disease", start=0, end=3, text="CAP", score=0.9, assertion="present",
+                 expands="community acquired pneumonia")
+    env = envelope(entities=[cap, entity("sepsis", "present")])
+    assert mentions_to_code([env]) == ["community acquired pneumonia", "sepsis"]
+    coded = codes_for_entities(env, CODES)
+    assert [(e.text, [c.code for c in e.icd10cm]) for e in coded.entities] == [("CAP", ["J18.9"]), ("sepsis", ["A41.9"])]
