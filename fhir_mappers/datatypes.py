@@ -188,19 +188,28 @@ def identifier_system(hd: str) -> str:
     return f"urn:clinstream:id:{authority(hd)}"
 
 
+def validity(start: str, end: str) -> dict[str, str] | None:
+    """The Period a datatype's effective and expiration dates (CX-7/8, XPN-12/13, XAD-13/14, XTN-13/14) give it."""
+    period = {k: v for k, v in (("start", dtm(start)), ("end", dtm(end))) if v}
+    return period or None
+
+
 def identifier(cx: str) -> dict[str, Any] | None:
-    """CX: id^check^scheme^authority^type -> Identifier."""
-    c = comps(cx)
+    """CX: id^check^scheme^authority^type^facility^effective^expiration -> Identifier (7/8 its period)."""
+    c = comps(cx, 8)
     if not c[0]:
         return None
     ident: dict[str, Any] = {"value": unescape(c[0]), "system": identifier_system(c[3])}
     if c[4]:
         ident["type"] = {"coding": [{"system": V2_0203, "code": unescape(c[4])}]}
+    period = validity(c[6], c[7])
+    if period:
+        ident["period"] = period
     return ident
 
 
 def human_name(xpn: str) -> dict[str, Any] | None:
-    c = comps(xpn)
+    c = comps(xpn, 13)
     name: dict[str, Any] = {}
     family, given = unescape(c[0].split("&")[0]), [unescape(g) for g in (c[1], c[2]) if g]
     if family:
@@ -214,11 +223,15 @@ def human_name(xpn: str) -> dict[str, Any] | None:
     use = {"L": "official", "D": "usual", "M": "maiden", "N": "nickname", "A": "anonymous"}.get(c[6])
     if use:
         name["use"] = use
+    dr = c[9].split("&") + [""]  # XPN-10 validity range (DR, deprecated), else XPN-12/13 effective and expiration dates
+    period = validity(dr[0], dr[1]) or validity(c[11], c[12])
+    if period and name:
+        name["period"] = period
     return name or None
 
 
 def address(xad: str) -> dict[str, Any] | None:
-    c = comps(xad)
+    c = comps(xad, 14)
     addr: dict[str, Any] = {}
     lines = [line for line in (unescape(x.split("&")[0]) for x in (c[0], c[1])) if line]
     if lines:
@@ -229,22 +242,35 @@ def address(xad: str) -> dict[str, Any] | None:
     use = {"H": "home", "B": "work", "O": "work", "C": "temp"}.get(c[6])
     if use and addr:
         addr["use"] = use
+    dr = c[11].split("&") + [""]  # XAD-12 validity range (DR, deprecated), else XAD-13/14 effective and expiration dates
+    period = validity(dr[0], dr[1]) or validity(c[12], c[13])
+    if period and addr:
+        addr["period"] = period
     return addr or None
 
 
 def telecom(xtn: str) -> dict[str, Any] | None:
-    c = comps(xtn)
+    """XTN -> ContactPoint: 4 an e-mail address, else 5-7 a phone number (else 1); 2 use, 3 equipment, 13/14 period,
+    18 preference order (rank)."""
+    c = comps(xtn, 18)
     if c[3]:
-        return {"system": "email", "value": unescape(c[3])}
-    number = "".join(p for p in (f"+{c[4]} " if c[4] else "", f"({c[5]}) " if c[5] else "", c[6]) if p).strip() or unescape(c[0])
-    if not number:
-        return None
-    point: dict[str, Any] = {"system": {"FX": "fax", "CP": "phone", "BP": "pager", "Internet": "email"}.get(c[2], "phone"), "value": number}
-    use = {"PRN": "home", "WPN": "work", "ORN": "home", "NET": "home"}.get(c[1])
-    if c[2] == "CP":
-        use = "mobile"
-    if use:
-        point["use"] = use
+        point: dict[str, Any] = {"system": "email", "value": unescape(c[3])}
+    else:
+        number = "".join(p for p in (f"+{c[4]} " if c[4] else "", f"({c[5]}) " if c[5] else "", c[6]) if p).strip() or unescape(c[0])
+        if not number:
+            return None
+        point = {"system": {"FX": "fax", "CP": "phone", "BP": "pager", "Internet": "email"}.get(c[2], "phone"), "value": number}
+        use = {"PRN": "home", "WPN": "work", "ORN": "home", "NET": "home"}.get(c[1])
+        if c[2] == "CP":
+            use = "mobile"
+        if use:
+            point["use"] = use
+    period = validity(c[12], c[13])  # XTN-13/14 effective start and expiration dates
+    if period:
+        point["period"] = period
+    rank = c[17].strip()  # XTN-18 preference order
+    if rank.isdigit() and int(rank) > 0:
+        point["rank"] = int(rank)
     return point
 
 

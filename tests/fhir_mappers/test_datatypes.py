@@ -123,3 +123,18 @@ def test_cached_timestamps_follow_the_sender_zone():
     with sender_context(ZoneInfo("Europe/Paris"), None):
         assert dtm("20260715103005") == "2026-07-15T10:30:05+02:00"
     assert dtm("20260115103005") == "2026-01-15T10:30:05+00:00"
+
+
+def test_effective_and_expiration_dates_are_periods():
+    """The guide's datatype maps: CX-7/8, XPN-10 (validity range) or XPN-12/13, XAD-12 (range) or XAD-13/14 and XTN-13/14
+    -> period; XTN-18 (preference order) -> rank, for e-mail addresses as for phones."""
+    assert identifier("1234^^^H^MR^^20200101^20201231")["period"] == {"start": "2020-01-01", "end": "2020-12-31"}
+    assert human_name("Doe^Jo^^^^^L^^^19241012")["period"] == {"start": "1924-10-12"}
+    assert human_name("Doe^Jo^^^^^L^^^^^19241010^19241015")["period"] == {"start": "1924-10-10", "end": "1924-10-15"}
+    assert address("1 Main St^^Town^ST^12345^US^H^^^^^^20000110^20050111")["period"] == {"start": "2000-01-10", "end": "2005-01-11"}
+    assert address("1 Main St^^Town^^^^^^^^^20000110&20000120")["period"] == {"start": "2000-01-10", "end": "2000-01-20"}
+    point = telecom("^WPN^PH^^1^555^1234567^^^^^^20010110^20020110^^^^2")
+    assert point["period"] == {"start": "2001-01-10", "end": "2002-01-10"} and point["rank"] == 2 and point["use"] == "work"
+    assert telecom("^NET^Internet^a@b.org^^^^^^^^^20010110^^^^^1") == {"system": "email", "value": "a@b.org",
+                                                                        "period": {"start": "2001-01-10"}, "rank": 1}
+    assert "period" not in human_name("Doe^Jo") and "period" not in telecom("^PRN^PH^^^555^1234567")
