@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, identifier_system, unescape
+from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, identifier_system, reps, system_uri, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.participants import V2_0443, practitioner_role
@@ -20,6 +20,9 @@ ORDER_CONTROL = {"NW": "active", "OK": "active", "SN": "active", "XO": "active",
                  "OH": "on-hold"}
 PRIORITY = {"S": "stat", "A": "asap", "R": "routine", "P": "routine", "T": "urgent", "C": "urgent"}
 SPECIMEN_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0487"
+REPEAT_PATTERN = "http://terminology.hl7.org/CodeSystem/v2-0335"
+# events whose order groups put the OBR before its ORC (OUL^R22/R23/R24: ORDER = OBR, [ORC], ...)
+OBR_FIRST = frozenset({"R22", "R23", "R24"})
 # segments this module consumes; OBR and DG1 are also read here (order code, reasons) but mapped elsewhere too
 ORDER_SEGMENTS = frozenset({"ORC", "SPM", "TQ1", "RXA", "RXR", "RXO", "RXE", "RXC", "RXD", "SCH", "AIS", "AIL", "AIP", "CTI", "INV"})
 
@@ -34,6 +37,24 @@ def order_identifiers(orc: Any | None, obr: Any | None) -> list[dict[str, Any]]:
             out.append(ident)
     group = entity_identifier(field(orc, 4), "PGN") if orc is not None else None
     return out + ([group] if group else [])
+
+
+def tq1_timing(tq1: Any) -> dict[str, Any] | None:
+    """TQ1 -> Timing, as the guide's TQ1[ServiceRequest] and TQ1[MedicationRequest] share it: 3 repeat pattern -> code
+    (table 0335 unless the sender names another system), 7/8 start and end -> repeat.boundsPeriod."""
+    rpt = comps(field(tq1, 3).split("~")[0])[0].split("&") + ["", "", ""]
+    when: dict[str, Any] = {}
+    code = " ".join(unescape(rpt[0]).split())
+    if code:
+        named = unescape(rpt[2]).strip()
+        coding: dict[str, Any] = {"system": REPEAT_PATTERN if named.upper() in ("", "HL70335") else system_uri(named), "code": code}
+        if unescape(rpt[1]).strip():
+            coding["display"] = unescape(rpt[1])
+        when["code"] = {"coding": [coding]}
+    start, end = dtm(field(tq1, 7)), dtm(field(tq1, 8))
+    if start or end:
+        when["repeat"] = {"boundsPeriod": {k: v for k, v in (("start", start), ("end", end)) if v}}
+    return when or None
 
 
 def ordering_provider(xcn: str) -> list[dict[str, Any]]:
@@ -74,6 +95,15 @@ def service_request(orc: Any | None, obr: Any | None, key: str, subject: dict, e
     priority = PRIORITY.get(comps(field(tq1, 9))[0].upper()) if tq1 is not None else None
     if priority:
         resource["priority"] = priority
+    timing = tq1_timing(tq1) if tq1 is not None else None  # the guide's TQ1[ServiceRequest]: occurrenceTiming, 11 a note
+    if timing:
+        resource["occurrenceTiming"] = timing
+    instruction = unescape(field(tq1, 11)).strip() if tq1 is not None else ""
+    if instruction:
+        resource["note"] = [{"text": instruction}]
+    reasons = [c for c in (codeable(x) for x in reps(field(obr, 31))) if c] if obr is not None else []
+    if reasons:  # OBR-31 reason for study
+        resource["reasonCode"] = reasons
     return resource
 
 
@@ -238,6 +268,11 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
         elif schedule is not None and seg_id in {"TQ1", "AIS", "AIL", "AIP"}:
             schedule.add(seg_id, seg, index)
         elif seg_id == "ORC":
+            if event in OBR_FIRST and order is not None and order.orc is None and order.obr is not None and not order.pharmacy:
+                # OUL^R22-R24 order groups are OBR, [ORC]: the ORC after an OBR is that order's, and keys its
+                # ServiceRequest as an ORC before its OBR would (a PRT after the ORC finds it so)
+                order.orc, order.index = seg, index
+                continue
             close()
             order = _Order(seg, index)
         elif seg_id == "OBR":

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, date_only, dtm, field, number, reps, system_uri, unescape
+from fhir_mappers.datatypes import codeable, comps, date_only, dtm, field, number, reps, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
-from fhir_mappers.orders import PRIORITY, V2_0443, order_identifiers, ordering_provider
+from fhir_mappers.orders import PRIORITY, V2_0443, order_identifiers, ordering_provider, tq1_timing
 
 # ORC-5 (table 0038), else ORC-1 (table 0119) -> MedicationRequest.status
 MED_ORDER_STATUS = {"A": "active", "IP": "active", "SC": "active", "CM": "completed", "CA": "cancelled", "DC": "stopped",
@@ -97,7 +97,6 @@ def immunization(rxa: Any, rxr: Any | None, orc: Any | None, key: str, patient: 
     return resource, people
 
 
-REPEAT_PATTERN = "http://terminology.hl7.org/CodeSystem/v2-0335"
 # RXO-9 allow substitutions (table 0161), as the guide's AllowSubstitution map codes them
 SUBSTITUTION = {"N": "Substitutions are NOT authorized", "G": "Allow generic substitutions", "T": "Allow therapeutic substitutions"}
 
@@ -106,18 +105,7 @@ def timing(tq1: Any, dosage: dict[str, Any]) -> str | None:
     """TQ1 onto a MedicationRequest dosage (the guide's TQ1[MedicationRequest]): 3 repeat pattern -> timing.code
     (table 0335 unless the sender names another system), 7/8 start and end -> timing.repeat.boundsPeriod,
     10 condition text -> additionalInstruction, 11 text instruction -> text. Returns TQ1-9 as a request priority."""
-    rpt = comps(field(tq1, 3).split("~")[0])[0].split("&") + ["", "", ""]
-    when: dict[str, Any] = {}
-    code = " ".join(unescape(rpt[0]).split())
-    if code:
-        named = unescape(rpt[2]).strip()
-        coding: dict[str, Any] = {"system": REPEAT_PATTERN if named.upper() in ("", "HL70335") else system_uri(named), "code": code}
-        if unescape(rpt[1]).strip():
-            coding["display"] = unescape(rpt[1])
-        when["code"] = {"coding": [coding]}
-    start, end = dtm(field(tq1, 7)), dtm(field(tq1, 8))
-    if start or end:
-        when["repeat"] = {"boundsPeriod": {k: v for k, v in (("start", start), ("end", end)) if v}}
+    when = tq1_timing(tq1)
     if when:
         dosage["timing"] = when
     condition, text = unescape(field(tq1, 10)).strip(), unescape(field(tq1, 11)).strip()

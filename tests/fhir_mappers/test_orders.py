@@ -303,3 +303,26 @@ def test_medication_request_timing_substitution_and_dea_requester():
     assert dosage["timing"]["repeat"] == {"boundsPeriod": {"start": "2019-11-04T10:30:00+02:15", "end": "2019-11-04T11:30:00+02:15"}}
     assert dosage["additionalInstruction"] == [{"text": "With food"}] and dosage["text"] == "Take slowly" and filler["priority"] == "stat"
     assert "TQ1" not in m.unmapped_segments
+
+
+def test_service_request_timing_note_and_reason():
+    """TQ1 -> occurrenceTiming (TQ1-3 on table 0335, TQ1-7/8 bounds) and TQ1-11 a note (guide's TQ1[ServiceRequest]);
+    OBR-31 reason for study -> reasonCode."""
+    m = bundle("ORM^O01^ORM_O01", PID, ORC, "TQ1|1||Q4H||||20211010|20211110|R||Fasting",
+               OBR + "||||||||||||||||||||||||786.09^Dyspnea^I9C~414.8^Ischemia^I9C")
+    (request,) = of(m, "ServiceRequest")
+    assert request["occurrenceTiming"] == {"code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0335", "code": "Q4H"}]},
+                                           "repeat": {"boundsPeriod": {"start": "2021-10-10", "end": "2021-11-10"}}}
+    assert request["priority"] == "routine" and request["note"] == [{"text": "Fasting"}]
+    assert [r["coding"][0]["code"] for r in request["reasonCode"]] == ["786.09", "414.8"]
+
+
+def test_oul_orc_after_its_obr_is_the_same_order():
+    """OUL^R22 order groups are OBR, [ORC]: one ServiceRequest with the ORC's status and group number, which a PRT after
+    the ORC joins; elsewhere an ORC after an OBR starts the next order."""
+    m = bundle("OUL^R22^OUL_R22", PID, "SPM|1|SP-1&EHR||BLD", OBR, "ORC|SC|||GRP1^EHR|CM", "PRT||AD||OP^Ordering Provider^HL70443|77^Ord^Olga", OBX)
+    (request,) = of(m, "ServiceRequest")
+    assert request["status"] == "completed" and [i["value"] for i in request["identifier"]] == ["PL100", "FI200", "GRP1"]
+    role = next(r for r in of(m, "PractitionerRole") if f"urn:uuid:{r['id']}" == request["requester"]["reference"])
+    assert role["code"][0]["coding"][0]["code"] == "OP"
+    assert len(of(bundle("ORM^O01^ORM_O01", PID, OBR, "ORC|NW|PL9^EHR", "OBR|2|PL9^EHR||2345-7^Glucose^LN"), "ServiceRequest")) == 2
