@@ -1,4 +1,5 @@
-"""TXA + its OBX text lines (MDM) -> DocumentReference with the note as a text/plain attachment."""
+"""TXA + its OBX text lines (MDM) -> DocumentReference with the note as a text/plain attachment: TXA-2 type, -4/6 date,
+-5/9 authors, -10 authenticator, -12 master identifier, -16 identifier, -17 docStatus, -18 security label, -25 description."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from fhir_mappers.datatypes import codeable, comps, field, instant, reps, unesca
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 
+# TXA-18 document confidentiality status (table 0272) -> v3 Confidentiality where the code is the same concept
+CONFIDENTIALITY = {"R": ("R", "restricted"), "V": ("V", "very restricted")}
 DOC_STATUS = {"AU": "final", "LA": "final", "PA": "preliminary", "IP": "preliminary", "IN": "preliminary", "DI": "preliminary",
               "DO": "preliminary"}
 
@@ -41,6 +44,25 @@ def document_reference(txa: Any, obx_segments: list[Any], msg_key: str, subject:
     authors = list({a["id"]: a for a in authors}.values())
     if authors:
         resource["author"] = [ref(a) for a in authors]
+    # the guide's TXA[DocumentReference]: 10 authenticator, 16 file name an identifier, 18 security label, 25 description
+    authenticator = practitioner(field(txa, 10).split("~")[0], authorities)
+    if authenticator:
+        resource["authenticator"] = ref(authenticator)
+        if all(a["id"] != authenticator["id"] for a in authors):
+            authors.append(authenticator)
+    file_name = unescape(field(txa, 16)).strip()
+    if file_name:
+        resource["identifier"] = [{"value": file_name}]
+    secrecy = unescape(field(txa, 18)).strip().upper()
+    if secrecy in CONFIDENTIALITY:
+        code, display = CONFIDENTIALITY[secrecy]
+        resource["securityLabel"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": code,
+                                                  "display": display}]}]
+    elif secrecy:
+        resource["securityLabel"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0272", "code": secrecy}]}]
+    title = unescape(field(txa, 25).split("~")[0]).strip()
+    if title:
+        resource["description"] = title
     text = note_text(obx_segments)
     resource["content"] = [{"attachment": {"contentType": "text/plain; charset=utf-8",
                                            "data": base64.b64encode(text.encode("utf-8")).decode("ascii")}}]

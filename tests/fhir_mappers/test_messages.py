@@ -76,6 +76,20 @@ def test_mdm_note_is_a_document():
     assert doc["docStatus"] == "final" and doc["masterIdentifier"]["value"] == "DOC1" and doc["date"] == "2026-01-01T10:30:00+00:00"
 
 
+def test_mdm_document_authenticator_identifier_security_and_title():
+    """TXA (guide's TXA[DocumentReference]): 10 authenticator, 16 file name an identifier, 18 confidentiality a v3
+    security label (R restricted), 25 description."""
+    m = hl7v2_to_fhir(msg("MDM^T02^MDM_T02", PID, PV1, "TXA|1|PN^Progress note|TX|20260101103000+0000|1001^Adams^Helen|||||2002^Baker^Bo||DOC1"
+                          "||||54302-DEX|AU|R|AV||||||Discharge summary", "OBX|1|TX|11506-3^Progress note^LN|1|Fine.||||||F"))
+    validate_r4_bundle(m.bundle)
+    doc = resources(m, "DocumentReference")[0]
+    by_url = {e["fullUrl"]: e["resource"] for e in m.bundle["entry"]}
+    assert by_url[doc["authenticator"]["reference"]]["name"][0]["family"] == "Baker"
+    assert doc["identifier"] == [{"value": "54302-DEX"}] and doc["description"] == "Discharge summary"
+    assert doc["securityLabel"] == [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R",
+                                                 "display": "restricted"}]}]
+
+
 def test_framing_bom_and_separators():
     """MLLP framing, a UTF-8 BOM and LF or CRLF separators give the same Bundle as plain CR."""
     plain = msg("ADT^A01", PID, PV1)
