@@ -354,6 +354,9 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             resources.append(episode)
             _share(related, extra)
     for group in groups:
+        order = links.get(group.index, {})  # the OBR's ServiceRequest and specimens: what its results are based on and about
+        for result in group.observations:
+            result.update({k: v for k, v in (("basedOn", order.get("basedOn")), ("specimen", (order.get("specimen") or [None])[0])) if v})
         resources.extend(group.observations)
         for presented in group.reports:  # based on the order's ServiceRequest, about its specimens, like the OBR's report
             presented.update(links.get(group.index, {}))

@@ -7,7 +7,7 @@ import base64
 import re
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, field, instant, number, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, instant, number, reps, unescape
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.organizations import xon_organization
 from fhir_mappers.participants import coded_role, practitioner_role
@@ -156,6 +156,15 @@ def observation(obx: Any, index: int, msg_key: str, subject: dict | None, encoun
     flags = [c for c in (unescape(comps(f)[0]).strip() for f in reps(field(obx, 8))) if c]  # each repetition a CWE: its code
     if flags:
         resource["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": f}]} for f in flags]
+    # the guide's OBX[Observation]: 17 method, 20 body site, 21 observation instance identifier
+    method, site = codeable(field(obx, 17).split("~")[0]), codeable(field(obx, 20).split("~")[0])
+    if method:
+        resource["method"] = method
+    if site:
+        resource["bodySite"] = site
+    instance = entity_identifier(field(obx, 21))
+    if instance:
+        resource["identifier"] = [instance]
     if notes:
         resource["note"] = [{"text": n} for n in notes]
     return resource

@@ -326,3 +326,13 @@ def test_oul_orc_after_its_obr_is_the_same_order():
     role = next(r for r in of(m, "PractitionerRole") if f"urn:uuid:{r['id']}" == request["requester"]["reference"])
     assert role["code"][0]["coding"][0]["code"] == "OP"
     assert len(of(bundle("ORM^O01^ORM_O01", PID, OBR, "ORC|NW|PL9^EHR", "OBR|2|PL9^EHR||2345-7^Glucose^LN"), "ServiceRequest")) == 2
+
+
+def test_results_are_based_on_the_order_and_about_its_specimen():
+    """Each Observation of an OBR group points at the order's ServiceRequest (basedOn) and its first specimen; OBX-17
+    method, OBX-20 body site and OBX-21 instance identifier are mapped (guide's OBX[Observation])."""
+    m = bundle("ORU^R01^ORU_R01", PID, OBR, "OBX|1|NM|2093-3^Cholesterol^LN||180|mg/dL|<200||||F||||||OBS^Test method^AS4|||BU^Site^E5|EI21^OII", SPM)
+    (request,), (spec,), (obs,) = of(m, "ServiceRequest"), of(m, "Specimen"), of(m, "Observation")
+    assert obs["basedOn"] == [{"reference": f"urn:uuid:{request['id']}"}] and obs["specimen"] == {"reference": f"urn:uuid:{spec['id']}"}
+    assert obs["method"]["coding"][0]["code"] == "OBS" and obs["bodySite"]["coding"][0]["code"] == "BU"
+    assert obs["identifier"] == [{"value": "EI21", "system": "urn:clinstream:id:OII"}]
