@@ -10,7 +10,7 @@ from fhir_mappers.death import OBSERVATION_CODES, indicator_value
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 
-INDICATOR_CODES = "http://example.com/v2-to-fhir-converter/CodeSystem/accident-indicator"
+INDICATOR_CODES = "urn:clinstream:codesystem:accident-indicator"
 # (ACC field, component code, display): yes/no answers (table 0136)
 INDICATORS = ((5, "AJRI", "Accident Job Related Indicator"), (6, "ADI", "Accident Death Indicator"),
               (10, "PNI", "Police Notified Indicator"))

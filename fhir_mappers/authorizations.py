@@ -12,7 +12,7 @@ from fhir_mappers.organizations import xon_organization
 
 ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
 # v2 has treatment counts where FHIR's adjudication table has none: FHIR-Converter's codes for them
-TREATMENT_COUNTS = "http://example.com/v2-to-fhir-converter/CodeSystem/additional-adjudication"
+TREATMENT_COUNTS = "urn:clinstream:codesystem:additional-adjudication"
 COUNTS = ((8, "RNT", "Requested Number of Treatments"), (9, "ANT", "Authorized Number of Treatments"))
 # v2 does not say which kind of claim the authorization answers; FHIR-Converter and the guide's examples say institutional
 CLAIM_TYPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "institutional", "display": "Institutional"}]}

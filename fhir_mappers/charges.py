@@ -14,7 +14,7 @@ from fhir_mappers.organizations import xon_organization
 
 V2_0443 = "http://terminology.hl7.org/CodeSystem/v2-0443"
 # FT1-42 is the pharmacy's prescription number; v2-0203 has no code for one, FHIR-Converter names it PRN
-PRESCRIPTION_NUMBER = {"coding": [{"system": "http://example.com/v2-to-fhir-converter/CodeSystem/identifier-type-code", "code": "PRN",
+PRESCRIPTION_NUMBER = {"coding": [{"system": "urn:clinstream:codesystem:identifier-type-code", "code": "PRN",
                                    "display": "Prescription Number"}]}
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 

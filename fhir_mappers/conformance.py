@@ -11,6 +11,7 @@ out: they carry each converter's own bookkeeping.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -89,6 +90,16 @@ def facts(resource: dict[str, Any], types_by_ref: dict[str, str]) -> Facts:
     return out
 
 
+# A code system no standard names: FHIR-Converter writes a placeholder (http://example.com/v2-to-fhir-converter/...),
+# clinstream its own namespace (never a domain it does not own). The same local system either way.
+_LOCAL_SYSTEM = re.compile(r"^(?:http://example\.com/v2-to-fhir-converter/(?:CodeSystem/)?|urn:clinstream:codesystem:)(.+)$")
+
+
+def local_system(system: str) -> str:
+    m = _LOCAL_SYSTEM.match(system)
+    return f"local:{m.group(1)}" if m else system
+
+
 def _walk(node: Any, out: Facts, types_by_ref: dict[str, str], key: str = "", top: bool = False) -> None:
     if isinstance(node, list):
         for item in node:
@@ -101,7 +112,7 @@ def _walk(node: Any, out: Facts, types_by_ref: dict[str, str], key: str = "", to
         for coding in codings:
             if isinstance(coding, dict) and coding.get("code"):
                 out["code"].add(str(coding["code"]))
-                out["system"].add(f"{coding.get('system', '')}|{coding['code']}")
+                out["system"].add(f"{local_system(coding.get('system', ''))}|{coding['code']}")
     if "reference" in node and isinstance(node["reference"], str):
         target = types_by_ref.get(node["reference"]) or node["reference"].split("/")[0]
         out["reference"].add(f"{key}:{target}")

@@ -12,8 +12,8 @@ from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.locations import locations
 
 # FHIR-Converter's codes for the PDA facts: no standard code says "a death certificate was issued" as a yes/no
-OBSERVATION_CODES = "http://example.com/v2-to-fhir-converter/CodeSystem/observation-code"
-PROCEDURE_CODES = "http://example.com/v2-to-fhir-converter/CodeSystem/procedure-code"
+OBSERVATION_CODES = "urn:clinstream:codesystem:observation-code"
+PROCEDURE_CODES = "urn:clinstream:codesystem:procedure-code"
 YES_NO = "http://terminology.hl7.org/CodeSystem/v2-0136"
 YES_NO_DISPLAY = {"Y": "Yes", "N": "No"}
 # (PDA indicator field, code, display)

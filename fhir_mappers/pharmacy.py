@@ -295,7 +295,7 @@ class PharmacyOrder:
         return resource, people
 
 
-REFILL_REQUEST = {"coding": [{"system": "http://example.com/v2-to-fhir-converter/additional-task-code", "code": "refill-authorization-request",
+REFILL_REQUEST = {"coding": [{"system": "urn:clinstream:codesystem:additional-task-code", "code": "refill-authorization-request",
                               "display": "Pharmacy/Treatment Refill Authorization Request"}],
                   "text": "Pharmacy/treatment refill authorization request"}
 
