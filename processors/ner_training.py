@@ -21,7 +21,7 @@ from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokeni
 
 from processors import abbreviations, onnx_int8
 from processors.model_delta import DELTA_FILE, base_info, save_delta, write_meta
-from processors.ner import LABELS, SHAPE_KEY, NerModel, add_case, base_model_dir, cased_ids
+from processors.ner import LABELS, NerModel, base_model_dir
 
 Sentence = tuple[list[str], list[str]]
 POOL_BATCHES = 50
@@ -63,39 +63,10 @@ def score(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, Any]:
     }
 
 
-def with_context(sentences: list[list[str]], context_words: int) -> list[tuple[list[str], int, int]]:
-    """Each sentence with up to `context_words` words of the sentences before and after it (file order is
-    document order in BC5CDR: a PubMed abstract's sentences follow each other), and where it sits in them:
-    the worker reads whole notes, so the model learns and is scored on sentences inside their text."""
-    out = []
-    for i, words in enumerate(sentences):
-        left: list[str] = []
-        for j in range(i - 1, -1, -1):
-            if len(left) >= context_words:
-                break
-            left = sentences[j] + left
-        right: list[str] = []
-        for j in range(i + 1, len(sentences)):
-            if len(right) >= context_words:
-                break
-            right = right + sentences[j]
-        left, right = left[len(left) - context_words :] if context_words else [], right[:context_words]
-        out.append((left + words + right, len(left), len(left) + len(words)))
-    return out
-
-
-def evaluate(model: NerModel, sentences: list[Sentence], context_words: int | None = None) -> dict[str, Any]:
-    """Scores the model on IOB sentences, each read with the context the model was trained with."""
-    if context_words is None:
-        context_words = model.meta.get("training", {}).get("context_words", 0)
-    rows = with_context([tokens for tokens, _ in sentences], context_words)
+def evaluate(model: NerModel, sentences: list[Sentence]) -> dict[str, Any]:
     predicted: list[list[str]] = []
-    for i in range(0, len(rows), 256):
-        for tags, (_, start, end) in zip(model.predict_tags([words for words, _, _ in rows[i : i + 256]]), rows[i : i + 256]):
-            tags = tags[start:end]
-            if tags and tags[0].startswith("I-"):  # an entity running in from the context starts here
-                tags[0] = "B-" + tags[0][2:]
-            predicted.append(tags)
+    for i in range(0, len(sentences), 256):
+        predicted.extend(model.predict_tags([tokens for tokens, _ in sentences[i : i + 256]]))
     predicted = with_abbreviations([tokens for tokens, _ in sentences], predicted)
     return score([tags for _, tags in sentences], predicted)
 
@@ -104,7 +75,7 @@ def with_abbreviations(sentences: list[list[str]], tags: list[list[str]], window
     """The worker resolves a note's abbreviations over the whole note (processors/abbreviations.py); an IOB
     file's sentences get the same, each inside the text of the `window` sentences before it."""
     out = []
-    for i, (tokens, own) in enumerate(zip(sentences, tags)):
+    for i, tokens in enumerate(sentences):
         first = max(0, i - window)
         starts, words, spans = [], [], []
         offset = 0
@@ -157,8 +128,6 @@ def train_ner(
     lr: float = 4e-4,
     batch_size: int = 32,
     seed: int = 13,
-    context_words: int = 16,
-    case_embedding: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     random.seed(seed)
@@ -170,24 +139,20 @@ def train_ner(
         label2id={lab: i for i, lab in enumerate(LABELS)}, local_files_only=True,
     )
     model = AutoModelForTokenClassification.from_pretrained(base, config=config, local_files_only=True)
-    if case_embedding:
-        add_case(model)
     for name, param in model.named_parameters():
-        param.requires_grad = not name.startswith("bert.embeddings.") or name == SHAPE_KEY
+        param.requires_grad = not name.startswith("bert.embeddings.")
 
     train = read_iob(train_path)
     label_id = {lab: i for i, lab in enumerate(LABELS)}
     examples = []
-    for (words, start, end), (_, tags) in zip(with_context([tokens for tokens, _ in train], context_words), train):
-        enc = tokenizer([words], is_split_into_words=True, truncation=True, max_length=256, return_offsets_mapping=True)
-        ids = cased_ids(enc, [words], tokenizer.vocab_size, split_words=True)[0] if case_embedding else enc["input_ids"][0]
+    for tokens, tags in train:
+        enc = tokenizer(tokens, is_split_into_words=True, truncation=True, max_length=256)
         labels, previous = [], None
-        for word in enc.word_ids(0):
-            # first sub-word of each word of the sentence carries the word's tag; the rest, and the context, are ignored by the loss
-            inside = word is not None and word != previous and start <= word < end
-            labels.append(label_id[tags[word - start]] if inside else -100)
+        for word in enc.word_ids():
+            # first sub-word of each word carries the word's tag; the rest are ignored by the loss
+            labels.append(-100 if word is None or word == previous else label_id[tags[word]])
             previous = word
-        examples.append((ids, labels))
+        examples.append((enc["input_ids"], labels))
 
     per_pool = batch_size * POOL_BATCHES
     steps = epochs * sum(-(-min(per_pool, len(examples) - i) // batch_size) for i in range(0, len(examples), per_pool))
@@ -224,7 +189,7 @@ def train_ner(
     delta = {
         k: v.to(torch.float16)
         for k, v in model.state_dict().items()
-        if k.startswith("bert.encoder.") or k.startswith("classifier.") or k == SHAPE_KEY
+        if k.startswith("bert.encoder.") or k.startswith("classifier.")
     }
     meta: dict[str, Any] = {
         "name": "clinstream-ner-minilm-bc5cdr",
@@ -234,7 +199,6 @@ def train_ner(
         "training": {
             "data": str(Path(train_path).name), "sentences": len(train), "epochs": epochs, "lr": lr,
             "batch_size": batch_size, "seed": seed, "frozen": "embeddings", "labels_on": "first sub-word",
-            "context_words": context_words, "case_embedding": case_embedding,
             "decoding": "BIO-constrained Viterbi; short forms defined in the text tagged as their long form",
             "seconds": round(train_seconds), "torch_threads": torch.get_num_threads(),
         },
@@ -267,8 +231,6 @@ def model_card(meta: dict[str, Any]) -> str:
         f"precision {int8['precision']:.3f}, recall {int8['recall']:.3f}, F1 {int8['f1']:.3f} on the same sentences.\n"
         if int8 else ""
     )
-    case_line = (", plus a learned vector per letter case (lower, Title, UPPER, mixed, none) of each sub-word's\n"
-                 "  characters, added to its word embedding: the package's tokenizer is uncased") if t.get("case_embedding") else ""
     return f"""# {meta['name']} ({meta['version']})
 
 Token-classification model for chemicals and diseases in English biomedical and clinical text.
@@ -276,13 +238,12 @@ In clinstream's envelope `Chemical` is reported as MEDICATION and `Disease` as P
 
 - **Base**: the MiniLM-L6 (H384, uncased) encoder shipped in the PyPI package `{meta['base']['package']}`
   {meta['base']['package_version']}. This folder holds only what differs from it: the six fine-tuned transformer
-  layers and the classification head (`{DELTA_FILE}`, fp16). The embeddings were frozen and come from the package{case_line}.
+  layers and the classification head (`{DELTA_FILE}`, fp16). The embeddings were frozen and come from the package.
 - **Data**: BC5CDR (BioCreative V CDR, CC BY 4.0), `{t['data']}` ({t['sentences']} sentences), IOB2 tags.
 - **Training**: full fine-tune of the layers, AdamW lr {t['lr']}, linear warm-up and decay, {t['epochs']} epochs,
   sentences of similar length batched together,
-  batch {t['batch_size']}, seed {t['seed']}, labels on the {t['labels_on']}; each sentence read inside up to
-  {t.get('context_words', 0)} words of the sentences around it (unlabelled context: the worker reads whole notes);
-  {t['seconds']} s on {t['torch_threads']} CPU threads. Reproduce with `clinstream train ner`.
+  batch {t['batch_size']}, seed {t['seed']}, labels on the {t['labels_on']}; {t['seconds']} s on {t['torch_threads']} CPU threads.
+  Reproduce with `clinstream train ner`.
 - **Decoding**: {t['decoding']} (an I- tag only after B-/I- of the same type; "acute renal failure (ARF)"
   makes every ARF of the text a Disease, `processors/abbreviations.py`). The scores below include it: an IOB
   file has no document breaks, so a sentence's text is it and the {DOCUMENT_SENTENCES} sentences before it.
