@@ -72,6 +72,8 @@ def unescape(text: str) -> str:
 
 def dtm(value: str) -> str | None:
     """HL7 DTM -> FHIR dateTime at the same precision; a time part always carries an offset. None if invalid."""
+    if not value:
+        return None
     value = value.strip().split("^")[0]
     return _dtm(value, _ZONE.get()) if _DTM.match(value) else None
 
@@ -190,6 +192,8 @@ def identifier_system(hd: str) -> str:
 
 def validity(start: str, end: str) -> dict[str, str] | None:
     """The Period a datatype's effective and expiration dates (CX-7/8, XPN-12/13, XAD-13/14, XTN-13/14) give it."""
+    if not start and not end:  # nearly always: every identifier, name, address and phone asks
+        return None
     period = {k: v for k, v in (("start", dtm(start)), ("end", dtm(end))) if v}
     return period or None
 
