@@ -52,7 +52,7 @@ def fhir_safe(value: Any, key: str = "") -> Any:
     absent fields, but a field that is present and empties out once split and unescaped (`^&`, `\\H\\`)
     could slip through. Odd whitespace becomes a space, strings are trimmed (empty ones dropped), and a
     `code` (Coding.code, Quantity.code: the one code-typed key fed from free sender text) keeps single
-    inner spaces only, as the code type requires."""
+    inner spaces only, as the code type requires. Objects and arrays are cleaned in place and returned."""
     if isinstance(value, dict):
         return _object(value)
     if isinstance(value, list):
@@ -63,41 +63,47 @@ def fhir_safe(value: Any, key: str = "") -> Any:
 
 
 # The pass visits every value of every resource, so the common cases (a plain dict, a list of dicts, a
-# printable string) are handled inside the loops, without a call each: a third of the time it took.
+# printable string) are handled inside the loops, without a call each: a third of the time it took. It
+# cleans in place: nearly everything is clean already, and copying every object was a sixth of the mapping.
+# (Setting an existing key while iterating is allowed; keys to drop are deleted after the loop.)
 def _object(value: dict) -> dict:
-    kept = {}
+    drop: list[str] | None = None
     for k, v in value.items():
         kind = type(v)
         if kind is str:  # a printable string needs trimming only, unless it is a code with doubled spaces
-            v = v.strip() if v.isprintable() and (k != "code" or "  " not in v) else _text(v, k)
+            cleaned = v.strip() if v.isprintable() and (k != "code" or "  " not in v) else _text(v, k)
+            if not cleaned:
+                drop = [*(drop or ()), k]
+            elif cleaned is not v:
+                value[k] = cleaned
         elif kind is dict:
-            v = _object(v)
+            if not _object(v):
+                drop = [*(drop or ()), k]
         elif kind is list:
-            v = _array(v, k)
-        elif kind is Reference:
-            kept[k] = v
-            continue
-        else:
-            v = fhir_safe(v, k)
-            if v not in _EMPTY:
-                kept[k] = v
-            continue
-        if v:
-            kept[k] = v
-    return kept
+            if not _array(v, k):
+                drop = [*(drop or ()), k]
+        elif kind is not Reference and v is None:
+            drop = [*(drop or ()), k]
+    if drop:
+        for k in drop:
+            del value[k]
+    return value
 
 
 def _array(value: list, key: str) -> list:
-    kept = []
-    for v in value:
+    emptied = False
+    for i, v in enumerate(value):
         kind = type(v)
         if kind is Reference:
-            kept.append(v)
             continue
-        v = _object(v) if kind is dict else fhir_safe(v, key)
-        if v not in _EMPTY:
-            kept.append(v)
-    return kept
+        cleaned = _object(v) if kind is dict else fhir_safe(v, key)
+        if cleaned is not v:
+            value[i] = cleaned
+        if cleaned in _EMPTY:
+            emptied = True
+    if emptied:
+        value[:] = [v for v in value if v not in _EMPTY]
+    return value
 
 
 class Reference(dict):

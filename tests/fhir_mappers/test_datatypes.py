@@ -79,13 +79,19 @@ def test_the_last_pass_keeps_resources_valid_fhir():
 
 def test_the_last_pass_covers_every_shape():
     """The loops' shortcuts (printable strings, dicts in lists) change nothing: codes with doubled spaces,
-    strings in lists, numbers, booleans and None in objects and arrays, and a copy, never the input itself."""
+    strings in lists, numbers, booleans and None in objects and arrays. It cleans in place: a clean resource
+    comes back as the very same objects."""
     from fhir_mappers.ids import fhir_safe
 
     resource = {"code": "A  B", "text": " x ", "value": 0, "flag": False, "none": None, "list": [" a ", "", 0, None, {}, [" "], {"code": " c\td "}],
                 "nested": {"deeper": {"empty": ""}}}
-    assert fhir_safe(resource) == {"code": "A B", "text": "x", "value": 0, "flag": False, "list": ["a", 0, {"code": "c d"}]}
-    assert fhir_safe(resource)["list"] is not resource["list"]
+    cleaned = fhir_safe(resource)
+    assert cleaned == {"code": "A B", "text": "x", "value": 0, "flag": False, "list": ["a", 0, {"code": "c d"}]}
+    assert cleaned is resource
+    clean = {"a": "x", "b": [{"c": "y"}, 1], "d": {"e": True}}
+    parts = (clean["b"], clean["b"][0], clean["d"])
+    assert fhir_safe(clean) is clean and (clean["b"], clean["b"][0], clean["d"]) == parts and clean["b"] is parts[0]
+    assert fhir_safe([" a ", ["", " "], {"x": ""}]) == ["a"]
 
 
 def test_references_pass_the_last_pass_as_they_are():
