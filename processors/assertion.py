@@ -6,7 +6,9 @@ Hand-written, not medspacy: medspacy 1.3.1 pulls spaCy, PyRuSH and QuickUMLS for
 Rules (the tables below are plain data a site can read and extend):
 - A forward trigger covers what follows it, a backward one what precedes it, a bidirectional one both; a forward
   trigger that closes its clause (only punctuation, a terminator or the sentence end follows) looks backward
-  instead: "suspected sepsis" / "sepsis suspected.", "?PE" / "PE?".
+  instead: "suspected sepsis" / "sepsis suspected.", "?PE" / "PE?". A modifier trigger covers only the mention
+  right before it: "stroke prophylaxis", "seizure precautions" (reaching further back, "sepsis, started on
+  vancomycin and GI prophylaxis" would hide the sepsis).
 - A scope stops at the sentence end, at a terminator (of every category or of the trigger's), at a trigger of
   another category (unless the two are adjacent, as in "denies any family history of"), and after
   MAX_SCOPE_TOKENS words. Pseudo-triggers match first and mean nothing ("gram negative", "no change").
@@ -78,7 +80,10 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
         "forward": ["if", "in case of", "in case", "in the event of", "should he", "should she", "should the patient",
                     "should there be", "should they", "should symptoms", "return for", "come back for", "call for",
                     "as needed for", "prn", "at risk for", "at risk of", "risk of", "risks of", "to prevent",
-                    "prevention of", "monitor for", "watch for", "warning signs of", "unless"],
+                    "prevention of", "monitor for", "watch for", "warning signs of", "unless",
+                    "prophylaxis for", "prophylaxis against", "screening for", "screen for", "precautions for"],
+        "modifier": ["prophylaxis", "prophylactic", "prevention", "screening", "screen", "precautions", "risk",
+                     "risk factors", "risk assessment", "risk reduction"],
     },
 }
 PSEUDO_TRIGGERS = [
@@ -234,6 +239,8 @@ def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, e
     if trigger.end <= s and direction in ("forward", "bidirectional"):
         return (_words(text, trigger.end, s) <= MAX_SCOPE_TOKENS and not any(
             trigger.end <= o.start and o.end <= s and _blocks(text, trigger, o, (trigger.end, o.start)) for o in matches))
+    if direction == "modifier":
+        return trigger.start >= e and _words(text, e, trigger.start) == 0
     if trigger.start >= e and direction in ("backward", "bidirectional"):
         return (_words(text, e, trigger.start) <= MAX_SCOPE_TOKENS and not any(
             e <= o.start and o.end <= trigger.start and _blocks(text, trigger, o, (o.end, trigger.start)) for o in matches))

@@ -14,6 +14,8 @@ def status(sentence: str, mention: str) -> str:
 
 PRESENT = [
     ("Assessment: sepsis secondary to pneumonia.", "sepsis"),
+    ("Sepsis, started on vancomycin and GI prophylaxis.", "Sepsis"),  # a modifier reaches only the word before it
+    ("Stroke on CT, aspiration precautions.", "Stroke"),
     ("Findings consistent with acute myocardial infarction.", "myocardial infarction"),
     ("Now in septic shock requiring vasopressors.", "septic shock"),
     ("CT angiogram confirms pulmonary embolism.", "pulmonary embolism"),
@@ -126,6 +128,12 @@ HYPOTHETICAL = [
     ("Monitor for delirium overnight.", "delirium"),
     ("Return to the emergency department if she develops a stroke.", "stroke"),
     ("If sepsis, start antibiotics.", "sepsis"),
+    ("Apixaban for stroke prophylaxis.", "stroke"),
+    ("Continue DVT prophylaxis with enoxaparin.", "DVT"),
+    ("Seizure precautions in place.", "Seizure"),
+    ("Stroke risk factors reviewed with the family.", "Stroke"),
+    ("Enoxaparin for prophylaxis against pulmonary embolism.", "pulmonary embolism"),
+    ("Screening for sepsis on admission.", "sepsis"),
 ]
 # (sentence, mention, expected): scope ends, lists, two mentions, sections, HL7 line wraps
 SCOPE = [
