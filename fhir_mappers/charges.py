@@ -11,8 +11,8 @@ from fhir_mappers.devices import charged_item
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.organizations import xon_organization
+from fhir_mappers.participants import V2_0443
 
-V2_0443 = "http://terminology.hl7.org/CodeSystem/v2-0443"
 # FT1-42 is the pharmacy's prescription number; v2-0203 has no code for one, FHIR-Converter names it PRN
 PRESCRIPTION_NUMBER = {"coding": [{"system": "urn:clinstream:codesystem:identifier-type-code", "code": "PRN",
                                    "display": "Prescription Number"}]}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -64,7 +65,23 @@ def int8_classifier(model: torch.nn.Module, model_version: str, cache_dir: Path,
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         export_int8(model, path)
+        prune_superseded(path)
     return OnnxTokenClassifier(path, threads)
+
+
+_VERSIONED = re.compile(r"(?P<name>.+)-\d{4}\.\d{2}\.\d{2}-[0-9a-f]{12}-torch.+-int8\.onnx")
+
+
+def prune_superseded(current: Path) -> None:
+    """Delete the twins of the same model's other versions (or other torch / ONNX Runtime versions) beside
+    `current`: each is 23 MB and a retrained model never loads them again. Other models' twins stay."""
+    match = _VERSIONED.fullmatch(current.name)
+    if match is None:
+        return
+    for twin in current.parent.glob("*-int8.onnx"):
+        other = _VERSIONED.fullmatch(twin.name)
+        if twin != current and other is not None and other["name"] == match["name"]:
+            twin.unlink(missing_ok=True)
 
 
 def export_int8(model: torch.nn.Module, path: Path) -> None:

@@ -103,3 +103,17 @@ def test_int8_twin_is_built_once_and_reused(tmp_path):
     assert [(e.start, e.end, e.label) for e in first.predict([text])[0]] == [(e.start, e.end, e.label) for e in second.predict([text])[0]]
 
 
+
+
+def test_a_new_int8_twin_replaces_the_same_models_older_ones(tmp_path):
+    """Each twin is 23 MB: building one deletes the same model's other versions, not other models' twins."""
+    from processors.onnx_int8 import prune_superseded
+
+    names = ["clinstream-ner-minilm-bc5cdr-2026.11.23-de95461d5a64-torch2.15.0-ort1.32.0-int8.onnx",
+             "clinstream-ner-minilm-bc5cdr-2026.12.02-7ae87593c7ea-torch2.14.0-ort1.31.0-int8.onnx",
+             "site-ner-2026.12.02-0123456789ab-torch2.15.0-ort1.32.0-int8.onnx", "local-folder-0123abcd-torch2.15.0-ort1.32.0-int8.onnx"]
+    current = tmp_path / "clinstream-ner-minilm-bc5cdr-2026.12.02-7ae87593c7ea-torch2.15.0-ort1.32.0-int8.onnx"
+    for name in [*names, current.name]:
+        (tmp_path / name).write_bytes(b"x")
+    prune_superseded(current)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([current.name, names[2], names[3]])
