@@ -214,7 +214,7 @@ class NerModel:
         probs = np.exp(lp[np.arange(len(order)), path]).tolist()
         return [(words[w][0], words[w][1], tag, prob) for w, tag, prob in zip(order, path, probs)]
 
-    def encode(self, texts: list[Any], window: int, stride: int, split_words: bool = False) -> Any:
+    def encode(self, texts: list[str], window: int, stride: int, split_words: bool = False) -> Any:
         return self.tokenizer(
             texts,
             is_split_into_words=split_words,
