@@ -1,4 +1,4 @@
-"""The patient-administration segments (NK1, GT1, IN1/IN2, PR1, MRG, PD1) of one message -> their resources,
+"""The patient-administration segments (NK1, GT1, IN1/IN2, PR1, MRG, PD1, DB1) of one message -> their resources,
 mapped once the whole message is read, since they point at the patient, the encounter and each other."""
 
 from __future__ import annotations
@@ -8,18 +8,18 @@ from typing import Any
 from fhir_mappers.accounts import account
 from fhir_mappers.coverage import coverage
 from fhir_mappers.ids import ref
-from fhir_mappers.patient import authorities, merged_patient, primary_care
+from fhir_mappers.patient import authorities, disability, merged_patient, primary_care
 from fhir_mappers.procedures import procedure
 from fhir_mappers.related import guarantor, mother, next_of_kin, patient_contact
 
-ADMIN_SEGMENTS = {"NK1", "GT1", "IN1", "IN2", "PR1", "MRG", "PD1"}
+ADMIN_SEGMENTS = {"NK1", "GT1", "IN1", "IN2", "PR1", "MRG", "PD1", "DB1"}
 
 
 def admin_resources(segments: list[tuple[int, str, Any]], ids: list[str], pid: Any | None, patient: dict | None, msg_key: str,
                     encounter: dict | None, mrn_type: str = "MR", facility: str = "") -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
     """(resources of their own, shared ones such as Organizations and Practitioners, indexes of segments left
     unused). `ids` are the message's segment ids; `patient` is the Patient resource of its first PID,
-    completed in place (assigners, links, practitioners, NK1 contacts)."""
+    completed in place (assigners, links, practitioners, NK1 contacts, DB1 disability)."""
     if patient is None or pid is None:  # every one of these segments is about a patient
         return [], [], [i for i, _, _ in segments]
     # only the segments between the first PID and the next belong to that patient (A40 merges several, A17 swaps two)
@@ -76,6 +76,12 @@ def admin_resources(segments: list[tuple[int, str, Any]], ids: list[str], pid: A
                 unused.append(index)
         elif seg_id == "PD1":
             shared += primary_care(seg, patient)
+        elif seg_id == "DB1":
+            orgs = disability(seg, patient)
+            if orgs is None:  # about the guarantor, an insured or an associated party, or empty
+                unused.append(index)
+            else:
+                shared += orgs
     acct, orgs = account(pid, msg_key, subject, guarantors, coverages)
     if acct:
         own.append(acct)

@@ -1,4 +1,4 @@
-"""PID -> Patient; MRG -> the retired record it replaces; PD1 -> its general practitioners."""
+"""PID -> Patient; MRG -> the retired record it replaces; PD1 -> its general practitioners; DB1 -> its disability."""
 
 from __future__ import annotations
 
@@ -208,3 +208,47 @@ def primary_care(pd1: Any, resource: dict[str, Any]) -> list[dict[str, Any]]:
     if found:
         resource["generalPractitioner"] = [ref(r) for r in found]
     return found
+
+
+# DB1 (disability) has no map in the V2-to-FHIR guide and R4 no element for it: the patient-disability extension
+# holds the disabling conditions, which DB1 does not carry. Kept as one complex extension per DB1, in
+# clinstream's namespace (FHIR-Converter writes the indicator and the period as two example.com extensions).
+DISABILITY_EXTENSION = "urn:clinstream:extension:disability"
+# DB1-2 disabled person code (table 0334): the patient; GT guarantor, IN insured, AP associated party are
+# someone else, whose disability the Patient must not take
+PATIENT_PERSON_CODES = {"", "PT"}
+
+
+def disability(db1: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """DB1 -> the Patient, completed in place: 3 disabled person identifiers (CX, as PID-3: Patient.identifier with
+    the assigner Organization), 4 disability indicator (Y/N), 5/6 start and end dates, 7 return to work date, 8 unable
+    to work date (the extension). Returns the assigner Organizations, or None when the segment is about someone
+    else (DB1-2 other than PT) or says nothing."""
+    if unescape(comps(field(db1, 2))[0]).strip().upper() not in PATIENT_PERSON_CODES:
+        return None
+    found: list[dict[str, Any]] = []
+    known = {(i.get("system"), i.get("value")) for i in resource.get("identifier", [])}
+    added = False
+    for cx in reps(field(db1, 3)):
+        ident, org = assigned_identifier(cx)
+        if ident is None or (ident.get("system"), ident["value"]) in known:
+            continue
+        known.add((ident.get("system"), ident["value"]))
+        resource.setdefault("identifier", []).append(ident)
+        added = True
+        if org is not None:
+            found.append(org)
+    parts: list[dict[str, Any]] = []
+    flag = field(db1, 4).strip().upper()
+    if flag in ("Y", "N"):
+        parts.append({"url": "indicator", "valueBoolean": flag == "Y"})
+    period = {k: v for k, v in (("start", date_only(field(db1, 5))), ("end", date_only(field(db1, 6)))) if v}
+    if period:
+        parts.append({"url": "period", "valuePeriod": period})
+    for n, name in ((7, "returnToWork"), (8, "unableToWork")):
+        when = date_only(field(db1, n))
+        if when:
+            parts.append({"url": name, "valueDate": when})
+    if parts:
+        resource.setdefault("extension", []).append({"url": DISABILITY_EXTENSION, "extension": parts})
+    return found if parts or added else None

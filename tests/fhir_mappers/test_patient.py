@@ -1,4 +1,4 @@
-"""PID fields beyond identity: alternate ids, SSN, driver's license, marital status, language, multiple birth."""
+"""PID fields beyond identity: alternate ids, SSN, driver's license, marital status, language, multiple birth; DB1 disability."""
 
 from fhir_mappers.patient import language_concept, marital_status
 from tests.fhir_mappers.segments import mapped, of
@@ -40,3 +40,37 @@ def test_language_codes_become_bcp47():
 def test_twin_without_birth_order_is_a_boolean():
     pid = "PID|1||12345^^^FAC^MR||Doe^Jane||19700412|F||||||||||||||||N"
     assert of(mapped(pid), "Patient")[0]["multipleBirthBoolean"] is False
+
+
+DB1 = "DB1|1|PT|DB123^4^M11^t&1.3.6.1.4.1.44750.1.2.2&ISO^MR^UH^19241011^19241012~12345^^^FAC&2.16.840.1.1&ISO^MR|Y|20210830|20210930|20211015|20210829"
+
+
+def test_disability_completes_the_patient():
+    """DB1 (PT: the patient's own) -> Patient: 3 identifiers (not repeated; assigner from CX-4), 4 indicator, 5/6 period,
+    7/8 return-to-work and unable-to-work dates in one extension; the segment is no longer unmapped."""
+    m = mapped(PID, "PV1|1|I", DB1)
+    patient = of(m, "Patient")[0]
+    assert m.unmapped_segments == []
+    values = [i["value"] for i in patient["identifier"]]
+    assert values.count("12345") == 1 and "DB123" in values
+    extra = next(i for i in patient["identifier"] if i["value"] == "DB123")
+    assert extra["system"] == "urn:oid:1.3.6.1.4.1.44750.1.2.2" and extra["type"]["coding"][0]["code"] == "MR"
+    assert extra["period"] == {"start": "1924-10-11", "end": "1924-10-12"}
+    assigner = next(e["resource"] for e in m.bundle["entry"] if e["fullUrl"] == extra["assigner"]["reference"])
+    assert assigner["resourceType"] == "Organization"
+    [ext] = [x for x in patient["extension"] if x["url"] == "urn:clinstream:extension:disability"]
+    assert ext["extension"] == [{"url": "indicator", "valueBoolean": True},
+                                {"url": "period", "valuePeriod": {"start": "2021-08-30", "end": "2021-09-30"}},
+                                {"url": "returnToWork", "valueDate": "2021-10-15"}, {"url": "unableToWork", "valueDate": "2021-08-29"}]
+
+
+def test_disability_of_someone_else_or_another_patient_stays_unmapped():
+    """DB1-2 GT/IN/AP is the guarantor's, an insured's or an associated party's: not the Patient's. A DB1 after a
+    second PID (BAR^P02 carries several patients) belongs to that patient, which is not mapped."""
+    m = mapped(PID, "DB1|1|GT|G-1|Y|20210830")
+    assert m.unmapped_segments == ["DB1"] and "G-1" not in [i["value"] for i in of(m, "Patient")[0]["identifier"]]
+    m = mapped(PID, "DB1|1|PT||N", "PID|2||999^^^FAC^MR||Roe^Rick", "DB1|1|PT|R-7|Y", kind="BAR^P02^BAR_P02")
+    patient = of(m, "Patient")[0]
+    assert m.unmapped_segments == ["PID", "DB1"] and "R-7" not in [i["value"] for i in patient["identifier"]]
+    assert patient["extension"][-1] == {"url": "urn:clinstream:extension:disability", "extension": [{"url": "indicator", "valueBoolean": False}]}
+    assert mapped(PID, "DB1|1|PT").unmapped_segments == ["DB1"]  # says nothing
