@@ -29,6 +29,7 @@ from fhir_mappers.participants import attach, participation, role
 from fhir_mappers.pharmacy import refill_task
 from fhir_mappers.patient import patient as map_patient, patient_key
 from fhir_mappers.provenance import event_provenance, message_provenance
+from fhir_mappers.providers import join_referral, provider
 from fhir_mappers.referrals import referral
 from fhir_mappers.results import ATTACHMENT_TYPES, attachment_report, diagnostic_report, observation, performers, results_interpreter
 from fhir_mappers.senders import Profile, SenderOverrides
@@ -189,6 +190,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     participants: list[tuple[str, Any, tuple[str, int]]] = []  # PRT/ROL and their anchor: joined once all is made
     later: list[tuple[int, str, Any]] = []  # FT1, RF1, CON, PDA, ACC, AUT: mapped after the loop, once the patient, visit and account are known
     diagnoses: list[tuple[Any, dict]] = []  # (DG1, its Condition)
+    providers: list[Any] = []  # PRD: mapped once the referral (RF1) and the patient are known
 
     for index, (seg_id, seg) in enumerate(zip(ids, segments)):
         follows = anchor
@@ -217,6 +219,8 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             participants.append((seg_id, seg, follows))
         elif seg_id in LATER:
             later.append((index, seg_id, seg))
+        elif seg_id == "PRD":
+            providers.append(seg)
         elif seg_id == "SFT":
             software.append(seg)
         elif seg_id == "EVN" and evn is None:
@@ -314,6 +318,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     account = next((ref(r) for r in own if r["resourceType"] == "Account"), None)
     if encounter is not None and account:  # the PID-18 account the visit is billed to
         encounter["account"] = [account]
+    referral_request: dict | None = None  # the first RF1's ServiceRequest, which the PRD providers join
     for index, seg_id, seg in later:
         besides: list[dict] = []  # a PDA makes several resources: the first stands for the segment
         if patient_ref is None:  # charges, referrals, consents, deaths, accidents, authorizations: all about a patient
@@ -331,6 +336,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             made, extra = charge_item(seg, index, msg_key, patient_ref, encounter_ref, account)
         elif seg_id == "RF1":
             made, extra = referral(seg, index, msg_key, patient_ref, encounter_ref)
+            referral_request = referral_request or made
         else:
             made, extra = consent(seg, index, msg_key, patient_ref)
         if made is None:
@@ -341,6 +347,14 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         resources.extend(besides)
         _share(related, extra)
         made_from[index] = made
+    for seg in providers:
+        actor, named = provider(seg, facility)
+        if actor is None:
+            unmapped_ids.append("PRD")
+            unmapped_text.append(str(seg))
+            continue
+        _share(related, named)
+        join_referral(actor, referral_request, patient)
     if encounter is not None:
         entries = []
         for dg1, diagnosis in diagnoses:
