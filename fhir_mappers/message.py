@@ -31,6 +31,7 @@ from fhir_mappers.patient import patient as map_patient, patient_key
 from fhir_mappers.provenance import event_provenance, message_provenance
 from fhir_mappers.providers import join_referral, provider
 from fhir_mappers.referrals import referral
+from fhir_mappers.security import access_restriction, restrict
 from fhir_mappers.results import ATTACHMENT_TYPES, attachment_report, diagnostic_report, observation, performers, results_interpreter
 from fhir_mappers.senders import Profile, SenderOverrides
 from fhir_mappers.zsegments import z_extensions
@@ -44,6 +45,9 @@ FOLLOWERS = {"PRT", "ROL", "NTE", "ARV"}
 # a PRT or ROL after one of these joins the resource made from the segment named: PD1 extends the PID, TQ1 the order
 STANDS_FOR = {"PD1": ("PID",), "TQ1": ("ORC", "OBR")}
 # shared resources that are not what a message is about: left out of MessageHeader.focus
+# the segments an ARV may follow in the patient's group and in the visit's (ADT, OMG/OML/ORM patient and visit groups)
+PATIENT_GROUP = {"PID", "PD1", "NK1"}
+VISIT_GROUP = {"PV1", "PV2"}
 NOT_FOCUS = {"Patient", "Practitioner", "PractitionerRole", "Location", "Organization", "Device"}
 
 
@@ -191,6 +195,8 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     later: list[tuple[int, str, Any]] = []  # FT1, RF1, CON, PDA, ACC, AUT: mapped after the loop, once the patient, visit and account are known
     diagnoses: list[tuple[Any, dict]] = []  # (DG1, its Condition)
     providers: list[Any] = []  # PRD: mapped once the referral (RF1) and the patient are known
+    restrictions: list[tuple[Any, tuple[str, int]]] = []  # ARV and the segment it follows: labels its resource
+    pid_index = -1  # the PID the Patient was made from
 
     for index, (seg_id, seg) in enumerate(zip(ids, segments)):
         follows = anchor
@@ -200,6 +206,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             pkey = patient_key(seg, mrn_type)
             patient = map_patient(seg, msg_key, mrn_type)
             pid = seg
+            pid_index = index
             patient_ref = ref(patient)
             resources.append(patient)
             made_from[index] = patient
@@ -221,6 +228,8 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             later.append((index, seg_id, seg))
         elif seg_id == "PRD":
             providers.append(seg)
+        elif seg_id == "ARV":
+            restrictions.append((seg, follows))
         elif seg_id == "SFT":
             software.append(seg)
         elif seg_id == "EVN" and evn is None:
@@ -355,6 +364,20 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             continue
         _share(related, named)
         join_referral(actor, referral_request, patient)
+    for seg, (anchor_id, anchor_index) in restrictions:  # after PID/PD1/NK1 the Patient's, after PV1/PV2 the Encounter's
+        found = access_restriction(seg)
+        if anchor_id in VISIT_GROUP:
+            target = made_from.get(anchor_index)
+        elif anchor_id in PATIENT_GROUP and patient is not None:
+            last_pid = max((i for i in range(anchor_index + 1) if ids[i] == "PID"), default=-1)
+            target = patient if last_pid == pid_index else None  # another patient's (A17 swaps, BAR^P02 lists)
+        else:
+            target = None
+        if found is None or target is None:
+            unmapped_ids.append("ARV")
+            unmapped_text.append(str(seg))
+            continue
+        restrict(target, *found)
     if encounter is not None:
         entries = []
         for dg1, diagnosis in diagnoses:
