@@ -253,17 +253,27 @@ def address(xad: str) -> dict[str, Any] | None:
     return addr or None
 
 
+_EMAIL_EQUIPMENT = ("Internet", "X.400")
+_TELECOM_SYSTEMS = {"FX": "fax", "CP": "phone", "BP": "pager", "Internet": "email", "X.400": "email"}
+
+
 def telecom(xtn: str) -> dict[str, Any] | None:
-    """XTN -> ContactPoint: 4 an e-mail address, else 5-7 a phone number (else 1); 2 use, 3 equipment, 13/14 period,
-    18 preference order (rank)."""
+    """XTN -> ContactPoint, with the value the V2-to-FHIR guide's XTN[ContactPoint] map gives it: 4 (communication
+    address) for an Internet or X.400 address, or when 3 (equipment type) is empty, as an e-mail; any other
+    number is 12 (the unformatted number) if sent, else 5-7 (country, area, local number), else 1 (and as a last
+    resort 4, so a misplaced number is not lost). 2 use, 3 equipment, 13/14 period, 18 preference order (rank)."""
     c = comps(xtn, 18)
-    if c[3]:
+    if c[3] and (not c[2] or c[2] in _EMAIL_EQUIPMENT):
         point: dict[str, Any] = {"system": "email", "value": unescape(c[3])}
     else:
-        number = "".join(p for p in (f"+{c[4]} " if c[4] else "", f"({c[5]}) " if c[5] else "", c[6]) if p).strip() or unescape(c[0])
+        # XTN-12 first: some senders (PRD-5/13, CTD-5, ORC-23 in the FHIR-Converter samples) send the number only there
+        number = unescape(c[11]).strip() if c[11] and c[2] not in _EMAIL_EQUIPMENT else ""
+        if not number:
+            number = "".join(p for p in (f"+{c[4]} " if c[4] else "", f"({c[5]}) " if c[5] else "", c[6]) if p).strip() \
+                or unescape(c[0]) or unescape(c[3])
         if not number:
             return None
-        point = {"system": {"FX": "fax", "CP": "phone", "BP": "pager", "Internet": "email"}.get(c[2], "phone"), "value": number}
+        point = {"system": _TELECOM_SYSTEMS.get(c[2], "phone"), "value": number}
         use = {"PRN": "home", "WPN": "work", "ORN": "home", "NET": "home"}.get(c[1])
         if c[2] == "CP":
             use = "mobile"

@@ -144,3 +144,20 @@ def test_effective_and_expiration_dates_are_periods():
     assert telecom("^NET^Internet^a@b.org^^^^^^^^^20010110^^^^^1") == {"system": "email", "value": "a@b.org",
                                                                         "period": {"start": "2001-01-10"}, "rank": 1}
     assert "period" not in human_name("Doe^Jo") and "period" not in telecom("^PRN^PH^^^555^1234567")
+
+
+def test_unformatted_telephone_number_is_the_value():
+    """XTN-12 (unformatted number) is ContactPoint.value ahead of 5-7 and 1, as the guide's XTN[ContactPoint] map has
+    it: PRD-5/13 in the FHIR-Converter samples send the number only there. XTN-4 is an e-mail address only for an
+    Internet or X.400 address (or with no equipment type); beside a phone type the number comes first."""
+    assert telecom("^WPN^PH^^^^^^^^^(626)555-1234") == {"system": "phone", "value": "(626)555-1234", "use": "work"}
+    assert telecom("^WPN^PH^^1^626^5551234^^^^^6265551234")["value"] == "6265551234"
+    # PID-13 of the FHIR-Converter ADT samples: FHIR-Converter gives 2222 too
+    assert telecom("78788788^^CP^5555^^^1111^^^^^2222^20010110^20020110^^^^18") == {
+        "system": "phone", "value": "2222", "use": "mobile", "period": {"start": "2001-01-10", "end": "2002-01-10"}, "rank": 18}
+    assert telecom("88888888^PRN^CP^5555")["value"] == "88888888"
+    assert telecom("^NET^Internet^a@b.org^^^^^^^^555") == {"system": "email", "value": "a@b.org"}
+    assert telecom("^^X.400^a@b.org") == {"system": "email", "value": "a@b.org"}
+    assert telecom("^^^a@b.org") == {"system": "email", "value": "a@b.org"}
+    assert telecom("^WPN^PH^5551234")["value"] == "5551234"  # a number only in XTN-4 is kept rather than dropped
+    assert telecom("^WPN^PH") is None and telecom("") is None
