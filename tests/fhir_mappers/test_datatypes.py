@@ -161,3 +161,11 @@ def test_unformatted_telephone_number_is_the_value():
     assert telecom("^^^a@b.org") == {"system": "email", "value": "a@b.org"}
     assert telecom("^WPN^PH^5551234")["value"] == "5551234"  # a number only in XTN-4 is kept rather than dropped
     assert telecom("^WPN^PH") is None and telecom("") is None
+
+
+def test_degree_is_a_name_suffix_after_the_suffix():
+    """XPN-6 (degree) is HumanName.suffix after XPN-4, as the guide's XPN[HumanName] map (suffix[2]) and
+    FHIR-Converter (PID-5 EVERYMAN^ADAM^A^III^DR^MD -> suffix III, MD) have it."""
+    assert human_name("EVERYMAN^ADAM^A^III^DR^MD^L")["suffix"] == ["III", "MD"]
+    assert human_name("Smith^Jane^^^Dr^PhD") == {"family": "Smith", "given": ["Jane"], "suffix": ["PhD"], "prefix": ["Dr"]}
+    assert "suffix" not in human_name("Doe^John^Q^^Dr^^L")

@@ -49,8 +49,9 @@ PRD_RT = "PRD|RT^Referred to Provider^HL70286|McWILLIAMS^PAUL|||||PLN5010^SL^^20
 
 
 def test_provider_data_is_a_practitioner_role():
-    """PRD: 1 role (table 0286), 2/3/7 the Practitioner (name, address, PLN identifier: type in table 0338, expiry as
-    period end), 4 location, 5 the role's telecom, 8/9 period, 10/11/13 the provider's Organization."""
+    """PRD: 1 role (table 0286), 2/3/7 the Practitioner (name, its XPN-6 degree a suffix, address, PLN identifier: type
+    in table 0338, expiry as period end), 4 location, 5 the role's telecom, 8/9 period, 10/11/13 the provider's
+    Organization."""
     actor, named = provider(seg(PRD_RP), "FAC")
     assert actor["code"][0]["coding"][0] == {"code": "RP", "system": "http://terminology.hl7.org/CodeSystem/v2-0286", "display": "Referring Provider"}
     assert actor["period"] == {"start": "2020-01-12", "end": "2024-01-12"}
@@ -58,7 +59,7 @@ def test_provider_data_is_a_practitioner_role():
     kinds = {r["resourceType"]: r for r in named}
     assert set(kinds) == {"PractitionerRole", "Practitioner", "Organization", "Location"} and kinds["PractitionerRole"] is actor
     doctor = kinds["Practitioner"]
-    assert actor["practitioner"] == ref_to(doctor) and doctor["name"] == [{"family": "POWELL", "given": ["ROBERT"], "prefix": ["DR"]}]
+    assert actor["practitioner"] == ref_to(doctor) and doctor["name"] == [{"family": "POWELL", "given": ["ROBERT"], "suffix": ["MD"], "prefix": ["DR"]}]
     assert doctor["identifier"] == [{"value": "PLN1001", "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0338", "code": "SL"}]},
                                      "period": {"end": "2024-01-12"}}]
     assert doctor["address"][0]["city"] == "ANN ARBOR"
