@@ -7,8 +7,10 @@ folder works too. Nothing is fetched from a hub.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,11 +53,10 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA and fp32 on CPU. int8 (ONNX Runtime) runs 1.36x
-    fp32 on a 2-core AVX-512 Xeon for -0.2 devel F1 points, but its activations are quantized with one scale
-    per batch, so a note's entities depend on the notes batched with it (4.7% of entities differed between
-    batches of 32 and one note at a time): a site may choose it, the default stays deterministic. bf16 on
-    CPUs without AMX runs slower than fp32 (0.65x there, 0.2x on an AVX2 EPYC: bench/ner_bench.py)."""
+    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA and fp32 on CPU, where `NerModel` then takes bf16
+    instead if this CPU runs it much faster (`bf16_speedup`). int8 (ONNX Runtime) is never chosen for a site:
+    its activations are quantized with one scale per batch, so a note's entities depend on the notes batched
+    with it (5% of entities differed between batches of 32 and one note at a time); bf16's did not differ."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     if device.type == "cuda":
@@ -69,6 +70,29 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "fp32" if precision == "auto" else precision
 
 
+# bf16 on CPU ranges from 0.2x fp32 (AVX2 EPYC) and 0.65x (AVX-512 BF16 Xeon without AMX) to 2.1x (AVX-512
+# BF16 EPYC), for -0.04 devel F1 points: no CPU flag told these apart, so `auto` times both. It takes bf16
+# only when clearly faster, so that a worker restarted on a busy machine keeps the same choice.
+BF16_MIN_SPEEDUP = 1.3
+
+
+def bf16_speedup(model: torch.nn.Module, bf16_model: torch.nn.Module, repeats: int = 3) -> float:
+    """fp32 time over bf16 time of one forward pass (8 notes of 64 tokens, best of `repeats`) on this CPU."""
+    ids = torch.randint(1000, 20000, (8, 64), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+
+    def best(candidate: torch.nn.Module) -> float:
+        times = []
+        with torch.inference_mode():
+            for _ in range(repeats + 1):  # the first pass warms the kernels up
+                started = time.perf_counter()
+                candidate(input_ids=ids, attention_mask=mask)
+                times.append(time.perf_counter() - started)
+        return min(times[1:])
+
+    return best(model) / best(bf16_model)
+
+
 def allowed_transitions(labels: list[str]) -> torch.Tensor:
     """allowed[i, j]: may tag j follow tag i? I-X only after B-X or I-X (strict IOB2)."""
     n = len(labels)
@@ -80,21 +104,37 @@ def allowed_transitions(labels: list[str]) -> torch.Tensor:
     return allowed
 
 
-def viterbi(logprobs: Any, allowed: Any, start_allowed: Any) -> list[int]:
-    """Best tag path under the BIO constraints; logprobs is (words, labels). In numpy: a note's ~60 steps of
-    5x5 arithmetic cost a millisecond as torch calls, more than the rest of decoding together."""
-    lp = np.asarray(logprobs, dtype=np.float64)
-    trans = np.where(np.asarray(allowed), 0.0, -1e9)
-    score = np.where(np.asarray(start_allowed), lp[0], -1e9)
-    back = np.empty((max(0, len(lp) - 1), lp.shape[1]), dtype=np.intp)
-    for t in range(1, len(lp)):
-        cand = score[:, None] + trans  # (from, to)
-        back[t - 1] = best = cand.argmax(axis=0)
-        score = cand[best, np.arange(lp.shape[1])] + lp[t]
-    path = [int(score.argmax())]
-    for t in range(len(lp) - 2, -1, -1):
-        path.append(int(back[t, path[-1]]))
-    return path[::-1]
+def viterbi(logprobs: list[Any], allowed: Any, start_allowed: Any) -> list[list[int]]:
+    """The best tag path under the BIO constraints for each sequence of (words, labels) log-probabilities.
+    All sequences step together in numpy: one note's ~60 steps of 5x5 arithmetic cost 0.3 ms in numpy calls
+    (a millisecond as torch calls), a twentieth of an int8 forward pass per note; a batch of 32 costs about
+    what one note did."""
+    lengths = np.array([len(lp) for lp in logprobs], dtype=np.intp)
+    if not len(lengths) or not lengths.max():
+        return [[] for _ in lengths]
+    n, width, n_labels = len(lengths), int(lengths.max()), len(allowed)
+    lp = np.zeros((n, width, n_labels))
+    for row, seq in enumerate(logprobs):
+        lp[row, : len(seq)] = seq
+    trans = np.where(np.asarray(allowed), 0.0, -1e9)[None]  # (1, from, to)
+    score = np.where(np.asarray(start_allowed), lp[:, 0], -1e9)  # (sequence, tag)
+    last = score.copy()  # each sequence's scores at its own last word
+    back = np.empty((max(0, width - 1), n, n_labels), dtype=np.intp)
+    for t in range(1, width):
+        cand = score[:, :, None] + trans  # (sequence, from, to)
+        back[t - 1] = best = cand.argmax(axis=1)
+        score = np.take_along_axis(cand, best[:, None, :], axis=1)[:, 0] + lp[:, t]
+        ends = lengths == t + 1
+        last[ends] = score[ends]
+    paths = np.empty((n, width), dtype=np.intp)
+    tag = last.argmax(axis=1)
+    rows = np.arange(n)
+    for t in range(width - 1, -1, -1):
+        if t < width - 1:
+            tag = back[t, rows, tag]  # the tag at t that led to the tag at t + 1
+        tag = np.where(lengths - 1 == t, last.argmax(axis=1), tag)  # a sequence that ends here starts its walk back
+        paths[:, t] = tag
+    return [paths[row, :length].tolist() for row, length in enumerate(lengths)]
 
 
 class NerModel:
@@ -118,8 +158,15 @@ class NerModel:
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
         self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
         self.precision = resolve_precision(precision, self.device)
+        self.model.eval()
+        self.bf16_speedup: float | None = None  # measured where `auto` chose between fp32 and bf16 on CPU
+        if precision == "auto" and self.device.type == "cpu":
+            bf16_model = copy.deepcopy(self.model).to(torch.bfloat16)
+            self.bf16_speedup = round(bf16_speedup(self.model, bf16_model), 2)
+            if self.bf16_speedup >= BF16_MIN_SPEEDUP:
+                self.model, self.precision = bf16_model, "bf16"
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
-        self.model.to(self.device, dtype=self.dtype).eval()
+        self.model.to(self.device, dtype=self.dtype)
         if self.precision == "int8":
             cache = onnx_cache or Path(tempfile.gettempdir()) / "clinstream-onnx"
             self.model = onnx_int8.int8_classifier(self.model, self._weights_key(), cache, torch.get_num_threads())
@@ -204,15 +251,16 @@ class NerModel:
             collect(*_ready(pending))
         return out
 
-    def _decode(self, words: dict[int, tuple[int, int, np.ndarray]]) -> list[tuple[int, int, int, float]]:
-        """Per-word (start, end, label id, prob) in word order, BIO-valid."""
-        if not words:
-            return []
-        order = sorted(words)
-        lp = np.stack([words[w][2] for w in order])
-        path = viterbi(lp, self._allowed, self._start_allowed)
-        probs = np.exp(lp[np.arange(len(order)), path]).tolist()
-        return [(words[w][0], words[w][1], tag, prob) for w, tag, prob in zip(order, path, probs)]
+    def _decode(self, samples: list[dict[int, tuple[int, int, np.ndarray]]]) -> list[list[tuple[int, int, int, float]]]:
+        """For each sample, per-word (start, end, label id, prob) in word order, BIO-valid."""
+        orders = [sorted(words) for words in samples]
+        logprobs = [np.stack([words[w][2] for w in order]) if order else np.zeros((0, len(self.labels)))
+                    for words, order in zip(samples, orders)]
+        decoded = []
+        for words, order, lp, path in zip(samples, orders, logprobs, viterbi(logprobs, self._allowed, self._start_allowed)):
+            probs = np.exp(lp[np.arange(len(order)), path]).tolist()
+            decoded.append([(words[w][0], words[w][1], tag, prob) for w, tag, prob in zip(order, path, probs)])
+        return decoded
 
     def encode(self, texts: list[str], window: int, stride: int, split_words: bool = False) -> Any:
         return self.tokenizer(
@@ -235,7 +283,7 @@ class NerModel:
             return []
         encoding = self.encode(texts, window, stride)
         per_sample = self._word_logprobs(encoding, len(texts), max_batch, token_budget)
-        return [self._with_abbreviations(text, self._entities(text, self._decode(words))) for text, words in zip(texts, per_sample)]
+        return [self._with_abbreviations(text, self._entities(text, decoded)) for text, decoded in zip(texts, self._decode(per_sample))]
 
     @staticmethod
     def _with_abbreviations(text: str, entities: list[Entity]) -> list[Entity]:
@@ -251,8 +299,7 @@ class NerModel:
         encoding = self.encode(sentences, window, stride, split_words=True)
         per_sample = self._word_logprobs(encoding, len(sentences), 64, 16384)
         tags = []
-        for sentence, words in zip(sentences, per_sample):
-            decoded = self._decode(words)
+        for sentence, decoded in zip(sentences, self._decode(per_sample)):
             row = [self.labels[tag] for _, _, tag, _ in decoded]
             # a word the tokenizer dropped entirely (control characters) is tagged O
             tags.append(row + ["O"] * (len(sentence) - len(row)))

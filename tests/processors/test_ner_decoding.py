@@ -13,8 +13,29 @@ def test_viterbi_forbids_o_to_i():
     start = torch.tensor([not lab.startswith("I-") for lab in LABELS])
     # word 0 clearly O, word 1 prefers I-Disease (invalid after O), then B-Disease
     lp = torch.log(torch.tensor([[0.9, 0.025, 0.025, 0.025, 0.025], [0.05, 0.05, 0.05, 0.35, 0.5]]))
-    path = [LABELS[i] for i in viterbi(lp, allowed, start)]
+    path = [LABELS[i] for i in viterbi([lp], allowed, start)[0]]
     assert path == ["O", "B-Disease"]
+
+
+def test_viterbi_of_a_batch_is_the_best_valid_path_of_each_sequence():
+    """Sequences of different lengths decoded together each get the highest-scoring BIO-valid path, found here
+    by trying every path (5 labels, up to 5 words); empty sequences give empty paths."""
+    import itertools
+
+    import numpy as np
+
+    allowed = allowed_transitions(LABELS).numpy()
+    start = np.array([not lab.startswith("I-") for lab in LABELS])
+    rng = np.random.default_rng(7)
+    batch = [np.log(rng.dirichlet(np.ones(5) * 0.5, size=n)) for n in (3, 1, 5, 0, 2, 5, 4, 1)]
+
+    def best(lp: np.ndarray) -> list[int]:
+        valid = [p for p in itertools.product(range(5), repeat=len(lp))
+                 if start[p[0]] and all(allowed[a, b] for a, b in zip(p, p[1:]))] if len(lp) else [()]
+        return list(max(valid, key=lambda p: sum(lp[i, t] for i, t in enumerate(p))))
+
+    assert viterbi(batch, allowed, start) == [best(lp) for lp in batch]
+    assert viterbi([], allowed, start) == []
 
 
 def test_token_budget_groups():
@@ -27,8 +48,8 @@ def test_token_budget_groups():
 
 
 def test_precision_defaults_and_limits():
-    """auto is fp32 on CPU (int8 is faster but batch-dependent, bf16 slower without AMX); int8 is CPU-only and
-    needs onnxruntime; typos are refused."""
+    """auto resolves to fp32 on CPU (NerModel may then take bf16, when timed faster; int8 is faster but
+    batch-dependent, so never automatic); int8 is CPU-only and needs onnxruntime; typos are refused."""
     import pytest
 
     from processors.ner import resolve_precision
