@@ -25,7 +25,8 @@ def _hd_identifier(hd: str) -> dict[str, Any] | None:
 
 
 def locations(pl: str, facility: str) -> list[dict[str, Any]]:
-    """The chain of Locations for one PL, outermost first (so the last is the innermost); [] when empty.
+    """The chain of Locations for one PL, outermost first (so the last is the innermost); [] when empty. PL-9
+    (description) is the point of care's Location.description, as the V2-to-FHIR guide's PL map has it.
     Ids are keyed by the path from the facility, so bed 1 of room 2 and bed 1 of room 3 stay apart, and
     the same place named twice in one message, or in two messages, is one resource."""
     c = comps(pl)
@@ -46,4 +47,10 @@ def locations(pl: str, facility: str) -> list[dict[str, Any]]:
         if chain:
             location["partOf"] = ref(chain[-1])
         chain.append(location)
+    if c[8] and chain:  # PL-9 location description: the guide's PL map gives it to the point of care's Location
+        description = unescape(c[8])
+        if description.strip():
+            # no point of care (PL-1) to hold it: the innermost Location, so the description is not lost
+            target = next((loc for loc in chain if loc["physicalType"]["coding"][0]["code"] == "wa"), chain[-1])
+            target["description"] = description
     return chain

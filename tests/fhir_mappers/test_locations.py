@@ -41,3 +41,17 @@ def test_every_pl_component_is_an_hd():
     assert [loc["name"] for loc in chain] == ["FAC1", "BLD1", "FLOOR1", "4E", "ROOM1", "BED1"]
     assert chain[4]["identifier"] == [{"system": "urn:ietf:rfc:3986", "value": "urn:oid:2.16.840.1.113883.4.642.1.1108"}]
     assert chain[1]["identifier"] == [{"value": "1.2"}] and "identifier" not in chain[5]
+
+
+def test_location_description_is_on_the_point_of_care():
+    """PL-9 (location description) is Location.description of the point of care (PL-1), as the guide's PL map has it
+    ([1].description); with no point of care, of the innermost Location rather than dropped."""
+    chain = locations("4E^401^B^GENHOSP^^^Main^Floor4^East wing\\T\\ window bed", "X")
+    assert [loc.get("description") for loc in chain] == [None, None, None, "East wing& window bed", None, None]
+    assert locations("^^^GENHOSP^^^Main^^Annex entrance", "X")[-1]["description"] == "Annex entrance"
+    assert all("description" not in loc for loc in locations("4E^401^B^GENHOSP", "X"))
+    assert locations("^^^^^^^^Nowhere", "X") == []  # a description alone names no place
+    pv1 = b"PV1|1|I|4E^401^A^GENHOSP^^^^^Step-down unit by the nurses' station\r"
+    raw = b"MSH|^~\\&|A|GENHOSP|C|D|20260101||ADT^A01|X1|P|2.5\rPID|1||123^^^H^MR||Doe^J\r" + pv1
+    ward = next(e["resource"] for e in hl7v2_to_fhir(raw).bundle["entry"] if e["resource"].get("name") == "4E")
+    assert ward["description"] == "Step-down unit by the nurses' station"
