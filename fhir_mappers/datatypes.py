@@ -221,7 +221,7 @@ def human_name(xpn: str) -> dict[str, Any] | None:
     if given:
         name["given"] = given
     if c[3] or c[5]:  # XPN-4 suffix, then XPN-6 degree (MD): the guide's XPN[HumanName] suffix[1] and suffix[2]
-        name["suffix"] = [unescape(s) for s in (c[3], c[5]) if s]
+        name["suffix"] = [unescape(c[3]), unescape(c[5])] if c[3] and c[5] else [unescape(c[3] or c[5])]
     if c[4]:
         name["prefix"] = [unescape(c[4])]
     use = {"L": "official", "D": "usual", "M": "maiden", "N": "nickname", "A": "anonymous"}.get(c[6])
