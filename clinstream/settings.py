@@ -71,9 +71,9 @@ class Settings(BaseSettings):
     # --- inference
     ner_model: Path = REPO_ROOT / "models" / "ner-minilm-bc5cdr"
     device: str = "auto"  # auto | cpu | cuda
-    # auto: bf16 on CUDA; on CPU bf16 where this CPU runs it at least 1.3x fp32 (timed at load), else fp32 |
-    # fp32 | bf16 | fp16 | int8 (CPU, ONNX Runtime: faster still, but entities then depend on the notes batched
-    # together, see processors/ner.resolve_precision)
+    # auto: bf16 on CUDA, fp32 on CPU | fp32 | bf16 | fp16 | int8 (CPU, ONNX Runtime). bf16 and int8 run faster
+    # on some CPUs, but a note's entities then depend on the notes batched with it: see
+    # processors/ner.resolve_precision
     ner_precision: str = "auto"
     # the int8 ONNX twin of the NER model, exported and quantized on first use (seconds; `clinstream index
     # ner-int8` ahead of time) and reused after; a build product like the ICD-10-CM index

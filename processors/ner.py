@@ -7,10 +7,8 @@ folder works too. Nothing is fetched from a hub.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,10 +51,12 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA and fp32 on CPU, where `NerModel` then takes bf16
-    instead if this CPU runs it much faster (`bf16_speedup`). int8 (ONNX Runtime) is never chosen for a site:
-    its activations are quantized with one scale per batch, so a note's entities depend on the notes batched
-    with it (5% of entities differed between batches of 32 and one note at a time); bf16's did not differ."""
+    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA and fp32 on CPU, the one CPU precision that gave every
+    note the same entities whichever notes shared its batch. On a 2-core AVX-512 EPYC bf16 ran 1.77x fp32 and
+    int8 (ONNX Runtime) 2.8x, but a rounding step that depends on the batch's shape moved entity boundaries:
+    bf16 changed 3 of 865 entities of 64 long notes between batched and one at a time, int8 5% (its activations
+    are quantized with one scale per batch). On an AVX-512 Xeon without AMX bf16 ran 0.65x fp32. A site may
+    choose either (bench/ner_bench.py measures them)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     if device.type == "cuda":
@@ -68,29 +68,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "int8" and not onnx_int8.available():
         raise ValueError("int8 needs onnxruntime, onnx and onnxscript")
     return "fp32" if precision == "auto" else precision
-
-
-# bf16 on CPU ranges from 0.2x fp32 (AVX2 EPYC) and 0.65x (AVX-512 BF16 Xeon without AMX) to 2.1x (AVX-512
-# BF16 EPYC), for -0.04 devel F1 points: no CPU flag told these apart, so `auto` times both. It takes bf16
-# only when clearly faster, so that a worker restarted on a busy machine keeps the same choice.
-BF16_MIN_SPEEDUP = 1.3
-
-
-def bf16_speedup(model: torch.nn.Module, bf16_model: torch.nn.Module, repeats: int = 3) -> float:
-    """fp32 time over bf16 time of one forward pass (8 notes of 64 tokens, best of `repeats`) on this CPU."""
-    ids = torch.randint(1000, 20000, (8, 64), generator=torch.Generator().manual_seed(0))
-    mask = torch.ones_like(ids)
-
-    def best(candidate: torch.nn.Module) -> float:
-        times = []
-        with torch.inference_mode():
-            for _ in range(repeats + 1):  # the first pass warms the kernels up
-                started = time.perf_counter()
-                candidate(input_ids=ids, attention_mask=mask)
-                times.append(time.perf_counter() - started)
-        return min(times[1:])
-
-    return best(model) / best(bf16_model)
 
 
 def allowed_transitions(labels: list[str]) -> torch.Tensor:
@@ -158,15 +135,8 @@ class NerModel:
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
         self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
         self.precision = resolve_precision(precision, self.device)
-        self.model.eval()
-        self.bf16_speedup: float | None = None  # measured where `auto` chose between fp32 and bf16 on CPU
-        if precision == "auto" and self.device.type == "cpu":
-            bf16_model = copy.deepcopy(self.model).to(torch.bfloat16)
-            self.bf16_speedup = round(bf16_speedup(self.model, bf16_model), 2)
-            if self.bf16_speedup >= BF16_MIN_SPEEDUP:
-                self.model, self.precision = bf16_model, "bf16"
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
-        self.model.to(self.device, dtype=self.dtype)
+        self.model.to(self.device, dtype=self.dtype).eval()
         if self.precision == "int8":
             cache = onnx_cache or Path(tempfile.gettempdir()) / "clinstream-onnx"
             self.model = onnx_int8.int8_classifier(self.model, self._weights_key(), cache, torch.get_num_threads())

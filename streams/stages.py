@@ -178,7 +178,7 @@ class InferenceWorker:
             if ref is not None:
                 metrics.MODEL_INFO.labels(ref.task, ref.name, ref.version).set(1)
         log.info("inference worker ready", model=self.model.name, version=self.model.version, device=str(self.model.device),
-                 precision=self.model.precision, bf16_speedup=self.model.bf16_speedup)
+                 precision=self.model.precision)
 
     def _load_coder(self) -> Any:
         from processors.icd10cm import Coder, IndexMissing

@@ -48,8 +48,8 @@ def test_token_budget_groups():
 
 
 def test_precision_defaults_and_limits():
-    """auto resolves to fp32 on CPU (NerModel may then take bf16, when timed faster; int8 is faster but
-    batch-dependent, so never automatic); int8 is CPU-only and needs onnxruntime; typos are refused."""
+    """auto is fp32 on CPU (bf16 and int8 can be faster, but a note's entities then depend on its batch); int8 is
+    CPU-only and needs onnxruntime; typos are refused."""
     import pytest
 
     from processors.ner import resolve_precision

@@ -73,49 +73,6 @@ def test_int8_model_still_finds_the_obvious():
     assert labels.get("sepsis") == "PROBLEM" and labels.get("vancomycin") == "MEDICATION"
 
 
-@pytest.mark.parametrize(("speedup", "chosen"), [(2.1, "bf16"), (1.1, "fp32"), (0.65, "fp32")])
-def test_auto_on_cpu_takes_bf16_only_where_it_was_timed_clearly_faster(speedup, chosen):
-    """bf16 on CPU ran 2.1x fp32 on one AVX-512 EPYC and 0.65x on an AVX-512 Xeon: auto times both at load and
-    takes bf16 from 1.3x; an explicit precision is never second-guessed."""
-    from unittest import mock
-
-    import torch
-
-    with mock.patch("processors.ner.bf16_speedup", return_value=speedup) as timed:
-        auto = NerModel(MODEL, device="cpu")
-        explicit = NerModel(MODEL, device="cpu", precision="fp32")
-    assert timed.call_count == 1
-    assert (auto.precision, auto.bf16_speedup) == (chosen, speedup)
-    assert next(auto.model.parameters()).dtype == (torch.bfloat16 if chosen == "bf16" else torch.float32)
-    assert explicit.precision == "fp32" and explicit.bf16_speedup is None
-    text = "Acute kidney injury after cisplatin."
-    assert [(e.start, e.end, e.label) for e in auto.predict([text])[0]] == [(e.start, e.end, e.label) for e in explicit.predict([text])[0]]
-
-
-def test_bf16_speedup_times_the_two_models_it_is_given():
-    """The timing helper returns fp32 time over bf16 time: a model made slower on purpose shows it."""
-    import time
-
-    from processors.ner import bf16_speedup
-
-    class Slow(torch_module()):
-        def __init__(self, delay: float) -> None:
-            super().__init__()
-            self.delay = delay
-
-        def forward(self, input_ids, attention_mask):
-            time.sleep(self.delay)
-
-    assert bf16_speedup(Slow(0.02), Slow(0.005), repeats=2) > 2
-    assert bf16_speedup(Slow(0.005), Slow(0.02), repeats=2) < 0.5
-
-
-def torch_module():
-    import torch
-
-    return torch.nn.Module
-
-
 def test_length_buckets_hold_every_example_once_in_batches_of_similar_length():
     import random
 
