@@ -2,10 +2,10 @@
 
 Why not torch's own dynamic quantization: on a 2-core AMD EPYC with AVX2 it ran 1.04x fp32 and cost 3.2 devel
 F1 points (README, 2026-11). ONNX Runtime's int8 MatMuls with per-channel weight scales ran 1.36x torch's fp32
-end to end on a 2-core Xeon with AVX-512 VNNI, for no F1 loss (+0.2 points on 500 devel sentences, -0.2 on
-all of devel; bench/ner_bench.py), where torch's bf16 ran 0.65x fp32 (no AMX). It is not the default: dynamic
+end to end on a 2-core Xeon with AVX-512 VNNI and, exported as below, 2.8x on a 2-core AVX-512 EPYC (201
+notes/s), for no F1 loss (-0.15 points on all of devel; bench/ner_bench.py). It is not the default: dynamic
 quantization scales each MatMul's activations by the whole batch's range, so a note's entities depend on the
-notes batched with it (4.7% of entities differed between batches of 32 and one note at a time).
+notes batched with it (5% of entities differed between batches of 32 and one note at a time).
 
 The fp32 model is exported with torch's dynamo exporter (the TorchScript exporter traced transformers 5's
 attention masks wrongly: logits off by up to 4), quantized once and cached by model version and library
