@@ -221,14 +221,18 @@ def identifier(cx: str) -> dict[str, Any] | None:
 
 
 def human_name(xpn: str) -> dict[str, Any] | None:
-    c = comps(xpn, 13)
+    c = comps(xpn, 14)
     name: dict[str, Any] = {}
     family, given = unescape(c[0].split("&")[0]), [unescape(g) for g in (c[1], c[2]) if g]
     if family:
         name["family"] = family
     if given:
         name["given"] = given
-    if c[3] or c[5]:  # XPN-4 suffix, then XPN-6 degree (MD): the guide's XPN[HumanName] suffix[1] and suffix[2]
+    if c[13]:  # XPN-14 professional suffix (rare), after XPN-4 and XPN-6: the guide's XPN[HumanName] [1].suffix
+        suffixes = [s for s in map(unescape, (c[3], c[5], c[13])) if s]
+        if suffixes:
+            name["suffix"] = suffixes
+    elif c[3] or c[5]:  # XPN-4 suffix, then XPN-6 degree (MD): the guide's XPN[HumanName] suffix[1] and suffix[2]
         name["suffix"] = [unescape(c[3]), unescape(c[5])] if c[3] and c[5] else [unescape(c[3] or c[5])]
     if c[4]:
         name["prefix"] = [unescape(c[4])]

@@ -169,3 +169,13 @@ def test_degree_is_a_name_suffix_after_the_suffix():
     assert human_name("EVERYMAN^ADAM^A^III^DR^MD^L")["suffix"] == ["III", "MD"]
     assert human_name("Smith^Jane^^^Dr^PhD") == {"family": "Smith", "given": ["Jane"], "suffix": ["PhD"], "prefix": ["Dr"]}
     assert "suffix" not in human_name("Doe^John^Q^^Dr^^L")
+
+
+def test_professional_suffix_is_a_name_suffix_after_the_degree():
+    """XPN-14 (professional suffix) is HumanName.suffix after XPN-4 and XPN-6, as the guide's XPN[HumanName] map
+    ([1].suffix) and FHIR-Converter (PID-5 EVERYMAN&&&&Aniston^ADAM^A^III^Dr.^MD^D^^^19241012^^^^PF -> suffix III, MD,
+    PF) have it."""
+    assert human_name("EVERYMAN&&&&Aniston^ADAM^A^III^Dr.^MD^D^^^19241012^^^^PF^Addsm")["suffix"] == ["III", "MD", "PF"]
+    assert human_name("Doe^Jo^^^^^^^^^^^^FACS") == {"family": "Doe", "given": ["Jo"], "suffix": ["FACS"]}
+    assert human_name("Doe^Jo^^^^RN^^^^^^^^FACS")["suffix"] == ["RN", "FACS"]
+    assert "suffix" not in human_name("Doe^Jo^^^^^^^^^^^^\\Z\\")  # an escape that leaves nothing adds none
