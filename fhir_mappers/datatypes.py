@@ -301,11 +301,15 @@ def telecom(xtn: str) -> dict[str, Any] | None:
 
 
 def person(xcn: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """XCN: id^family^given^middle^suffix^prefix -> (Identifier, HumanName)."""
+    """XCN: id^family^given^middle^suffix^prefix^degree ... 21 professional suffix -> (Identifier, HumanName). The
+    name is the XPN the guide's XCN[Practitioner] map reads: XCN-2..7 as XPN-1..6 (XCN-5 suffix[1], XCN-7 degree
+    suffix[2]) and XCN-21 as XPN-14 (name.suffix)."""
     c = comps(xcn)
     ident = {"value": unescape(c[0]), "system": f"urn:clinstream:id:{authority(c[8]) if c[8] else 'practitioner'}"} if c[0] else None
-    name = human_name("^".join([c[1], c[2], c[3], c[4], c[5]]))
-    return ident, name
+    xpn = "^".join([c[1], c[2], c[3], c[4], c[5], c[6]])
+    if len(c) > 20 and c[20]:  # XCN-21 professional suffix -> XPN-14
+        xpn = f"{xpn}^^^^^^^^{c[20]}"
+    return ident, human_name(xpn)
 
 
 

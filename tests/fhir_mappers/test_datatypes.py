@@ -2,7 +2,7 @@
 
 import pytest
 
-from fhir_mappers.datatypes import address, codeable, dtm, human_name, identifier, telecom, unescape
+from fhir_mappers.datatypes import address, codeable, dtm, human_name, identifier, person, telecom, unescape
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -179,3 +179,14 @@ def test_professional_suffix_is_a_name_suffix_after_the_degree():
     assert human_name("Doe^Jo^^^^^^^^^^^^FACS") == {"family": "Doe", "given": ["Jo"], "suffix": ["FACS"]}
     assert human_name("Doe^Jo^^^^RN^^^^^^^^FACS")["suffix"] == ["RN", "FACS"]
     assert "suffix" not in human_name("Doe^Jo^^^^^^^^^^^^\\Z\\")  # an escape that leaves nothing adds none
+
+
+def test_practitioner_degree_and_professional_suffix_are_name_suffixes():
+    """XCN-7 (degree) and XCN-21 (professional suffix) are HumanName.suffix after XCN-5, as the guide's
+    XCN[Practitioner] map (name.suffix[2], name.suffix) and FHIR-Converter (PV1-7 ...^Alaz^Mohammed^Mahi^JR^Dr.^MD
+    ...^Al -> suffix JR, MD, Al) have it."""
+    _, name = person("1122334^Alaz^Mohammed^Mahi^JR^Dr.^MD^^PERSONNELt&1.23&HCD^B^^^BR^^^^^^19241010^19241015^Al")
+    assert name == {"family": "Alaz", "given": ["Mohammed", "Mahi"], "suffix": ["JR", "MD", "Al"], "prefix": ["Dr."]}
+    assert person("1234^POWELL^ROBERT^^^DR^MD")[1] == {"family": "POWELL", "given": ["ROBERT"], "suffix": ["MD"], "prefix": ["DR"]}
+    assert person("1234^Doe^Jo^^^^^^^^^^^^^^^^^^FACS")[1]["suffix"] == ["FACS"]
+    assert "suffix" not in person("004777^ATTEND^AARON^A^^^^^HOSP")[1]
