@@ -267,6 +267,11 @@ def address(xad: str) -> dict[str, Any] | None:
 
 _EMAIL_EQUIPMENT = ("Internet", "X.400")
 _TELECOM_SYSTEMS = {"FX": "fax", "CP": "phone", "BP": "pager", "Internet": "email", "X.400": "email"}
+# XTN-2 -> ContactPoint.use: the guide's ConceptMap table-hl70201-to-contact-point-use (ORN, VHN, ASN, EMR, NET and
+# BPN unmatched), for every kind of address. A phone also reads ORN and NET as home, as it always has here (not
+# in the guide's map).
+_TELECOM_USE = {"PRN": "home", "WPN": "work", "PRS": "mobile"}
+_PHONE_USE = {**_TELECOM_USE, "ORN": "home", "NET": "home"}
 
 
 def telecom(xtn: str) -> dict[str, Any] | None:
@@ -277,6 +282,10 @@ def telecom(xtn: str) -> dict[str, Any] | None:
     c = comps(xtn, 18)
     if c[3] and (not c[2] or c[2] in _EMAIL_EQUIPMENT):
         point: dict[str, Any] = {"system": "email", "value": unescape(c[3])}
+        if c[1]:
+            use = _TELECOM_USE.get(c[1])
+            if use:
+                point["use"] = use
     else:
         # XTN-12 first: some senders (PRD-5/13, CTD-5, ORC-23 in the FHIR-Converter samples) send the number only there
         number = unescape(c[11]).strip() if c[11] and c[2] not in _EMAIL_EQUIPMENT else ""
@@ -285,8 +294,9 @@ def telecom(xtn: str) -> dict[str, Any] | None:
                 or unescape(c[0]) or unescape(c[3])
         if not number:
             return None
-        point = {"system": _TELECOM_SYSTEMS.get(c[2], "phone"), "value": number}
-        use = {"PRN": "home", "WPN": "work", "ORN": "home", "NET": "home"}.get(c[1])
+        system = _TELECOM_SYSTEMS.get(c[2], "phone")
+        point = {"system": system, "value": number}
+        use = (_TELECOM_USE if system == "email" else _PHONE_USE).get(c[1])
         if c[2] == "CP":
             use = "mobile"
         if use:

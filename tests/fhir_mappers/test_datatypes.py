@@ -190,3 +190,17 @@ def test_practitioner_degree_and_professional_suffix_are_name_suffixes():
     assert person("1234^POWELL^ROBERT^^^DR^MD")[1] == {"family": "POWELL", "given": ["ROBERT"], "suffix": ["MD"], "prefix": ["DR"]}
     assert person("1234^Doe^Jo^^^^^^^^^^^^^^^^^^FACS")[1]["suffix"] == ["FACS"]
     assert "suffix" not in person("004777^ATTEND^AARON^A^^^^^HOSP")[1]
+
+
+def test_use_code_applies_to_email_addresses():
+    """XTN-2 (telecommunication use code) is ContactPoint.use for an e-mail address as for a phone, as the guide's
+    XTN[ContactPoint] map has it, with the codes of its table 0201 map (PRN home, WPN work, PRS mobile; NET and the
+    rest unmatched). FHIR-Converter gives PID-14 78788788^WPN^Internet^5555 use work too."""
+    assert telecom("78788788^WPN^Internet^5555^^^^^^^^^20010110^20020110^^^^18") == {
+        "system": "email", "value": "5555", "use": "work", "period": {"start": "2001-01-10", "end": "2002-01-10"}, "rank": 18}
+    assert telecom("^PRN^X.400^a@b.org") == {"system": "email", "value": "a@b.org", "use": "home"}
+    assert telecom("^PRS^^a@b.org")["use"] == "mobile"
+    assert "use" not in telecom("^NET^Internet^a@b.org") and "use" not in telecom("^NET^^Elise.Wong@isp.com")
+    assert "use" not in telecom("a@b.org^NET^Internet")  # an address in XTN-1 is an e-mail too: the guide's codes
+    assert telecom("555-1234^PRS^PH")["use"] == "mobile"
+    assert telecom("555-1234^ORN^PH")["use"] == "home"  # phones keep reading ORN/NET as home (not in the guide's map)
