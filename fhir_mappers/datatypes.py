@@ -272,13 +272,15 @@ _TELECOM_SYSTEMS = {"FX": "fax", "CP": "phone", "BP": "pager", "Internet": "emai
 # in the guide's map).
 _TELECOM_USE = {"PRN": "home", "WPN": "work", "PRS": "mobile"}
 _PHONE_USE = {**_TELECOM_USE, "ORN": "home", "NET": "home"}
+CONTACTPOINT_EXTENSION = "http://hl7.org/fhir/StructureDefinition/contactpoint-extension"  # FHIR core: a number's extension
 
 
 def telecom(xtn: str) -> dict[str, Any] | None:
     """XTN -> ContactPoint, with the value the V2-to-FHIR guide's XTN[ContactPoint] map gives it: 4 (communication
     address) for an Internet or X.400 address, or when 3 (equipment type) is empty, as an e-mail; any other
     number is 12 (the unformatted number) if sent, else 5-7 (country, area, local number), else 1 (and as a last
-    resort 4, so a misplaced number is not lost). 2 use, 3 equipment, 13/14 period, 18 preference order (rank)."""
+    resort 4, so a misplaced number is not lost). 2 use, 3 equipment, 8 extension (the core contactpoint-extension),
+    13/14 period, 18 preference order (rank)."""
     c = comps(xtn, 18)
     if c[3] and (not c[2] or c[2] in _EMAIL_EQUIPMENT):
         point: dict[str, Any] = {"system": "email", "value": unescape(c[3])}
@@ -307,6 +309,10 @@ def telecom(xtn: str) -> dict[str, Any] | None:
     rank = c[17].strip()  # XTN-18 preference order
     if rank.isdigit() and int(rank) > 0:
         point["rank"] = int(rank)
+    if c[7]:  # XTN-8 extension: the guide's XTN[ContactPoint] map puts it in extension-contactpoint-extension, any type
+        extension = unescape(c[7]).strip()
+        if extension:
+            point["extension"] = [{"url": CONTACTPOINT_EXTENSION, "valueString": extension}]
     return point
 
 

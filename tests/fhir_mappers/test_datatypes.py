@@ -204,3 +204,16 @@ def test_use_code_applies_to_email_addresses():
     assert "use" not in telecom("a@b.org^NET^Internet")  # an address in XTN-1 is an e-mail too: the guide's codes
     assert telecom("555-1234^PRS^PH")["use"] == "mobile"
     assert telecom("555-1234^ORN^PH")["use"] == "home"  # phones keep reading ORN/NET as home (not in the guide's map)
+
+
+def test_extension_is_the_contactpoint_extension():
+    """XTN-8 (extension) is FHIR's core contactpoint-extension on the ContactPoint, as the guide's XTN[ContactPoint]
+    map has it (extension-contactpoint-extension, a string; for any equipment type). None when it is not sent."""
+    extension = [{"url": "http://hl7.org/fhir/StructureDefinition/contactpoint-extension", "valueString": "89"}]
+    assert telecom("^WPN^PH^^1^555^1234567^89") == {"system": "phone", "value": "+1 (555) 1234567", "use": "work",
+                                                    "extension": extension}
+    assert telecom("^WPN^PH^^^^^89^^^^5551234567")["extension"] == extension
+    # PID-13 of the FHIR-Converter ADT samples: the guide's map sets XTN-8 beside an e-mail address too
+    assert telecom("^^Internet^fred@nnnn.com^111^813^8853999^1234")["extension"][0]["valueString"] == "1234"
+    assert "extension" not in telecom("^WPN^PH^^1^555^1234567") and "extension" not in telecom("^WPN^PH^^1^555^1234567^ ")
+    assert telecom("^WPN^PH^^^^^89") is None  # an extension alone is no ContactPoint
