@@ -6,7 +6,8 @@ side by side in one run, on CPU and, where one is present, on CUDA. Prints one J
 Notes are the generator's clinical notes cut into pieces of about 75 tokens. For each precision and batch
 size 1, 8, 32, 128: notes/s and p50/p99 latency of one batch; the speedup of the best batch size over one
 note at a time; and, per precision, entity-level F1 on the first devel sentences of BC5CDR (when
-../shared/corpora is there) and the share of note entities that differ from fp32.
+../shared/corpora is there), the share of note entities that differ from fp32, and the share that differ
+between batches of 32 and one note at a time (a note's result should not depend on its batch-mates).
 """
 
 from __future__ import annotations
@@ -128,6 +129,10 @@ def main() -> None:
                 reference = found
             changed = sum(len(a ^ b) for a, b in zip(found, reference))
             run["entities_changed_vs_fp32"] = round(changed / max(1, sum(len(r) for r in reference)), 4)
+            # the same precision, each note alone: what a note's batch-mates change (fp32 should change nothing)
+            alone = [{(e.start, e.end, e.label) for e in model.predict([note])[0]} for note in notes]
+            moved = sum(len(a ^ b) for a, b in zip(found, alone))
+            run["entities_moved_by_batching"] = round(moved / max(1, sum(len(f) for f in found)), 4)
             if devel is not None:
                 from processors.ner_training import evaluate
 
