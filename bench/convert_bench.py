@@ -69,12 +69,11 @@ def validate_resources(bundle: dict) -> None:
 
 
 def cold_caches() -> None:
-    """Forget the timestamps and ids the mappers have cached, so that every pass meets the data set as new,
-    as a stream would (within a pass, what recurs still hits): passes repeated over one set must not turn
-    it all into cache hits."""
-    for cached in (getattr(datatypes, "_dtm", None), getattr(ids, "_cached_uuid5", None)):
-        if cached is not None:
-            cached.cache_clear()
+    """Forget the timestamps, datatype values and ids the mappers have cached, so that every pass meets the data
+    set as new, as a stream would (within a pass, what recurs still hits): passes repeated over one set must not
+    turn it all into cache hits."""
+    datatypes.clear_caches()
+    ids._cached_uuid5.cache_clear()
 
 
 def seconds_per_message(fn: Callable, items: list, min_seconds: float) -> float:

@@ -39,7 +39,7 @@ def accident(acc: Any, index: int, msg_key: str, patient: dict, encounter: dict 
     description = unescape(field(acc, 8)).strip()
     if kind:
         if description:
-            kind["text"] = description
+            kind = {**kind, "text": description}
         resource["valueCodeableConcept"] = kind
     elif description:
         resource["valueString"] = description
@@ -64,7 +64,7 @@ def accident(acc: Any, index: int, msg_key: str, patient: dict, encounter: dict 
     where = address(raw)
     if where and "&" in comps(raw)[0]:  # SAD: street or mailing address & street name & dwelling number, all kept
         parts = comps(raw)
-        where["line"] = [p for p in (unescape(s).strip() for s in parts[0].split("&") + [parts[1].split("&")[0]]) if p]
+        where = {**where, "line": [p for p in (unescape(s).strip() for s in parts[0].split("&") + [parts[1].split("&")[0]]) if p]}
     if name or where:
         place: dict[str, Any] = {"resourceType": "Location", "id": resource_id("Location", msg_key, str(index), "accident")}
         if name:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import V2_0203, address, codeable, comps, date_only, field, human_name, reps, telecom, unescape
+from fhir_mappers.datatypes import V2_0203, address, codeable, comps, date_only, field, identifier, human_name, reps, telecom, unescape
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
 from fhir_mappers.patient import GENDER
@@ -21,9 +21,8 @@ def _payor(in1: Any, index: int, msg_key: str) -> dict[str, Any] | None:
     """IN1-3 ids, -4 name, -5 address, -6 contact, -7 phone -> the insurer Organization."""
     idents = []
     for cx in reps(field(in1, 3)):
-        ident, _ = assigned_identifier(cx)
+        ident = identifier(cx)  # the insurer's own id: its authority is the id's system, no assigner (another payor)
         if ident:
-            ident.pop("assigner", None)  # the insurer's own id: its authority is the id's system, not another payor
             idents.append(ident)
     name = unescape(comps(field(in1, 4).split("~")[0])[0]).strip()
     if not idents and not name:
@@ -53,14 +52,12 @@ def _subscriber(in1: Any, in2: Any | None, index: int, msg_key: str, patient: di
         return None
     person: dict[str, Any] = {"resourceType": "RelatedPerson", "id": resource_id("RelatedPerson", msg_key, "insured", str(index)),
                               "patient": patient, "name": names}
-    idents = [i for i in (assigned_identifier(cx)[0] for cx in reps(field(in1, 49))) if i]
+    idents = [i for i in (identifier(cx) for cx in reps(field(in1, 49))) if i]  # the insured's ids: no assigner (a payor)
     if in2 is not None:
-        idents += [i for i in (assigned_identifier(cx)[0] for cx in reps(field(in2, 1))) if i]
+        idents += [i for i in (identifier(cx) for cx in reps(field(in2, 1))) if i]
         ssn = unescape(field(in2, 2)).strip()
         if ssn:
             idents.append({"system": SSN, "value": ssn})
-    for ident in idents:
-        ident.pop("assigner", None)
     if idents:
         person["identifier"] = idents
     concept = relationship(field(in1, 17))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fhir_mappers.ids import Clean, CleanList, clean_text
 from fhir_mappers.parse import Segment
 
 # A timestamp without an offset is read in this zone unless the sender's overrides name another.
@@ -32,6 +33,38 @@ CODE_SYSTEMS = {"LN": "http://loinc.org", "LOINC": "http://loinc.org", "SCT": "h
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,6})?([+-]\d{4})?$")
 _HEX = re.compile(r"\\X([0-9A-Fa-f]+)\\")
 _HL7_TABLE = re.compile(r"^HL7\d{4}$")
+
+
+_CACHES: list[Any] = []  # the mappers' caches, for clear_caches
+
+
+def clear_caches() -> None:
+    """Forget every cached timestamp and datatype value (benchmarks, so each pass meets its data as new)."""
+    for cache in _CACHES:
+        cache.cache_clear()
+
+
+def registered(cache: Any) -> Any:
+    """An lru_cache of a mapper module, emptied by clear_caches with these."""
+    _CACHES.append(cache)
+    return cache
+
+
+def _cached(builder: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Cache a datatype builder by its text and the sender's zone (its validity periods are read in that zone).
+    A feed repeats its patients, practitioners and codes message after message, and what the builder returns is a
+    final Clean value, so every Bundle that names the same one may share it. Long texts (free sender text) are not
+    kept, so the cache stays small whatever the feed."""
+    in_zone = registered(lru_cache(maxsize=4096)(lambda text, zone: builder(text)))
+    empty = builder("")  # most fields a mapper asks for are empty
+
+    @wraps(builder)
+    def cached(text: str) -> Any:
+        if not text:
+            return empty
+        return in_zone(text, _ZONE.get()) if len(text) <= 200 else builder(text)
+
+    return cached
 
 
 def field(segment: Segment, n: int) -> str:
@@ -74,16 +107,19 @@ def dtm(value: str) -> str | None:
     """HL7 DTM -> FHIR dateTime at the same precision; a time part always carries an offset. None if invalid."""
     if not value:
         return None
-    value = value.strip().split("^")[0]
-    return _dtm(value, _ZONE.get()) if _DTM.match(value) else None
+    return (_dtm if len(value) <= 64 else _dtm.__wrapped__)(value, _ZONE.get())  # long junk is not kept
 
 
-@lru_cache(maxsize=4096)
+@registered
+@lru_cache(maxsize=4096)  # see _cached
 def _dtm(value: str, zone: ZoneInfo) -> str | None:
-    """dtm() of a value the pattern matched (so at most 27 characters), read in `zone` when it has no
-    offset. Cached: a message repeats its timestamps (MSH-7, OBR-7 and every OBX-14 of a panel), and
-    the calendar check and zone lookup were the costliest part of mapping a vital-signs ORU."""
-    year, month, day, hour, minute, second, fraction, offset = _DTM.match(value).groups()  # type: ignore[union-attr]
+    """dtm() of a field's text, read in `zone` when it has no offset. Cached: a message repeats its timestamps
+    (MSH-7, OBR-7 and every OBX-14 of a panel), and the calendar check and zone lookup were the costliest
+    part of mapping a vital-signs ORU."""
+    found = _DTM.match(value.strip().split("^")[0])
+    if found is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = found.groups()
     try:
         if hour is None:
             datetime(int(year), int(month or 1), int(day or 1))
@@ -136,7 +172,7 @@ def system_uri(name: str) -> str:
     uri = _SYSTEMS.get().get(key) or CODE_SYSTEMS.get(key)
     if uri is None and _HL7_TABLE.match(key):  # HL7nnnn: the v2 table's own code system (V2-to-FHIR guide)
         uri = f"http://terminology.hl7.org/CodeSystem/v2-{key[3:]}"
-    return uri or f"urn:clinstream:codesystem:{re.sub(r'[^A-Za-z0-9.-]', '-', name)}"
+    return clean_text(uri) if uri else f"urn:clinstream:codesystem:{re.sub(r'[^A-Za-z0-9.-]', '-', name)}"
 
 
 _NM = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
@@ -152,8 +188,15 @@ def number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def codeable(text: str) -> dict[str, Any] | None:
-    """CWE/CE: code^text^system^alt code^alt text^alt system -> CodeableConcept."""
+def codeable(text: str) -> Clean | None:
+    """CWE/CE: code^text^system^alt code^alt text^alt system -> CodeableConcept. Cached (see _cached), except
+    when the sender names its own code systems (rare; the cache is keyed by the text alone)."""
+    if not text:
+        return None
+    return _codeable(text) if _SYSTEMS.get() else _cached_codeable(text)
+
+
+def _codeable(text: str) -> Clean | None:
     raw = comps(text)
     # escapes are rare in codes: unescape each component once, and only when there is one (a sixth of the time
     # this took went to unescape calls on plain text)
@@ -163,26 +206,33 @@ def codeable(text: str) -> dict[str, Any] | None:
         # a FHIR code has no leading, trailing or doubled whitespace, and escapes may leave nothing at all
         code = " ".join(c[first].split())
         if code:
-            coding: dict[str, Any] = {"code": code}
+            coding = {"code": code}
             if c[first + 2].strip():
                 coding["system"] = system_uri(raw[first + 2])
-            display = c[first + 1]
-            if display.strip():
+            display = clean_text(c[first + 1])
+            if display:
                 coding["display"] = display
-            codings.append(coding)
+            codings.append(Clean(coding))
     label = ""
     for candidate in (c[1], c[4], c[8]):
         if candidate.strip():
-            label = candidate
+            label = clean_text(candidate)
             break
     if not codings and not label:
         return None
-    concept: dict[str, Any] = {}
-    if codings:
-        concept["coding"] = codings
-    if label:
-        concept["text"] = label
-    return concept
+    if not label:
+        return Clean(coding=CleanList(codings))
+    return Clean(coding=CleanList(codings), text=label) if codings else Clean(text=label)
+
+
+_cached_codeable = _cached(_codeable)
+
+
+def in_system(concept: Clean, system: str) -> Clean:
+    """The concept with its first coding in `system` (the code system of an HL7 table the field is bound to):
+    a new value, as a Clean is final."""
+    first, *rest = concept["coding"]
+    return Clean({**concept, "coding": CleanList([Clean({**first, "system": system}), *rest])})
 
 
 def authority(text: str) -> str:
@@ -194,8 +244,23 @@ def authority(text: str) -> str:
 def identifier_system(hd: str) -> str:
     parts = hd.split("&") + ["", ""]
     if parts[1] and parts[2].upper() == "ISO":
-        return f"urn:oid:{parts[1]}"
-    return f"urn:clinstream:id:{authority(hd)}"
+        return clean_text(f"urn:oid:{parts[1]}")
+    return clean_text(f"urn:clinstream:id:{authority(hd)}")
+
+
+@registered
+@lru_cache(maxsize=1024)  # the same few recur
+def coded(system: str, code: str, display: str = "") -> Clean:
+    """{"coding": [{"system", "code", "display"}]}, a CodeableConcept of one coding in a known system (the code as
+    fhir_safe leaves a code; an empty one dropped, as that pass drops it)."""
+    coding = {"system": system}
+    code = " ".join(code.split())
+    if code:
+        coding["code"] = code
+    display = clean_text(display)
+    if display:
+        coding["display"] = display
+    return Clean(coding=CleanList([Clean(coding)]))
 
 
 def validity(start: str, end: str) -> dict[str, str] | None:
@@ -206,36 +271,46 @@ def validity(start: str, end: str) -> dict[str, str] | None:
     return period or None
 
 
-def identifier(cx: str) -> dict[str, Any] | None:
+@_cached
+def identifier(cx: str) -> Clean | None:
     """CX: id^check^scheme^authority^type^facility^effective^expiration -> Identifier (7/8 its period)."""
     c = comps(cx, 8)
     if not c[0]:
         return None
-    ident: dict[str, Any] = {"value": unescape(c[0]), "system": identifier_system(c[3])}
+    value = clean_text(unescape(c[0]))
+    if not value:  # an id of blanks or escapes alone is no id
+        return None
+    ident: dict[str, Any] = {"value": value, "system": identifier_system(c[3])}
     if c[4]:
-        ident["type"] = {"coding": [{"system": V2_0203, "code": unescape(c[4])}]}
+        ident["type"] = coded(V2_0203, unescape(c[4]))
     period = validity(c[6], c[7])
     if period:
         ident["period"] = period
-    return ident
+    return Clean(ident)
 
 
-def human_name(xpn: str) -> dict[str, Any] | None:
+def _texts(values: Any) -> CleanList:
+    """The non-empty values, unescaped and cleaned."""
+    return CleanList(t for t in (clean_text(unescape(v)) for v in values if v) if t)
+
+
+@_cached
+def human_name(xpn: str) -> Clean | None:
     c = comps(xpn, 14)
     name: dict[str, Any] = {}
-    family, given = unescape(c[0].split("&")[0]), [unescape(g) for g in (c[1], c[2]) if g]
+    family, given = clean_text(unescape(c[0].split("&")[0])), _texts((c[1], c[2]))
     if family:
         name["family"] = family
     if given:
         name["given"] = given
-    if c[13]:  # XPN-14 professional suffix (rare), after XPN-4 and XPN-6: the guide's XPN[HumanName] [1].suffix
-        suffixes = [s for s in map(unescape, (c[3], c[5], c[13])) if s]
-        if suffixes:
-            name["suffix"] = suffixes
-    elif c[3] or c[5]:  # XPN-4 suffix, then XPN-6 degree (MD): the guide's XPN[HumanName] suffix[1] and suffix[2]
-        name["suffix"] = [unescape(c[3]), unescape(c[5])] if c[3] and c[5] else [unescape(c[3] or c[5])]
-    if c[4]:
-        name["prefix"] = [unescape(c[4])]
+    # XPN-4 suffix, XPN-6 degree (MD) and XPN-14 professional suffix: the guide's XPN[HumanName] suffix[1], suffix[2]
+    # and [1].suffix
+    suffixes = _texts((c[3], c[5], c[13])) if c[3] or c[5] or c[13] else None
+    if suffixes:
+        name["suffix"] = suffixes
+    prefix = _texts((c[4],)) if c[4] else None
+    if prefix:
+        name["prefix"] = prefix
     use = {"L": "official", "D": "usual", "M": "maiden", "N": "nickname", "A": "anonymous"}.get(c[6])
     if use:
         name["use"] = use
@@ -243,18 +318,21 @@ def human_name(xpn: str) -> dict[str, Any] | None:
     period = validity(dr[0], dr[1]) or validity(c[11], c[12])
     if period and name:
         name["period"] = period
-    return name or None
+    return Clean(name) if name else None
 
 
-def address(xad: str) -> dict[str, Any] | None:
+@_cached
+def address(xad: str) -> Clean | None:
     c = comps(xad, 14)
     addr: dict[str, Any] = {}
-    lines = [line for line in (unescape(x.split("&")[0]) for x in (c[0], c[1])) if line]
+    lines = _texts(x.split("&")[0] for x in (c[0], c[1]))
     if lines:
         addr["line"] = lines
     for key, value in (("city", c[2]), ("state", c[3]), ("postalCode", c[4]), ("country", c[5])):
         if value:
-            addr[key] = unescape(value)
+            value = clean_text(unescape(value))
+            if value:
+                addr[key] = value
     use = {"H": "home", "B": "work", "O": "work", "C": "temp"}.get(c[6])
     if use and addr:
         addr["use"] = use
@@ -262,7 +340,7 @@ def address(xad: str) -> dict[str, Any] | None:
     period = validity(dr[0], dr[1]) or validity(c[12], c[13])
     if period and addr:
         addr["period"] = period
-    return addr or None
+    return Clean(addr) if addr else None
 
 
 _EMAIL_EQUIPMENT = ("Internet", "X.400")
@@ -275,7 +353,8 @@ _PHONE_USE = {**_TELECOM_USE, "ORN": "home", "NET": "home"}
 CONTACTPOINT_EXTENSION = "http://hl7.org/fhir/StructureDefinition/contactpoint-extension"  # FHIR core: a number's extension
 
 
-def telecom(xtn: str) -> dict[str, Any] | None:
+@_cached
+def telecom(xtn: str) -> Clean | None:
     """XTN -> ContactPoint, with the value the V2-to-FHIR guide's XTN[ContactPoint] map gives it: 4 (communication
     address) for an Internet or X.400 address, or when 3 (equipment type) is empty, as an e-mail; any other
     number is 12 (the unformatted number) if sent, else 5-7 (country, area, local number), else 1 (and as a last
@@ -283,7 +362,8 @@ def telecom(xtn: str) -> dict[str, Any] | None:
     13/14 period, 18 preference order (rank)."""
     c = comps(xtn, 18)
     if c[3] and (not c[2] or c[2] in _EMAIL_EQUIPMENT):
-        point: dict[str, Any] = {"system": "email", "value": unescape(c[3])}
+        value = clean_text(unescape(c[3]))
+        point: dict[str, Any] = {"system": "email", "value": value} if value else {"system": "email"}
         if c[1]:
             use = _TELECOM_USE.get(c[1])
             if use:
@@ -297,7 +377,8 @@ def telecom(xtn: str) -> dict[str, Any] | None:
         if not number:
             return None
         system = _TELECOM_SYSTEMS.get(c[2], "phone")
-        point = {"system": system, "value": number}
+        number = clean_text(number)
+        point = {"system": system, "value": number} if number else {"system": system}
         use = (_TELECOM_USE if system == "email" else _PHONE_USE).get(c[1])
         if c[2] == "CP":
             use = "mobile"
@@ -310,18 +391,20 @@ def telecom(xtn: str) -> dict[str, Any] | None:
     if rank.isdigit() and int(rank) > 0:
         point["rank"] = int(rank)
     if c[7]:  # XTN-8 extension: the guide's XTN[ContactPoint] map puts it in extension-contactpoint-extension, any type
-        extension = unescape(c[7]).strip()
+        extension = clean_text(unescape(c[7]))
         if extension:
-            point["extension"] = [{"url": CONTACTPOINT_EXTENSION, "valueString": extension}]
-    return point
+            point["extension"] = CleanList([Clean(url=CONTACTPOINT_EXTENSION, valueString=extension)])
+    return Clean(point)
 
 
-def person(xcn: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+@_cached
+def person(xcn: str) -> tuple[Clean | None, Clean | None]:
     """XCN: id^family^given^middle^suffix^prefix^degree ... 21 professional suffix -> (Identifier, HumanName). The
     name is the XPN the guide's XCN[Practitioner] map reads: XCN-2..7 as XPN-1..6 (XCN-5 suffix[1], XCN-7 degree
     suffix[2]) and XCN-21 as XPN-14 (name.suffix)."""
     c = comps(xcn)
-    ident = {"value": unescape(c[0]), "system": f"urn:clinstream:id:{authority(c[8]) if c[8] else 'practitioner'}"} if c[0] else None
+    value = clean_text(unescape(c[0])) if c[0] else ""
+    ident = Clean(value=value, system=clean_text(f"urn:clinstream:id:{authority(c[8]) if c[8] else 'practitioner'}")) if value else None
     xpn = "^".join([c[1], c[2], c[3], c[4], c[5], c[6]])
     if len(c) > 20 and c[20]:  # XCN-21 professional suffix -> XPN-14
         xpn = f"{xpn}^^^^^^^^{c[20]}"
@@ -329,15 +412,17 @@ def person(xcn: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
 
 
 
-def entity_identifier(ei: str, type_code: str | None = None) -> dict[str, Any] | None:
+def entity_identifier(ei: str, type_code: str | None = None) -> Clean | None:
     """EI (entity^namespace^universal id^type), or the first subcomponent group of an EIP, -> Identifier."""
+    if not ei:
+        return None
     c = comps(ei)
-    value = unescape(c[0].split("&")[0])
+    value = clean_text(unescape(c[0].split("&")[0]))
     if not value:
         return None
     ident: dict[str, Any] = {"value": value}
     if c[1] or c[2]:
         ident["system"] = identifier_system("&".join((c[1], c[2], c[3])))
     if type_code:
-        ident["type"] = {"coding": [{"system": V2_0203, "code": type_code}]}
-    return ident
+        ident["type"] = coded(V2_0203, type_code)
+    return Clean(ident)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import V2_0203, codeable, comps, dtm, field, number, person, unescape
-from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.datatypes import V2_0203, codeable, coded, comps, dtm, field, in_system, number, person, unescape
+from fhir_mappers.ids import Clean, CleanList, ref, resource_id
 from fhir_mappers.locations import locations
 from fhir_mappers.organizations import assigned_identifier, hd_organization
 
@@ -31,6 +31,8 @@ CLASS_STATUS = {"E": "in-progress", "I": "in-progress", "O": "in-progress", "R":
 ADMISSION_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0007"
 READMISSION = "http://terminology.hl7.org/CodeSystem/v2-0092"
 PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+UNKNOWN_CLASS = Clean(system="http://terminology.hl7.org/CodeSystem/v3-NullFlavor", code="UNK")
+VISIT_NUMBER = Clean(coding=CleanList([Clean(system=V2_0203, code="VN")]), text="visit number")
 # PV2-25 visit priority (table 0217) -> v3 ActPriority
 VISIT_PRIORITY = {"1": ("EM", "emergency"), "2": ("UR", "urgent"), "3": ("EL", "elective")}
 # R4 has no planned dates on Encounter; R5 does, and these cross-version extensions carry them into R4
@@ -54,7 +56,7 @@ def practitioner(xcn: str, made: list[dict[str, Any]] | None = None) -> dict[str
         hd = comps(xcn)[8].split("&") + ["", ""]
         authority = hd_organization(hd[0], hd[1], hd[2]) if made is not None else None
         if authority:
-            ident["assigner"] = ref(authority)
+            resource["identifier"] = [Clean({**ident, "assigner": ref(authority)})]
             made.append(authority)
     if name:
         resource["name"] = [name]
@@ -66,7 +68,7 @@ def _table_concept(cwe: str, table: str, system: str) -> dict[str, Any] | None:
     names another one."""
     concept = codeable(cwe)
     if concept and concept.get("coding") and comps(cwe)[2].strip().upper() in {"", table}:
-        concept["coding"][0]["system"] = system
+        return in_system(concept, system)
     return concept
 
 
@@ -99,7 +101,7 @@ def visit_status(pv1: Any, event: str) -> str:
 
 
 def _participant(code: str, display: str, doctor: dict[str, Any]) -> dict[str, Any]:
-    return {"type": [{"coding": [{"system": PARTICIPATION_TYPE, "code": code, "display": display}]}], "individual": ref(doctor)}
+    return {"type": [coded(PARTICIPATION_TYPE, code, display)], "individual": ref(doctor)}
 
 
 def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -109,9 +111,7 @@ def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: d
     klass = field(pv1, 2).strip()[:1].upper()
     code, display = ACT_CODE.get(klass, (klass or "UNK", None))
     system = "http://terminology.hl7.org/CodeSystem/v3-ActCode" if klass in ACT_CODE else "http://terminology.hl7.org/CodeSystem/v2-0004"
-    klass_coding = {"system": system, "code": code} | ({"display": display} if display else {})
-    if not klass:
-        klass_coding = {"system": "http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "code": "UNK"}
+    klass_coding = coded(system, code, display or "")["coding"][0] if klass else UNKNOWN_CLASS
     start, end = dtm(field(pv1, 44)), dtm(field(pv1, 45))
     status = visit_status(pv1, event)
     resource: dict[str, Any] = {"resourceType": "Encounter", "id": resource_id("Encounter", key), "status": status,
@@ -120,7 +120,7 @@ def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: d
     identifiers = []
     if visit[0]:  # PV1-19 visit number, typed VN (guide), with its assigning authority
         number_id: dict[str, Any] = {"value": unescape(visit[0]), "system": f"urn:clinstream:visit:{key.split('|')[0]}",
-                                     "type": {"coding": [{"system": V2_0203, "code": "VN"}], "text": "visit number"}}
+                                     "type": VISIT_NUMBER}
         _, authority = assigned_identifier(field(pv1, 19).split("~")[0])
         if authority:
             number_id["assigner"] = ref(authority)
@@ -219,10 +219,9 @@ def visit_details(pv2: Any, resource: dict[str, Any], facility: str = "") -> lis
         resource["priority"] = {"coding": codings}
     arrival = codeable(field(pv2, 38))
     if arrival and arrival.get("coding"):
-        coding = arrival["coding"][0]
         if comps(field(pv2, 38))[2].strip().upper() in {"", "HL70430"}:  # table 0430 unless the sender names another system
-            coding["system"] = "http://terminology.hl7.org/CodeSystem/v2-0430"
-        extensions.append({"url": MODE_OF_ARRIVAL, "valueCoding": coding})
+            arrival = in_system(arrival, "http://terminology.hl7.org/CodeSystem/v2-0430")
+        extensions.append({"url": MODE_OF_ARRIVAL, "valueCoding": arrival["coding"][0]})
     if extensions:
         resource.setdefault("extension", []).extend(extensions)
     return related

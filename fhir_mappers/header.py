@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import field, unescape
+from fhir_mappers.datatypes import coded, field, unescape
 from fhir_mappers.ids import resource_id
 
 UNMAPPED_EXTENSION = "urn:clinstream:unmapped-segment"
@@ -17,7 +17,7 @@ def _endpoint(app: str, facility: str) -> str:
 def message_header(msh: Any, event: str, msg_key: str, focus: list[dict], unmapped: list[str]) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "MessageHeader", "id": resource_id("MessageHeader", msg_key),
-        "eventCoding": {"system": "http://terminology.hl7.org/CodeSystem/v2-0003", "code": event or "unknown"},
+        "eventCoding": coded("http://terminology.hl7.org/CodeSystem/v2-0003", event or "unknown")["coding"][0],
         "source": {"name": unescape(field(msh, 3).split("^")[0]) or "unknown", "endpoint": _endpoint(field(msh, 3), field(msh, 4))},
     }
     if field(msh, 5) or field(msh, 6):

@@ -52,7 +52,8 @@ def fhir_safe(value: Any, key: str = "") -> Any:
     absent fields, but a field that is present and empties out once split and unescaped (`^&`, `\\H\\`)
     could slip through. Odd whitespace becomes a space, strings are trimmed (empty ones dropped), and a
     `code` (Coding.code, Quantity.code: the one code-typed key fed from free sender text) keeps single
-    inner spaces only, as the code type requires. Objects and arrays are cleaned in place and returned."""
+    inner spaces only, as the code type requires. Objects and arrays are cleaned in place and returned; a Clean
+    value or a Reference, built clean, is kept as it is (tests/fhir_mappers/test_fuzz.py checks each one)."""
     if isinstance(value, dict):
         return _object(value)
     if isinstance(value, list):
@@ -94,7 +95,7 @@ def _array(value: list, key: str) -> list:
     emptied = False
     for i, v in enumerate(value):
         kind = type(v)
-        if kind is Reference:
+        if kind is Reference or kind is Clean:
             continue
         cleaned = _object(v) if kind is dict else fhir_safe(v, key)
         if cleaned is not v:
@@ -104,6 +105,39 @@ def _array(value: list, key: str) -> list:
     if emptied:
         value[:] = [v for v in value if v not in _EMPTY]
     return value
+
+
+def clean_text(value: str) -> str:
+    """A FHIR string as fhir_safe leaves it (trimmed, odd whitespace a space): for the values a Clean is built from."""
+    return value.strip() if value.isprintable() else _OTHER_WHITESPACE.sub(" ", value).strip()
+
+
+def _final(self: Any, *args: Any, **kwargs: Any) -> None:
+    raise TypeError(f"a {type(self).__name__} is final (it may be shared between Bundles): change a copy, dict(x) or list(x)")
+
+
+class Clean(dict):
+    """A datatype value built FHIR-safe (trimmed strings, no empty member), the way the high-volume datatypes
+    (codeable, identifier, human_name, address, telecom) and the mappers' constant codings are made: fhir_safe's
+    pass keeps it as it is, which was half the pass's work. It is final, so that a value can be cached and shared
+    by every Bundle that names the same code: a change raises rather than reach another patient's Bundle. A
+    copy (copy.copy, deepcopy, pickle) is a plain dict again."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _final
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return dict, (dict(self),)
+
+
+class CleanList(list):
+    """The arrays inside a Clean (CodeableConcept.coding, HumanName.given...): final like it."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = append = extend = insert = pop = remove = clear = sort = reverse = __iadd__ = __imul__ = _final
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return list, (list(self),)
 
 
 class Reference(dict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_mappers.datatypes import comps, identifier, unescape
-from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.ids import Clean, ref, resource_id
 
 # HD-3 universal id types whose value the guide writes as a URI (system urn:ietf:rfc:3986)
 URI_PREFIX = {"ISO": "urn:oid:", "UUID": "urn:uuid:"}
@@ -39,7 +39,7 @@ def assigned_identifier(cx: str) -> tuple[dict[str, Any] | None, dict[str, Any] 
     hd = comps(cx)[3].split("&") + ["", ""]
     org = hd_organization(hd[0], hd[1], hd[2])
     if org is not None:
-        ident["assigner"] = ref(org)
+        ident = Clean({**ident, "assigner": ref(org)})
     return ident, org
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from fhir_mappers.datatypes import V2_0203, address, authority, codeable, comps, date_only, dtm, field, human_name, identifier, reps, telecom, unescape
 from fhir_mappers.encounter import practitioner
-from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.ids import Clean, ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
 
 GENDER = {"M": "male", "F": "female", "O": "other", "U": "unknown", "A": "other", "N": "unknown"}
@@ -70,7 +70,7 @@ def patient(pid: Any, fallback_key: str, mrn_type: str = "MR") -> dict[str, Any]
         if ident is None:
             continue
         if i == mrn and comps(cx)[4] == mrn_type:
-            ident["type"] = {"coding": [dict(MR_CODING)]}
+            ident = {**ident, "type": {"coding": [dict(MR_CODING)]}}
             identifiers.insert(0, ident)
         else:
             identifiers.append(ident)
@@ -164,12 +164,13 @@ def language_concept(cwe: str) -> dict[str, Any] | None:
 def authorities(pid: Any, resource: dict[str, Any]) -> list[dict[str, Any]]:
     """Organizations of the PID-3 assigning authorities that carry a universal id, set as Identifier.assigner."""
     orgs = []
-    by_value = {(i.get("system"), i["value"]): i for i in resource.get("identifier", [])}
+    idents = resource.get("identifier", [])
+    at = {(i.get("system"), i["value"]): n for n, i in enumerate(idents)}
     for cx in reps(field(pid, 3)):
         ident, org = assigned_identifier(cx)
-        target = by_value.get((ident.get("system"), ident["value"])) if ident else None
-        if org and target is not None:
-            target["assigner"] = ident["assigner"]
+        n = at.get((ident.get("system"), ident["value"])) if ident else None
+        if org and n is not None:
+            idents[n] = Clean({**idents[n], "assigner": ident["assigner"]})
             orgs.append(org)
     return orgs
 

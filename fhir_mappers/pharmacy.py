@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, date_only, dtm, field, number, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, date_only, dtm, field, in_system, number, reps, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.orders import PRIORITY, V2_0443, order_identifiers, ordering_provider, tq1_timing
@@ -24,7 +24,7 @@ def _concept(text: str) -> dict[str, Any] | None:
     concept = codeable(text)
     system = comps(text)[2].upper()
     if concept and system in V2_TABLES:
-        concept["coding"][0]["system"] = V2_TABLES[system]
+        return in_system(concept, V2_TABLES[system])
     return concept
 
 

@@ -19,7 +19,7 @@ def procedure(pr1: Any, index: int, msg_key: str, subject: dict, encounter: dict
     code = codeable(field(pr1, 3).split("~")[0])
     description = unescape(field(pr1, 4)).strip()
     if code and description:
-        code["text"] = description  # PR1-4 describes the procedure in the sender's words
+        code = {**code, "text": description}  # PR1-4 describes the procedure in the sender's words
     code = code or ({"text": description} if description else None)
     # the guide: status depends on the message context; where that is not clear, "unknown"
     resource: dict[str, Any] = {"resourceType": "Procedure", "id": resource_id("Procedure", msg_key, str(index)),

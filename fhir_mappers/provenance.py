@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, field, instant, unescape
+from fhir_mappers.datatypes import codeable, coded, comps, dtm, field, instant, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.locations import locations
@@ -23,12 +23,12 @@ def _activity(msh: Any, event: str) -> dict[str, Any]:
     """The trigger event as a v2-0003 code, with MSH-9 as sent for its text."""
     activity: dict[str, Any] = {"text": unescape(field(msh, 9)).strip() or event}
     if event:
-        activity["coding"] = [{"system": "http://terminology.hl7.org/CodeSystem/v2-0003", "code": event}]
+        activity["coding"] = coded("http://terminology.hl7.org/CodeSystem/v2-0003", event)["coding"]
     return activity
 
 
 def _agent(kind: str, who: dict[str, Any]) -> dict[str, Any]:
-    return {"type": {"coding": [{"system": PARTICIPANT_TYPE, "code": kind}]}, "who": ref(who)}
+    return {"type": coded(PARTICIPANT_TYPE, kind), "who": ref(who)}
 
 
 def message_provenance(msh: Any, event: str, msg_key: str, targets: list[dict[str, Any]], sender: dict[str, Any] | None,

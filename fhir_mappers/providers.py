@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import address, codeable, comps, date_only, dtm, field, human_name, reps, telecom, unescape
+from fhir_mappers.datatypes import address, codeable, comps, date_only, dtm, field, human_name, in_system, reps, telecom, unescape
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.locations import locations
 from fhir_mappers.organizations import xon_organization
@@ -22,7 +22,7 @@ def provider_role(cwe: str) -> dict[str, Any] | None:
     coded in v2-0286 unless the sender names another system."""
     concept = codeable(cwe)
     if concept and concept.get("coding") and comps(cwe)[2].strip().upper() in {"", "HL70286"}:
-        concept["coding"][0]["system"] = V2_0286
+        return in_system(concept, V2_0286)
     return concept
 
 

@@ -43,7 +43,7 @@ def referral(rf1: Any, index: int, msg_key: str, patient: dict, encounter: dict 
     reasons = [c for c in (codeable(x) for x in reps(field(rf1, 10))) if c]
     text = unescape(field(rf1, 14)).strip()
     if text and reasons:
-        reasons[0]["text"] = text  # RF1-14 says in words why the patient is referred
+        reasons[0] = {**reasons[0], "text": text}  # RF1-14 says in words why the patient is referred
     elif text:
         reasons = [{"text": text}]
     if reasons:

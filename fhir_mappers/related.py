@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_mappers.datatypes import address, comps, date_only, field, human_name, reps, system_uri, telecom, unescape
-from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.ids import Clean, ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
 from fhir_mappers.patient import GENDER
 
@@ -117,7 +117,7 @@ def patient_contact(nk1: Any) -> dict[str, Any] | None:
             if point is None:
                 continue
             if n == 6:
-                point.setdefault("use", "work")
+                point = point if "use" in point else Clean({**point, "use": "work"})
             if point not in points:
                 points.append(point)
     employer = xon_organization(field(nk1, 13).split("~")[0], "nk1")

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, instant, number, reps, unescape
-from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.ids import Clean, CleanList, clean_text, ref, resource_id
 from fhir_mappers.organizations import xon_organization
 from fhir_mappers.participants import coded_role, practitioner_role
 
@@ -32,14 +32,25 @@ _RANGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*$")
 _BOUND = re.compile(r"^\s*([<>]=?)\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
-def _quantity(value: float, unit_cwe: str) -> dict[str, Any]:
+# OBX-2 category by LOINC code: vital signs, else laboratory
+CATEGORIES = {name: CleanList([Clean(coding=CleanList([Clean(system="http://terminology.hl7.org/CodeSystem/observation-category", code=name)]))])
+              for name in ("vital-signs", "laboratory")}
+
+
+def _quantity(value: float, unit_cwe: str, comparator: str = "") -> Clean:
     unit = comps(unit_cwe)
     q: dict[str, Any] = {"value": value}
+    if comparator:
+        q["comparator"] = comparator
     if unit[0] or unit[1]:
-        q["unit"] = unescape(unit[1] or unit[0])
+        text = clean_text(unescape(unit[1] or unit[0]))
+        if text:
+            q["unit"] = text
         q["system"] = "http://unitsofmeasure.org"
-        q["code"] = unescape(unit[0] or unit[1])
-    return q
+        code = " ".join(unescape(unit[0] or unit[1]).split())
+        if code:
+            q["code"] = code
+    return Clean(q)
 
 
 def _text(obx: Any) -> str:
@@ -64,10 +75,7 @@ def _value(obx: Any) -> dict[str, Any]:
         if c[2] in {":", "/"} and n1 is not None and n2 is not None:
             return {"valueRatio": {"numerator": {"value": n1}, "denominator": {"value": n2}}}
         if n1 is not None:
-            q = _quantity(n1, unit)
-            if c[0] in {"<", "<=", ">", ">="}:
-                q["comparator"] = c[0]
-            return {"valueQuantity": q}
+            return {"valueQuantity": _quantity(n1, unit, c[0] if c[0] in {"<", "<=", ">", ">="} else "")}
         return {"valueString": unescape(first.replace("^", " ")).strip()}
     if kind in {"CE", "CWE", "CNE", "CF"}:
         concept = codeable(first)
@@ -146,16 +154,15 @@ def observation(obx: Any, index: int, msg_key: str, subject: dict | None, encoun
     resource: dict[str, Any] = {"resourceType": "Observation", "id": resource_id("Observation", msg_key, str(index)),
                                 "status": OBSERVATION_STATUS.get(field(obx, 11).strip()[:1].upper(), "final"), "code": code}
     loinc = {c.get("code") for c in code.get("coding", []) if c.get("system") == "http://loinc.org"}
-    category = "vital-signs" if loinc & VITAL_SIGNS else "laboratory"
-    resource["category"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category}]}]
+    resource["category"] = CATEGORIES["vital-signs" if loinc & VITAL_SIGNS else "laboratory"]
     _obx_context(resource, obx, subject, encounter, fallback_time)
     resource.update(_value(obx))
     ranges = _reference_range(field(obx, 7), field(obx, 6))
     if ranges:
         resource["referenceRange"] = ranges
-    flags = [c for c in (unescape(comps(f)[0]).strip() for f in reps(field(obx, 8))) if c]  # each repetition a CWE: its code
+    flags = [c for c in (" ".join(unescape(comps(f)[0]).split()) for f in reps(field(obx, 8))) if c]  # each repetition a CWE: its code
     if flags:
-        resource["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": f}]} for f in flags]
+        resource["interpretation"] = CleanList(Clean(coding=CleanList([Clean(system=INTERPRETATION, code=f)])) for f in flags)
     # the guide's OBX[Observation]: 17 method, 20 body site, 21 observation instance identifier
     method, site = codeable(field(obx, 17).split("~")[0]), codeable(field(obx, 20).split("~")[0])
     if method:

@@ -217,3 +217,58 @@ def test_extension_is_the_contactpoint_extension():
     assert telecom("^^Internet^fred@nnnn.com^111^813^8853999^1234")["extension"][0]["valueString"] == "1234"
     assert "extension" not in telecom("^WPN^PH^^1^555^1234567") and "extension" not in telecom("^WPN^PH^^1^555^1234567^ ")
     assert telecom("^WPN^PH^^^^^89") is None  # an extension alone is no ContactPoint
+
+
+def test_datatype_values_are_final_and_shared():
+    """The high-volume datatypes are cached and shared by every Bundle naming the same value, so a value cannot be
+    changed in place (it would change the next patient's Bundle); a copy is a plain dict that can."""
+    import copy
+
+    from fhir_mappers.ids import Clean
+
+    concept = codeable("8867-4^Heart rate^LN")
+    assert isinstance(concept, Clean) and codeable("8867-4^Heart rate^LN") is concept
+    for change in (lambda: concept.__setitem__("text", "x"), lambda: concept["coding"].append({}),
+                   lambda: concept["coding"][0].update(code="x"), lambda: concept.setdefault("text", "x"),
+                   lambda: identifier("123^^^HOSP^MR").pop("value"), lambda: human_name("DOE^JOHN")["given"].sort()):
+        with pytest.raises(TypeError, match="final"):
+            change()
+    assert concept == {"coding": [{"code": "8867-4", "display": "Heart rate", "system": "http://loinc.org"}], "text": "Heart rate"}
+    plain = copy.deepcopy(concept)
+    plain["coding"][0]["code"] = "changed"
+    assert type(plain) is dict and concept["coding"][0]["code"] == "8867-4"
+
+
+def test_cached_values_follow_the_sender():
+    """A sender's code-system names and zone change what a datatype maps to: the caches never hand one sender's
+    value to another."""
+    from zoneinfo import ZoneInfo
+
+    from fhir_mappers.datatypes import sender_context
+
+    assert codeable("X1^Thing^LOCAL")["coding"][0]["system"] == "urn:clinstream:codesystem:LOCAL"
+    with sender_context(None, {"LOCAL": "http://example.org/local"}):
+        assert codeable("X1^Thing^LOCAL")["coding"][0]["system"] == "http://example.org/local"
+    assert codeable("X1^Thing^LOCAL")["coding"][0]["system"] == "urn:clinstream:codesystem:LOCAL"
+    xpn = "DOE^JOHN^^^^^L^^^^^20260115103005"
+    assert human_name(xpn)["period"] == {"start": "2026-01-15T10:30:05+00:00"}
+    with sender_context(ZoneInfo("America/New_York"), None):
+        assert human_name(xpn)["period"] == {"start": "2026-01-15T10:30:05-05:00"}
+
+
+@pytest.mark.parametrize("build,text", [
+    (codeable, " 12  3 ^ Heart\x0brate ^ LN ^^ \\.br\\ ^^^^ alt "), (codeable, "^ ^^ x ^  ^"), (identifier, " 123 ^^^ HOSP ^ MR "),
+    (human_name, " Doe \\.br\\^ Jo\x0cn ^^ Jr ^ Dr ^ MD "), (address, " 1 Main St ^ ^ Town \x0b^ ST ^ 123 ^ US ^ H"),
+    (telecom, "^PRN^PH^ me@example.org ^^^ 555 \x0b^^^^^ 5551234 "), (telecom, "^WPN^Internet^ \x0b "),
+])
+def test_datatype_values_are_clean_by_construction(build, text):
+    """What fhir_safe's last pass no longer visits must need nothing from it: trimmed, odd whitespace a space, a
+    code's inner runs one space, nothing empty."""
+    import copy
+
+    from fhir_mappers.ids import fhir_safe
+
+    value = build(text)
+    if value is not None:
+        plain = copy.deepcopy(value)
+        assert fhir_safe(copy.deepcopy(plain)) == plain

@@ -6,9 +6,11 @@ pytest timeout would catch one)."""
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 from functools import cache
+from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
@@ -16,6 +18,7 @@ from clinstream.envelope import SourceRecord
 from clinstream.exceptions import RejectedMessage
 from clinstream.synthetic import generate
 from fhir_mappers import HL7MappingError, MapperBug, hl7v2_to_fhir
+from fhir_mappers.ids import Clean, CleanList, fhir_safe
 from fhir_mappers.validation import FHIRValidationError, validate_r4_bundle
 from processors.normalize import normalize
 from tests.conftest import CORPORA
@@ -146,6 +149,25 @@ def broken_messages(draw) -> bytes:
     return raw
 
 
+def assert_clean_values_need_no_cleaning(value: Any) -> None:
+    """The last pass (fhir_safe) skips Clean values, the datatypes built FHIR-safe: each must be what that pass
+    would have made of it."""
+    if type(value) in (Clean, CleanList):
+        plain = copy.deepcopy(value)
+        assert fhir_safe(copy.deepcopy(plain)) == plain, f"a Clean value needs cleaning: {plain!r}"
+    elif isinstance(value, dict):
+        for item in value.values():
+            assert_clean_values_need_no_cleaning(item)
+    elif isinstance(value, list):
+        for item in value:
+            assert_clean_values_need_no_cleaning(item)
+
+
+def test_clean_values_of_the_corpus_and_the_mix_need_no_cleaning() -> None:
+    for raw in seeds():
+        assert_clean_values_need_no_cleaning(hl7v2_to_fhir(raw).bundle)
+
+
 # seeded in CI so a failure reproduces; CLINSTREAM_FUZZ_RANDOM=1 explores new cases
 @settings(max_examples=CASES, deadline=None, derandomize=not os.environ.get("CLINSTREAM_FUZZ_RANDOM"), database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -163,6 +185,7 @@ def test_mutated_messages_convert_or_are_rejected_with_a_reason(raw: bytes) -> N
             validate_r4_bundle(mapped.bundle)
         except FHIRValidationError as exc:
             raise AssertionError(f"invalid Bundle: {exc.reason}") from None
+        assert_clean_values_need_no_cleaning(mapped.bundle)
     # the stage's pure function: an envelope or a dead-letter reason, nothing else escapes
     try:
         envelope = normalize(raw, "hl7v2", source=SOURCE, received_at=NOW, normalized_at=NOW, max_bytes=MAX_BYTES)
