@@ -101,7 +101,7 @@ def visit_status(pv1: Any, event: str) -> str:
 
 
 def _participant(code: str, display: str, doctor: dict[str, Any]) -> dict[str, Any]:
-    return {"type": [coded(PARTICIPATION_TYPE, code, display)], "individual": ref(doctor)}
+    return Clean(type=CleanList([coded(PARTICIPATION_TYPE, code, display)]), individual=ref(doctor))
 
 
 def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -134,7 +134,7 @@ def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: d
     if identifiers:
         resource["identifier"] = identifiers
     if start or end:
-        resource["period"] = {k: v for k, v in (("start", start), ("end", end)) if v}
+        resource["period"] = Clean((k, v) for k, v in (("start", start), ("end", end)) if v)
     kind = _table_concept(field(pv1, 4), "HL70007", ADMISSION_TYPE)
     if kind:
         resource["type"] = [kind]
@@ -159,7 +159,7 @@ def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: d
             related.extend(chain)
             if n == 3 and status == "finished":
                 place_status = "completed"
-            visits.append({"location": ref(chain[-1]), "status": place_status})
+            visits.append(Clean(location=ref(chain[-1]), status=place_status))
     if visits:
         resource["location"] = visits
     return resource, related

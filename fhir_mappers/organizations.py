@@ -3,10 +3,11 @@ guide's HD[Organization] and XON[Organization] maps; ids come from the organisat
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from fhir_mappers.datatypes import comps, identifier, unescape
-from fhir_mappers.ids import Clean, ref, resource_id
+from fhir_mappers.datatypes import coded, comps, identifier, registered, unescape
+from fhir_mappers.ids import Clean, CleanList, clean_text, ref, resource_id
 
 # HD-3 universal id types whose value the guide writes as a URI (system urn:ietf:rfc:3986)
 URI_PREFIX = {"ISO": "urn:oid:", "UUID": "urn:uuid:"}
@@ -15,20 +16,32 @@ URI_PREFIX = {"ISO": "urn:oid:", "UUID": "urn:uuid:"}
 def hd_organization(namespace: str, universal: str = "", kind: str = "") -> dict[str, Any] | None:
     """HD parts -> Organization with the namespace id and the universal id as identifiers. Only an HD with a
     universal id names an organisation; a bare namespace is just an identifier system."""
-    namespace, universal, kind = unescape(namespace).strip(), unescape(universal).strip(), unescape(kind).strip()
     if not universal:
         return None
-    idents: list[dict[str, Any]] = []
-    if namespace:
-        idents.append({"value": namespace})
+    found = _hd_identifiers(namespace, universal, kind) if len(namespace) + len(universal) <= 200 else _hd_identifiers.__wrapped__(namespace, universal, kind)
+    if found is None:
+        return None
+    org_id, idents = found
+    return {"resourceType": "Organization", "id": org_id, "identifier": idents}
+
+
+@registered
+@lru_cache(maxsize=1024)
+def _hd_identifiers(namespace: str, universal: str, kind: str) -> tuple[str, CleanList] | None:
+    """(the Organization's id, its identifiers) for hd_organization. Cached: MSH-4 names the same sender in
+    every message, and identifier lists are final, so Bundles may share one."""
+    namespace, universal, kind = clean_text(unescape(namespace)), clean_text(unescape(universal)), unescape(kind).strip()
+    if not universal:
+        return None
+    idents = [Clean(value=namespace)] if namespace else []
     prefix = URI_PREFIX.get(kind.upper())
     second: dict[str, Any] = {"value": f"{prefix}{universal}" if prefix else universal}
     if prefix:
         second["system"] = "urn:ietf:rfc:3986"
     if kind:
-        second["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0301", "code": kind}]}
-    idents.append(second)
-    return {"resourceType": "Organization", "id": resource_id("Organization", "hd", namespace, universal), "identifier": idents}
+        second["type"] = coded("http://terminology.hl7.org/CodeSystem/v2-0301", kind)
+    idents.append(Clean(second))
+    return resource_id("Organization", "hd", namespace, universal), CleanList(idents)
 
 
 def assigned_identifier(cx: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

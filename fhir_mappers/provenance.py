@@ -8,7 +8,7 @@ from typing import Any
 
 from fhir_mappers.datatypes import codeable, coded, comps, dtm, field, instant, unescape
 from fhir_mappers.encounter import practitioner
-from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.ids import Clean, clean_text, ref, resource_id
 from fhir_mappers.locations import locations
 
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
@@ -19,16 +19,17 @@ V2_0062 = "http://terminology.hl7.org/CodeSystem/v2-0062"
 EVENT_REASON = {"01": ("PATRQT", "patient requested"), "03": ("HOPERAT", "healthcare operations")}
 
 
-def _activity(msh: Any, event: str) -> dict[str, Any]:
+def _activity(msh: Any, event: str) -> Clean | None:
     """The trigger event as a v2-0003 code, with MSH-9 as sent for its text."""
-    activity: dict[str, Any] = {"text": unescape(field(msh, 9)).strip() or event}
+    text = clean_text(unescape(field(msh, 9))) or clean_text(event)
+    activity = {"text": text} if text else {}
     if event:
         activity["coding"] = coded("http://terminology.hl7.org/CodeSystem/v2-0003", event)["coding"]
-    return activity
+    return Clean(activity) if activity else None  # None: the last pass drops the key
 
 
 def _agent(kind: str, who: dict[str, Any]) -> dict[str, Any]:
-    return {"type": coded(PARTICIPANT_TYPE, kind), "who": ref(who)}
+    return Clean(type=coded(PARTICIPANT_TYPE, kind), who=ref(who))
 
 
 def message_provenance(msh: Any, event: str, msg_key: str, targets: list[dict[str, Any]], sender: dict[str, Any] | None,
@@ -44,7 +45,7 @@ def message_provenance(msh: Any, event: str, msg_key: str, targets: list[dict[st
                                 "activity": _activity(msh, event),
                                 "agent": [_agent("author", author)] + [_agent("assembler", d) for d in software]}
     if application:
-        resource["entity"] = [{"role": "source", "what": ref(application)}]
+        resource["entity"] = [Clean(role="source", what=ref(application))]
     return resource
 
 
