@@ -399,15 +399,20 @@ def telecom(xtn: str) -> Clean | None:
 
 @_cached
 def person(xcn: str) -> tuple[Clean | None, Clean | None]:
-    """XCN: id^family^given^middle^suffix^prefix^degree ... 21 professional suffix -> (Identifier, HumanName). The
-    name is the XPN the guide's XCN[Practitioner] map reads: XCN-2..7 as XPN-1..6 (XCN-5 suffix[1], XCN-7 degree
-    suffix[2]) and XCN-21 as XPN-14 (name.suffix)."""
-    c = comps(xcn)
+    """XCN: id^family^given^middle^suffix^prefix^degree ... 21 professional suffix -> (Identifier, HumanName), as the
+    guide's XCN[Practitioner] map: the identifier's type is XCN-13 (table 0203); the name is the XPN it reads,
+    XCN-2..7 as XPN-1..6 (XCN-5 suffix[1], XCN-7 degree suffix[2]), XCN-10 name type as XPN-7 (name.use),
+    XCN-17 validity range as XPN-10 and XCN-19/20 effective and expiration dates as XPN-12/13 (name.period),
+    XCN-21 as XPN-14 (name.suffix)."""
+    c = comps(xcn, 21)
     value = clean_text(unescape(c[0])) if c[0] else ""
-    ident = Clean(value=value, system=clean_text(f"urn:clinstream:id:{authority(c[8]) if c[8] else 'practitioner'}")) if value else None
-    xpn = "^".join([c[1], c[2], c[3], c[4], c[5], c[6]])
-    if len(c) > 20 and c[20]:  # XCN-21 professional suffix -> XPN-14
-        xpn = f"{xpn}^^^^^^^^{c[20]}"
+    ident = None
+    if value:
+        found = {"value": value, "system": clean_text(f"urn:clinstream:id:{authority(c[8]) if c[8] else 'practitioner'}")}
+        if c[12]:
+            found["type"] = coded(V2_0203, unescape(c[12]))
+        ident = Clean(found)
+    xpn = "^".join([c[1], c[2], c[3], c[4], c[5], c[6], c[9], "", "", c[16], "", c[18], c[19], c[20]]).rstrip("^")
     return ident, human_name(xpn)
 
 

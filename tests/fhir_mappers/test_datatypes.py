@@ -186,10 +186,25 @@ def test_practitioner_degree_and_professional_suffix_are_name_suffixes():
     XCN[Practitioner] map (name.suffix[2], name.suffix) and FHIR-Converter (PV1-7 ...^Alaz^Mohammed^Mahi^JR^Dr.^MD
     ...^Al -> suffix JR, MD, Al) have it."""
     _, name = person("1122334^Alaz^Mohammed^Mahi^JR^Dr.^MD^^PERSONNELt&1.23&HCD^B^^^BR^^^^^^19241010^19241015^Al")
-    assert name == {"family": "Alaz", "given": ["Mohammed", "Mahi"], "suffix": ["JR", "MD", "Al"], "prefix": ["Dr."]}
+    assert name == {"family": "Alaz", "given": ["Mohammed", "Mahi"], "suffix": ["JR", "MD", "Al"], "prefix": ["Dr."],
+                    "period": {"start": "1924-10-10", "end": "1924-10-15"}}
     assert person("1234^POWELL^ROBERT^^^DR^MD")[1] == {"family": "POWELL", "given": ["ROBERT"], "suffix": ["MD"], "prefix": ["DR"]}
     assert person("1234^Doe^Jo^^^^^^^^^^^^^^^^^^FACS")[1]["suffix"] == ["FACS"]
     assert "suffix" not in person("004777^ATTEND^AARON^A^^^^^HOSP")[1]
+
+
+def test_practitioner_identifier_type_name_use_and_period():
+    """The rest of the guide's XCN[Practitioner] map, as FHIR-Converter has it on the corpus's PV1-7 (XCN-13 BR, XCN-19/20
+    1924-10-10 to 1924-10-15): XCN-13 the identifier's type (table 0203), XCN-10 the name's use, XCN-17 (validity range)
+    or XCN-19/20 the name's period."""
+    ident, name = person("1122334^Alaz^Mohammed^^^^^^PERSONNELt&1.23&HCD^B^^^BR^^^^^^19241010^19241015")
+    assert ident["type"] == {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "BR"}]}
+    assert name["period"] == {"start": "1924-10-10", "end": "1924-10-15"} and "use" not in name  # B (birth name): no FHIR use
+    ident, name = person("1234^POWELL^ROBERT^^^^^^^L^^^NPI^^^^20200101&20201231")
+    assert ident["type"]["coding"][0]["code"] == "NPI" and name["use"] == "official"
+    assert name["period"] == {"start": "2020-01-01", "end": "2020-12-31"}
+    ident, name = person("1234^POWELL^ROBERT")
+    assert "type" not in ident and set(name) == {"family", "given"}
 
 
 def test_use_code_applies_to_email_addresses():
