@@ -350,7 +350,12 @@ _TELECOM_SYSTEMS = {"FX": "fax", "CP": "phone", "BP": "pager", "Internet": "emai
 # in the guide's map).
 _TELECOM_USE = {"PRN": "home", "WPN": "work", "PRS": "mobile"}
 _PHONE_USE = {**_TELECOM_USE, "ORN": "home", "NET": "home"}
-CONTACTPOINT_EXTENSION = "http://hl7.org/fhir/StructureDefinition/contactpoint-extension"  # FHIR core: a number's extension
+# FHIR core extensions of a ContactPoint holding the parts of a number: XTN-5 country code, 6 area/city code, 7 local
+# number, 8 extension, as the guide's XTN[ContactPoint] map puts them, for any kind of address
+CONTACTPOINT_PARTS = ((4, "http://hl7.org/fhir/StructureDefinition/contactpoint-country"),
+                      (5, "http://hl7.org/fhir/StructureDefinition/contactpoint-area"),
+                      (6, "http://hl7.org/fhir/StructureDefinition/contactpoint-local"),
+                      (7, "http://hl7.org/fhir/StructureDefinition/contactpoint-extension"))
 
 
 @_cached
@@ -358,9 +363,10 @@ def telecom(xtn: str) -> Clean | None:
     """XTN -> ContactPoint, with the value the V2-to-FHIR guide's XTN[ContactPoint] map gives it: 4 (communication
     address) for an Internet or X.400 address, or when 3 (equipment type) is empty, as an e-mail; any other
     number is 12 (the unformatted number) if sent, else 5-7 (country, area, local number), else 1 (and as a last
-    resort 4, so a misplaced number is not lost). 2 use, 3 equipment, 8 extension (the core contactpoint-extension),
-    13/14 period, 18 preference order (rank)."""
+    resort 4, so a misplaced number is not lost). 2 use, 3 equipment, 5-8 the number's parts (CONTACTPOINT_PARTS;
+    5-7 only where the value is not made of them), 13/14 period, 18 preference order (rank)."""
     c = comps(xtn, 18)
+    composed = False  # the value is XTN-5..7 written out
     if c[3] and (not c[2] or c[2] in _EMAIL_EQUIPMENT):
         value = clean_text(unescape(c[3]))
         point: dict[str, Any] = {"system": "email", "value": value} if value else {"system": "email"}
@@ -372,8 +378,9 @@ def telecom(xtn: str) -> Clean | None:
         # XTN-12 first: some senders (PRD-5/13, CTD-5, ORC-23 in the FHIR-Converter samples) send the number only there
         number = unescape(c[11]).strip() if c[11] and c[2] not in _EMAIL_EQUIPMENT else ""
         if not number:
-            number = "".join(p for p in (f"+{c[4]} " if c[4] else "", f"({c[5]}) " if c[5] else "", c[6]) if p).strip() \
-                or unescape(c[0]) or unescape(c[3])
+            number = "".join(p for p in (f"+{c[4]} " if c[4] else "", f"({c[5]}) " if c[5] else "", c[6]) if p).strip()
+            composed = bool(number)
+            number = number or unescape(c[0]) or unescape(c[3])
         if not number:
             return None
         system = _TELECOM_SYSTEMS.get(c[2], "phone")
@@ -390,10 +397,13 @@ def telecom(xtn: str) -> Clean | None:
     rank = c[17].strip()  # XTN-18 preference order
     if rank.isdigit() and int(rank) > 0:
         point["rank"] = int(rank)
-    if c[7]:  # XTN-8 extension: the guide's XTN[ContactPoint] map puts it in extension-contactpoint-extension, any type
-        extension = clean_text(unescape(c[7]))
-        if extension:
-            point["extension"] = CleanList([Clean(url=CONTACTPOINT_EXTENSION, valueString=extension)])
+    if c[4] or c[5] or c[6] or c[7]:
+        # the number's parts where the value does not show them already: the guide's map sets them always, but a
+        # Bundle would then carry most phone numbers twice
+        parts = [Clean(url=url, valueString=text) for n, url in CONTACTPOINT_PARTS[3 if composed else 0:] if c[n]
+                 for text in (clean_text(unescape(c[n])),) if text]
+        if parts:
+            point["extension"] = CleanList(parts)
     return Clean(point)
 
 

@@ -154,7 +154,8 @@ def test_unformatted_telephone_number_is_the_value():
     assert telecom("^WPN^PH^^1^626^5551234^^^^^6265551234")["value"] == "6265551234"
     # PID-13 of the FHIR-Converter ADT samples: FHIR-Converter gives 2222 too
     assert telecom("78788788^^CP^5555^^^1111^^^^^2222^20010110^20020110^^^^18") == {
-        "system": "phone", "value": "2222", "use": "mobile", "period": {"start": "2001-01-10", "end": "2002-01-10"}, "rank": 18}
+        "system": "phone", "value": "2222", "use": "mobile", "period": {"start": "2001-01-10", "end": "2002-01-10"}, "rank": 18,
+        "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/contactpoint-local", "valueString": "1111"}]}
     assert telecom("88888888^PRN^CP^5555")["value"] == "88888888"
     assert telecom("^NET^Internet^a@b.org^^^^^^^^555") == {"system": "email", "value": "a@b.org"}
     assert telecom("^^X.400^a@b.org") == {"system": "email", "value": "a@b.org"}
@@ -221,16 +222,23 @@ def test_use_code_applies_to_email_addresses():
     assert telecom("555-1234^ORN^PH")["use"] == "home"  # phones keep reading ORN/NET as home (not in the guide's map)
 
 
-def test_extension_is_the_contactpoint_extension():
-    """XTN-8 (extension) is FHIR's core contactpoint-extension on the ContactPoint, as the guide's XTN[ContactPoint]
-    map has it (extension-contactpoint-extension, a string; for any equipment type). None when it is not sent."""
-    extension = [{"url": "http://hl7.org/fhir/StructureDefinition/contactpoint-extension", "valueString": "89"}]
+def test_number_parts_are_contactpoint_extensions():
+    """XTN-5..8 (country code, area code, local number, extension) are FHIR's core contactpoint-country, -area, -local and
+    -extension on the ContactPoint, as the guide's XTN[ContactPoint] map has them (strings, for any equipment type).
+    XTN-5..7 only where the value is not written from them (an XTN-12 number, an e-mail): nothing sent is lost, and
+    the common phone number is not carried twice. None when not sent."""
+    core = "http://hl7.org/fhir/StructureDefinition/contactpoint-"
+    parts = [{"url": core + "country", "valueString": "1"}, {"url": core + "area", "valueString": "555"},
+             {"url": core + "local", "valueString": "1234567"}]
+    extension = [{"url": core + "extension", "valueString": "89"}]
     assert telecom("^WPN^PH^^1^555^1234567^89") == {"system": "phone", "value": "+1 (555) 1234567", "use": "work",
                                                     "extension": extension}
     assert telecom("^WPN^PH^^^^^89^^^^5551234567")["extension"] == extension
-    # PID-13 of the FHIR-Converter ADT samples: the guide's map sets XTN-8 beside an e-mail address too
-    assert telecom("^^Internet^fred@nnnn.com^111^813^8853999^1234")["extension"][0]["valueString"] == "1234"
-    assert "extension" not in telecom("^WPN^PH^^1^555^1234567") and "extension" not in telecom("^WPN^PH^^1^555^1234567^ ")
+    assert telecom("^WPN^PH^^1^555^1234567^89^^^^5551234567")["extension"] == parts + extension
+    # PID-13 of the FHIR-Converter ADT samples: the guide's map sets the parts beside an e-mail address too
+    assert [e["valueString"] for e in telecom("^^Internet^fred@nnnn.com^111^813^8853999^1234")["extension"]] == ["111", "813", "8853999", "1234"]
+    assert "extension" not in telecom("^WPN^PH^^1^555^1234567") and "extension" not in telecom("(555)1234567^PRN^PH")
+    assert telecom("^WPN^PH^^ ^555^1234567^ ^^^^5551234567")["extension"] == parts[1:]
     assert telecom("^WPN^PH^^^^^89") is None  # an extension alone is no ContactPoint
 
 
