@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import V2_0203, address, codeable, comps, date_only, field, identifier, human_name, reps, telecom, unescape
+from fhir_mappers.datatypes import V2_0203, address, codeable, comps, date_only, field, human_name, identifier, reps, telecom, unescape
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
 from fhir_mappers.patient import GENDER

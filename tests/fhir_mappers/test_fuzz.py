@@ -9,8 +9,11 @@ from __future__ import annotations
 import copy
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
+from unittest import mock
 
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
@@ -18,7 +21,8 @@ from clinstream.envelope import SourceRecord
 from clinstream.exceptions import RejectedMessage
 from clinstream.synthetic import generate
 from fhir_mappers import HL7MappingError, MapperBug, hl7v2_to_fhir
-from fhir_mappers.ids import Clean, CleanList, fhir_safe
+from fhir_mappers import ids
+from fhir_mappers.ids import fhir_safe
 from fhir_mappers.validation import FHIRValidationError, validate_r4_bundle
 from processors.normalize import normalize
 from tests.conftest import CORPORA
@@ -149,23 +153,36 @@ def broken_messages(draw) -> bytes:
     return raw
 
 
-def assert_clean_values_need_no_cleaning(value: Any) -> None:
-    """The last pass (fhir_safe) skips Clean values, the datatypes built FHIR-safe: each must be what that pass
-    would have made of it."""
-    if type(value) in (Clean, CleanList):
-        plain = copy.deepcopy(value)
-        assert fhir_safe(copy.deepcopy(plain)) == plain, f"a Clean value needs cleaning: {plain!r}"
-    elif isinstance(value, dict):
-        for item in value.values():
-            assert_clean_values_need_no_cleaning(item)
-    elif isinstance(value, list):
-        for item in value:
-            assert_clean_values_need_no_cleaning(item)
+@contextmanager
+def clean_values_checked() -> Iterator[None]:
+    """The last pass (fhir_safe) copies Clean values, the datatypes built FHIR-safe, into the Bundle without
+    cleaning them: within the block each must be what that pass would have made of it, and no array empty."""
+    copy_value, copy_list = ids._plain, ids._plain_list
+
+    def checked_value(value: dict) -> dict:
+        plain = copy_value(value)
+        assert fhir_safe(copy.deepcopy(plain)) == plain and plain, f"a Clean value needs cleaning: {plain!r}"
+        return plain
+
+    def checked_list(value: list) -> list:
+        assert value, "an empty array"
+        return copy_list(value)
+
+    with mock.patch.object(ids, "_plain", checked_value), mock.patch.object(ids, "_plain_list", checked_list):
+        yield
+
+
+def assert_plain(value: Any) -> None:
+    """Nothing in a Bundle is a Clean value or a Reference: plain dicts and lists only, none shared with a cache."""
+    assert type(value) in (dict, list, str, int, float, bool), type(value)
+    for item in value.values() if type(value) is dict else value if type(value) is list else ():
+        assert_plain(item)
 
 
 def test_clean_values_of_the_corpus_and_the_mix_need_no_cleaning() -> None:
-    for raw in seeds():
-        assert_clean_values_need_no_cleaning(hl7v2_to_fhir(raw).bundle)
+    with clean_values_checked():
+        for raw in seeds():
+            assert_plain(hl7v2_to_fhir(raw).bundle)
 
 
 # seeded in CI so a failure reproduces; CLINSTREAM_FUZZ_RANDOM=1 explores new cases
@@ -175,7 +192,8 @@ def test_clean_values_of_the_corpus_and_the_mix_need_no_cleaning() -> None:
 def test_mutated_messages_convert_or_are_rejected_with_a_reason(raw: bytes) -> None:
     # the mapper: a valid Bundle or a reason; a MapperBug means our code, not the sender, was at fault
     try:
-        mapped = hl7v2_to_fhir(raw)
+        with clean_values_checked():
+            mapped = hl7v2_to_fhir(raw)
     except MapperBug as exc:
         raise AssertionError(f"mapper bug: {exc.reason}") from exc.__cause__
     except HL7MappingError as exc:
@@ -185,7 +203,7 @@ def test_mutated_messages_convert_or_are_rejected_with_a_reason(raw: bytes) -> N
             validate_r4_bundle(mapped.bundle)
         except FHIRValidationError as exc:
             raise AssertionError(f"invalid Bundle: {exc.reason}") from None
-        assert_clean_values_need_no_cleaning(mapped.bundle)
+        assert_plain(mapped.bundle)
     # the stage's pure function: an envelope or a dead-letter reason, nothing else escapes
     try:
         envelope = normalize(raw, "hl7v2", source=SOURCE, received_at=NOW, normalized_at=NOW, max_bytes=MAX_BYTES)
