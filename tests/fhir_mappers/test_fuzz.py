@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -173,8 +174,11 @@ def clean_values_checked() -> Iterator[None]:
 
 
 def assert_plain(value: Any) -> None:
-    """Nothing in a Bundle is a Clean value or a Reference: plain dicts and lists only, none shared with a cache."""
+    """Nothing in a Bundle is a Clean value: plain dicts and lists only, none shared with a cache. An object of one
+    key, reference, which the last pass passes over, is one ref() made."""
     assert type(value) in (dict, list, str, int, float, bool), type(value)
+    if type(value) is dict and len(value) == 1 and "reference" in value:
+        assert re.fullmatch(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", value["reference"]), value
     for item in value.values() if type(value) is dict else value if type(value) is list else ():
         assert_plain(item)
 
