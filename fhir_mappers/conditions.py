@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, dtm, field, unescape
-from fhir_mappers.ids import resource_id
+from fhir_mappers.datatypes import clean_text, codeable, dtm, entity_identifier, field, unescape
+from fhir_mappers.ids import ref, resource_id
 
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 ALLERGY_CATEGORY = {"DA": "medication", "FA": "food", "EA": "environment", "MA": "medication", "AA": "environment", "PA": "environment"}
 
 
-def condition(dg1: Any, index: int, msg_key: str, subject: dict, encounter: dict | None) -> dict[str, Any]:
-    """DG1 -> Condition: DG1-3 code, -5 onset, -6 type (verification), -20 identifier; the caller adds the
-    asserter (DG1-16, diagnosing clinician), a Practitioner shared with the rest of the message."""
-    code = codeable(field(dg1, 3)) or ({"text": unescape(field(dg1, 4))} if field(dg1, 4) else {"text": "unknown diagnosis"})
+def condition(dg1: Any, index: int, msg_key: str, subject: dict, encounter: dict | None) -> list[dict[str, Any]]:
+    """DG1 -> Condition: DG1-3 code (DG1-4, the sender's description, its text), -5 onset, -6 type
+    (verification), -19 attestation (assertedDate), -20 identifier; DG1-22, the parent diagnosis, a Condition of its
+    own that this one is dueTo (the guide's DG1 map). The caller adds the asserter (DG1-16, diagnosing clinician), a
+    Practitioner shared with the rest of the message. Returns the Condition, then its parent when there is one."""
+    code = codeable(field(dg1, 3))
+    description = clean_text(unescape(field(dg1, 4)))
+    if code and description:
+        code = {**code, "text": description}
+    elif not code:
+        code = {"text": description or "unknown diagnosis"}
     verification = "provisional" if field(dg1, 6).upper().startswith(("W", "A")) else "confirmed"
     resource: dict[str, Any] = {
         "resourceType": "Condition", "id": resource_id("Condition", msg_key, str(index)),
@@ -25,13 +32,26 @@ def condition(dg1: Any, index: int, msg_key: str, subject: dict, encounter: dict
     }
     if encounter:
         resource["encounter"] = encounter
-    ident = unescape(field(dg1, 20).split("^")[0].split("&")[0]).strip()  # DG1-20 diagnosis identifier (EI)
+    ident = entity_identifier(field(dg1, 20).split("~")[0])  # DG1-20 diagnosis identifier (EI)
     if ident:
-        resource["identifier"] = [{"value": ident}]
+        resource["identifier"] = [ident]
     onset = dtm(field(dg1, 5))
     if onset:
         resource["onsetDateTime"] = onset
-    return resource
+    extensions = []
+    attested = dtm(field(dg1, 19))
+    if attested:
+        extensions.append({"url": "http://hl7.org/fhir/StructureDefinition/condition-assertedDate", "valueDateTime": attested})
+    parent_id = entity_identifier(field(dg1, 22).split("~")[0])  # an EI with no entity id names no diagnosis: skipped
+    parent = None
+    if parent_id:
+        # keyed by the parent's identifier within the message: two DG1s of one parent share it
+        parent = {"resourceType": "Condition", "id": resource_id("Condition", msg_key, "parent", parent_id.get("system", ""), parent_id["value"]),
+                  "identifier": [parent_id], "subject": subject}
+        extensions.append({"url": "http://hl7.org/fhir/StructureDefinition/condition-dueTo", "valueReference": ref(parent)})
+    if extensions:
+        resource["extension"] = extensions
+    return [resource, parent] if parent else [resource]
 
 
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"

@@ -282,7 +282,8 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
                 unmapped_ids.append(seg_id)
                 unmapped_text.append(str(seg))
         elif seg_id == "DG1" and patient_ref:
-            diagnosis = condition(seg, index, msg_key, patient_ref, encounter_ref)
+            diagnosis, *parent = condition(seg, index, msg_key, patient_ref, encounter_ref)
+            _share(related, parent)  # DG1-22: a parent diagnosis several DG1s may name
             authorities: list[dict] = []
             clinician = practitioner(field(seg, 16).split("~")[0], authorities)  # DG1-16 diagnosing clinician -> asserter
             if clinician:

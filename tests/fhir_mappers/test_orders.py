@@ -210,15 +210,40 @@ def test_replay_gives_identical_bundle():
 
 
 def test_diagnosis_identifier_and_asserter():
-    """DG1-20 (diagnosis identifier) -> Condition.identifier; DG1-16 (diagnosing clinician) -> asserter, a Practitioner."""
+    """DG1-20 (diagnosis identifier, an EI with its namespace) -> Condition.identifier; DG1-16 (diagnosing clinician)
+    -> asserter, a Practitioner."""
     m = bundle("ADT^A01^ADT_A01", PID, PV1,
                "DG1|1||I10^Hypertension^I10|Hypertension|20260101090000+0000|F|||||||||1|2002^Baker^Ann^^^DR||||DX77^EHR")
     (condition,) = of(m, "Condition")
-    assert condition["identifier"] == [{"value": "DX77"}]
+    assert condition["identifier"] == [{"value": "DX77", "system": "urn:clinstream:id:EHR"}]
     (doctor,) = of(m, "Practitioner")
     assert condition["asserter"] == {"reference": f"urn:uuid:{doctor['id']}"}
     assert doctor["name"][0]["family"] == "Baker"
     assert condition["code"]["coding"][0]["code"] == "I10" and condition["onsetDateTime"].startswith("2026-01-01T09:00")
+
+
+def test_diagnosis_description_attestation_and_parent():
+    """DG1-4 (the sender's description) is the code's text; DG1-19 (attestation) -> condition-assertedDate; DG1-22
+    (parent diagnosis) -> a Condition of that identifier, which this one is dueTo; two DG1s of one parent share it."""
+    dg1 = "DG1|{n}||I50.9^Heart failure^I10|{text}||F|||||||||1||||20260102080000+0100|DX{n}^EHR||PARENT1^EHR"
+    m = bundle("ADT^A01^ADT_A01", PID, PV1, dg1.format(n=1, text="CHF, worse"), dg1.format(n=2, text=""))
+    first, second, parent = sorted(of(m, "Condition"), key=lambda c: c["identifier"][0]["value"])
+    assert parent["identifier"] == [{"value": "PARENT1", "system": "urn:clinstream:id:EHR"}] and "code" not in parent
+    assert parent["subject"] == first["subject"]
+    for child in (first, second):
+        assert {"url": "http://hl7.org/fhir/StructureDefinition/condition-dueTo",
+                "valueReference": {"reference": f"urn:uuid:{parent['id']}"}} in child["extension"]
+        assert {"url": "http://hl7.org/fhir/StructureDefinition/condition-assertedDate",
+                "valueDateTime": "2026-01-02T08:00:00+01:00"} in child["extension"]
+    assert first["code"]["text"] == "CHF, worse" and first["code"]["coding"][0]["code"] == "I50.9"
+    assert second["code"]["text"] == "Heart failure"  # no description: the code's own
+
+
+def test_diagnosis_parent_without_an_entity_id_is_no_condition():
+    """A DG1-22 of namespace only (as the corpus's ADT samples send) names no diagnosis."""
+    m = bundle("ADT^A01^ADT_A01", PID, PV1, "DG1|1||I10^Hypertension^I10" + "|" * 19 + "^^1.3.6.1.4.1.44750.1.2.2^ISO")
+    (condition,) = of(m, "Condition")
+    assert "extension" not in condition
 
 
 def test_diagnosis_without_identifier_or_clinician_has_neither():
