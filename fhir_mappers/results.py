@@ -231,10 +231,9 @@ def diagnostic_report(obr: Any, index: int, msg_key: str, subject: dict | None, 
     issued = instant(field(obr, 22))
     if issued:
         resource["issued"] = issued
-    placer = comps(field(obr, 2))[0] or (comps(field(orc, 2))[0] if orc is not None else "")
-    filler = comps(field(obr, 3))[0] or (comps(field(orc, 3))[0] if orc is not None else "")
-    identifiers = [{"value": unescape(v), "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": t}]}}
-                   for v, t in ((placer, "PLAC"), (filler, "FILL")) if v]
+    # OBR-2/3 placer and filler numbers (EI, their namespace the system), else the ORC's
+    identifiers = [ident for n, code in ((2, "PLAC"), (3, "FILL"))
+                   if (ident := entity_identifier(field(obr, n), code) or (entity_identifier(field(orc, n), code) if orc is not None else None))]
     if identifiers:
         resource["identifier"] = identifiers
     if results:

@@ -261,7 +261,8 @@ def test_report_status_identifiers_from_orc_and_interpreter():
     (report,) = of(m, "DiagnosticReport")
     assert report["status"] == "registered"
     assert report["category"] == [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "HM"}]}]
-    assert [(i["value"], i["type"]["coding"][0]["code"]) for i in report["identifier"]] == [("PL7", "PLAC"), ("FI8", "FILL")]
+    assert [(i["value"], i["system"], i["type"]["coding"][0]["code"]) for i in report["identifier"]] == [
+        ("PL7", "urn:clinstream:id:EHR", "PLAC"), ("FI8", "urn:clinstream:id:LAB", "FILL")]  # the EI's namespace, as the order's
     assert report["effectiveDateTime"].startswith("2026-01-01T09:30") and report["issued"].startswith("2026-01-01T11:00")
     by_id = {f"urn:uuid:{r['id']}": r for r in (e["resource"] for e in m.bundle["entry"])}
     (interpreter,) = report["resultsInterpreter"]
