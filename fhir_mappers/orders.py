@@ -24,7 +24,7 @@ REPEAT_PATTERN = "http://terminology.hl7.org/CodeSystem/v2-0335"
 # events whose order groups put the OBR before its ORC (OUL^R22/R23/R24: ORDER = OBR, [ORC], ...)
 OBR_FIRST = frozenset({"R22", "R23", "R24"})
 # segments this module consumes; OBR and DG1 are also read here (order code, reasons) but mapped elsewhere too
-ORDER_SEGMENTS = frozenset({"ORC", "SPM", "TQ1", "RXA", "RXR", "RXO", "RXE", "RXC", "RXD", "SCH", "AIS", "AIL", "AIP", "CTI", "INV"})
+ORDER_SEGMENTS = frozenset({"ORC", "SPM", "TQ1", "RXA", "RXR", "RXO", "RXE", "RXC", "RXD", "SCH", "AIS", "AIG", "AIL", "AIP", "CTI", "INV"})
 
 
 def order_identifiers(orc: Any | None, obr: Any | None) -> list[dict[str, Any]]:
@@ -265,8 +265,10 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
         if seg_id == "SCH":
             close()
             schedule = Schedule(seg, index)
-        elif schedule is not None and seg_id in {"TQ1", "AIS", "AIL", "AIP"}:
+        elif schedule is not None and seg_id in {"TQ1", "AIS", "AIG", "AIL", "AIP"}:
             schedule.add(seg_id, seg, index)
+        elif seg_id in {"AIS", "AIG", "AIL", "AIP"}:  # a resource with no SCH to be booked for: kept verbatim
+            unused.append(index)
         elif seg_id == "ORC":
             if event in OBR_FIRST and order is not None and order.orc is None and order.obr is not None and not order.pharmacy:
                 # OUL^R22-R24 order groups are OBR, [ORC]: the ORC after an OBR is that order's, and keys its

@@ -1,4 +1,5 @@
-"""SCH (+TQ1, AIS, AIL, AIP) -> Appointment; AIS -> the ServiceRequest the appointment is based on."""
+"""SCH (+TQ1, AIS, AIG, AIL, AIP) -> Appointment; AIS -> the ServiceRequest the appointment is based on; AIG -> the
+Device booked."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def _plus(moment: str, minutes: float) -> str | None:
 
 
 class Schedule:
-    """An SCH and the TQ1, AIS, AIL and AIP segments that follow it."""
+    """An SCH and the TQ1, AIS, AIG, AIL and AIP segments that follow it."""
 
     def __init__(self, sch: Any, index: int) -> None:
         self.sch, self.index = sch, index
@@ -47,6 +48,7 @@ class Schedule:
         self.services: list[tuple[Any, int]] = []
         self.places: list[Any] = []
         self.people: list[Any] = []
+        self.equipment: list[Any] = []
 
     def add(self, seg_id: str, seg: Any, index: int) -> None:
         if seg_id == "TQ1" and self.tq1 is None:
@@ -57,6 +59,8 @@ class Schedule:
             self.places.append(seg)
         elif seg_id == "AIP":
             self.people.append(seg)
+        elif seg_id == "AIG":
+            self.equipment.append(seg)
 
     def _period(self) -> tuple[str | None, str | None]:
         """TQ1-7/8, else SCH-11 start/end (deprecated TQ), else the first service's AIS-4 plus its AIS-7 duration."""
@@ -106,7 +110,7 @@ class Schedule:
             chain = locations(field(ail, 3), facility)
             if chain:
                 shared.extend(chain)
-                participants.append({"actor": ref(chain[-1]), "status": attendance})
+                participants.append(_timed({"actor": ref(chain[-1]), "status": attendance}, field(ail, 6)))
         for aip in self.people:
             doctor = practitioner(field(aip, 3).split("~")[0], shared)
             if doctor:
@@ -115,7 +119,16 @@ class Schedule:
                 role = codeable(field(aip, 4))
                 if role:
                     entry["type"] = [role]
-                participants.append(entry)
+                participants.append(_timed(entry, field(aip, 6)))
+        for aig in self.equipment:
+            device = booked_device(aig, facility)
+            if device:
+                shared.append(device)
+                entry = {"actor": ref(device), "status": attendance}
+                kind = codeable(field(aig, 4))  # AIG-4 resource type
+                if kind:
+                    entry["type"] = [kind]
+                participants.append(_timed(entry, field(aig, 8)))
         if not participants:  # an Appointment needs at least one participant
             return [], [], [self.index] + [i for _, i in self.services]
         appointment["participant"] = participants
@@ -135,3 +148,27 @@ class Schedule:
                 made.append(request)
                 appointment.setdefault("basedOn", []).append(ref(request))
         return [appointment] + made, shared, []
+
+
+def _timed(participant: dict[str, Any], start: str) -> dict[str, Any]:
+    """AIL-6, AIP-6 and AIG-8 (when that resource is booked from) -> participant.period.start."""
+    moment = dtm(start)
+    if moment:
+        participant["period"] = {"start": moment}
+    return participant
+
+
+def booked_device(aig: Any, facility: str) -> dict[str, Any] | None:
+    """AIG (a general resource: in practice equipment, as people come in AIP and places in AIL) -> Device: AIG-3
+    resource id (CWE: the scheduling system's code and alternate code as identifiers, its text the name). The
+    codes are the scheduler's own, so the Device is keyed by the sending facility as well."""
+    c = [unescape(part).strip() for part in comps(field(aig, 3).split("~")[0])]
+    identifiers = [{"value": value} for value in dict.fromkeys((c[0], c[3])) if value]
+    if not identifiers and not c[1]:
+        return None
+    device: dict[str, Any] = {"resourceType": "Device", "id": resource_id("Device", "scheduled", facility, c[0] or c[1])}
+    if identifiers:
+        device["identifier"] = identifiers
+    if c[1]:
+        device["deviceName"] = [{"name": c[1], "type": "user-friendly-name"}]
+    return device

@@ -171,6 +171,31 @@ def test_siu_appointment():
     assert m.unmapped_segments == ["RGS"]
 
 
+def test_siu_equipment_is_a_booked_device_and_resources_have_their_start():
+    """AIG (general resource: equipment) -> a Device participant of AIG-4's type, keyed by the sending facility (its
+    codes are the scheduler's own); AIG-8, AIL-6 and AIP-6 -> each participant's period.start."""
+    aig = "AIG|1|A|5001^EVIS X12 Video Colonoscope^L^5002^Video|101^Equipment^L||||20210924093000+0215"
+    m = bundle("SIU^S12^SIU_S12", "SCH|12345|36996", PID, aig,
+               "AIL|1||055^Room01^^GH Clinic|||20210924094000+0215", "AIP|1||1210^GE^Robert|||20210924095000+0215")
+    (appt,) = of(m, "Appointment")
+    (device,) = [d for d in of(m, "Device") if d.get("deviceName")]
+    assert device["identifier"] == [{"value": "5001"}, {"value": "5002"}]
+    assert device["deviceName"] == [{"name": "EVIS X12 Video Colonoscope", "type": "user-friendly-name"}]
+    by_actor = {p["actor"]["reference"]: p for p in appt["participant"]}
+    booked = by_actor[f"urn:uuid:{device['id']}"]
+    assert booked["type"][0]["coding"][0]["code"] == "101" and booked["period"] == {"start": "2021-09-24T09:30:00+02:15"}
+    assert by_actor[f"urn:uuid:{of(m, 'Location')[-1]['id']}"]["period"]["start"] == "2021-09-24T09:40:00+02:15"
+    assert by_actor[f"urn:uuid:{of(m, 'Practitioner')[0]['id']}"]["period"]["start"] == "2021-09-24T09:50:00+02:15"
+    assert "AIG" not in m.unmapped_segments
+    other_site = hl7v2_to_fhir("\r".join([MSH.format(kind="SIU^S12^SIU_S12").replace("|FAC|", "|OTHER|"), "SCH|12345|36996", PID, aig]).encode())
+    assert [d["id"] for d in of(other_site, "Device") if d.get("deviceName")] != [device["id"]]
+
+
+def test_scheduling_segments_without_an_sch_are_kept_verbatim():
+    m = bundle("SIU^S12^SIU_S12", PID, "AIG|1|A|5001^Scope^L", "AIS|1|A|X1^Visit^L", "AIL|1||055^Room01", "AIP|1||1210^GE^Robert")
+    assert m.unmapped_segments == ["AIG", "AIS", "AIL", "AIP"] and not of(m, "Appointment")
+
+
 def test_siu_cancel_without_times_uses_event_and_ais_duration():
     """SIU S15 with empty SCH-25 is cancelled; without TQ1/SCH-11 the times come from AIS-4 plus the AIS-7 duration."""
     m = bundle("SIU^S15^SIU_S12", "SCH|1|2", PID, "AIS|1|A|X1^Visit^L|20210924093000+0000|||30|min")
