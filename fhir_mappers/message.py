@@ -23,6 +23,7 @@ from fhir_mappers.errors import HL7MappingError, MapperBug
 from fhir_mappers.header import message_header
 from fhir_mappers.ids import entry, ref, resource_id
 from fhir_mappers.orders import ORDER_SEGMENTS, order_resources
+from fhir_mappers.scheduling import SCHEDULE_SEGMENTS
 from fhir_mappers.organizations import message_parties
 from fhir_mappers.parse import decode, parse_er7
 from fhir_mappers.participants import attach, participation, role
@@ -110,6 +111,14 @@ def _share(related: dict[str, dict], found: list[dict]) -> None:
         known = related.setdefault(resource["id"], resource)
         if known is not resource:
             known.update({k: v for k, v in resource.items() if k not in known})
+
+
+def _booked(ids: list[str], anchor_index: int) -> bool:
+    """Whether a segment after the one at `anchor_index` belongs to an SCH or a resource it books (AIS, AIG, AIL,
+    AIP), a TQ1 standing for the segment before it."""
+    while anchor_index > 0 and ids[anchor_index] == "TQ1":
+        anchor_index -= 1
+    return ids[anchor_index] in SCHEDULE_SEGMENTS
 
 
 def _anchor_resource(anchor_id: str, anchor_index: int, ids: list[str], made_from: dict[int, dict], links: dict[int, dict],
@@ -274,7 +283,9 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             text = "\n".join(unescape(r) for r in field(seg, 3).split("~") if r)
             if not text:
                 continue
-            if last_observation is not None:
+            if _booked(ids, follows[1]):  # a comment on the appointment or on a resource it books
+                order_segments.append((index, seg_id, seg))
+            elif last_observation is not None:
                 last_observation.setdefault("note", []).append({"text": text})
             elif groups:
                 groups[-1].notes.append(text)

@@ -1,5 +1,5 @@
 """ORC/OBR -> ServiceRequest, SPM -> Specimen; walks the order, pharmacy and scheduling segments of a
-message and hands RXA/RXO/RXE/RXC/RXR/RXD to pharmacy.py and SCH/AIS/AIL/AIP/TQ1 to scheduling.py."""
+message and hands RXA/RXO/RXE/RXC/RXR/RXD to pharmacy.py and SCH/AIS/AIG/AIL/AIP/TQ1 (and their NTEs) to scheduling.py."""
 
 from __future__ import annotations
 
@@ -202,7 +202,7 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
 
     `segments` are (index, id, segment) in message order: the ids of ORDER_SEGMENTS plus OBR and DG1."""
     from fhir_mappers.pharmacy import PharmacyOrder
-    from fhir_mappers.scheduling import Schedule
+    from fhir_mappers.scheduling import SCHEDULE_SEGMENTS, Schedule
     from fhir_mappers.studies import research_study
     from fhir_mappers.substances import substance
 
@@ -265,9 +265,9 @@ def order_resources(segments: list[tuple[int, str, Any]], msg_key: str, facility
         if seg_id == "SCH":
             close()
             schedule = Schedule(seg, index)
-        elif schedule is not None and seg_id in {"TQ1", "AIS", "AIG", "AIL", "AIP"}:
+        elif schedule is not None and seg_id in {"TQ1", "NTE"} | SCHEDULE_SEGMENTS:
             schedule.add(seg_id, seg, index)
-        elif seg_id in {"AIS", "AIG", "AIL", "AIP"}:  # a resource with no SCH to be booked for: kept verbatim
+        elif seg_id in SCHEDULE_SEGMENTS or seg_id == "NTE":  # a resource with no SCH to be booked for: kept verbatim
             unused.append(index)
         elif seg_id == "ORC":
             if event in OBR_FIRST and order is not None and order.orc is None and order.obr is not None and not order.pharmacy:

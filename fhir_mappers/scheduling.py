@@ -1,5 +1,5 @@
-"""SCH (+TQ1, AIS, AIG, AIL, AIP) -> Appointment; AIS -> the ServiceRequest the appointment is based on; AIG -> the
-Device booked."""
+"""SCH (+TQ1, AIS, AIG, AIL, AIP, and the NTEs after them) -> Appointment; AIS -> the ServiceRequest the appointment
+is based on; AIG -> the Device booked."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ EVENT_STATUS = {"S15": "cancelled", "S17": "entered-in-error", "S26": "noshow"}
 PARTICIPANT_STATUS = {"booked": "accepted", "arrived": "accepted", "fulfilled": "accepted", "cancelled": "declined",
                       "noshow": "declined", "entered-in-error": "declined"}
 V2_0276 = "http://terminology.hl7.org/CodeSystem/v2-0276"
+SCHEDULE_SEGMENTS = frozenset({"SCH", "AIS", "AIG", "AIL", "AIP"})
 MINUTES = {"S": 1 / 60, "SEC": 1 / 60, "M": 1, "MIN": 1, "H": 60, "HR": 60, "HOUR": 60, "D": 1440, "DAY": 1440}
 
 
@@ -49,8 +50,23 @@ class Schedule:
         self.places: list[Any] = []
         self.people: list[Any] = []
         self.equipment: list[Any] = []
+        # the NTEs after the SCH (the Appointment's comment) and after an AIS (its ServiceRequest's notes), as (the
+        # segment noted, the NTE, its text); R4 has no place for a note on one booked resource (AIG, AIL, AIP), so
+        # those NTEs are kept verbatim
+        self.notes: list[tuple[int, int, str]] = []
+        self.unused: list[int] = []
+        self._noted = "SCH", index
 
     def add(self, seg_id: str, seg: Any, index: int) -> None:
+        if seg_id == "NTE":
+            kind, owner = self._noted
+            if kind in {"SCH", "AIS"}:
+                self.notes.append((owner, index, "\n".join(unescape(r) for r in field(seg, 3).split("~") if r)))
+            else:
+                self.unused.append(index)
+            return
+        if seg_id != "TQ1":
+            self._noted = seg_id, index
         if seg_id == "TQ1" and self.tq1 is None:
             self.tq1 = seg
         elif seg_id == "AIS":
@@ -130,8 +146,11 @@ class Schedule:
                     entry["type"] = [kind]
                 participants.append(_timed(entry, field(aig, 8)))
         if not participants:  # an Appointment needs at least one participant
-            return [], [], [self.index] + [i for _, i in self.services]
+            return [], [], sorted([self.index, *(i for _, i in self.services), *(i for _, i, _ in self.notes), *self.unused])
         appointment["participant"] = participants
+        comment = [text for owner, _, text in self.notes if owner == self.index]
+        if comment:
+            appointment["comment"] = "\n".join(comment)
         if patient:
             for ais, index in self.services:
                 request: dict[str, Any] = {"resourceType": "ServiceRequest", "id": resource_id("ServiceRequest", msg_key, str(index)),
@@ -145,9 +164,14 @@ class Schedule:
                 begin = dtm(field(ais, 4))
                 if begin:
                     request["occurrenceDateTime"] = begin
+                notes = [{"text": text} for owner, _, text in self.notes if owner == index]
+                if notes:
+                    request["note"] = notes
                 made.append(request)
                 appointment.setdefault("basedOn", []).append(ref(request))
-        return [appointment] + made, shared, []
+        else:  # no patient, so no ServiceRequest to carry the AIS notes
+            self.unused += [i for owner, i, _ in self.notes if owner != self.index]
+        return [appointment] + made, shared, sorted(self.unused)
 
 
 def _timed(participant: dict[str, Any], start: str) -> dict[str, Any]:

@@ -191,9 +191,25 @@ def test_siu_equipment_is_a_booked_device_and_resources_have_their_start():
     assert [d["id"] for d in of(other_site, "Device") if d.get("deviceName")] != [device["id"]]
 
 
+def test_siu_notes_are_the_appointments_comment_and_the_services_notes():
+    """NTE after the SCH (a TQ1 between) -> Appointment.comment; after an AIS -> its ServiceRequest's notes; after an
+    AIG, AIL or AIP (no R4 element holds a note on one booked resource) -> kept verbatim; an NTE after the PID is
+    not the appointment's."""
+    m = bundle("SIU^S12^SIU_S12", "SCH|12345|36996", "TQ1|||||||20210924093000+0215|20210924102000+0215",
+               "NTE|1||Booked for emergency~second line", PID, "NTE|1||about the patient", "RGS|1",
+               "AIS|1|A|X1^Visit^L", "NTE|1||Bowel preparation", "NTE|2||Light meal",
+               "AIG|1|A|5001^Scope^L", "NTE|1||Check the scope", "AIL|1||055^Room01", "NTE|1||Disinfect")
+    (appt,) = of(m, "Appointment")
+    assert appt["comment"] == "Booked for emergency\nsecond line"
+    (request,) = of(m, "ServiceRequest")
+    assert request["note"] == [{"text": "Bowel preparation"}, {"text": "Light meal"}]
+    assert m.unmapped_segments == ["NTE", "RGS", "NTE", "NTE"]
+    assert "about the patient" not in str([appt, request])
+
+
 def test_scheduling_segments_without_an_sch_are_kept_verbatim():
-    m = bundle("SIU^S12^SIU_S12", PID, "AIG|1|A|5001^Scope^L", "AIS|1|A|X1^Visit^L", "AIL|1||055^Room01", "AIP|1||1210^GE^Robert")
-    assert m.unmapped_segments == ["AIG", "AIS", "AIL", "AIP"] and not of(m, "Appointment")
+    m = bundle("SIU^S12^SIU_S12", PID, "AIG|1|A|5001^Scope^L", "AIS|1|A|X1^Visit^L", "NTE|1||a note", "AIL|1||055^Room01", "AIP|1||1210^GE^Robert")
+    assert m.unmapped_segments == ["AIG", "AIS", "NTE", "AIL", "AIP"] and not of(m, "Appointment")
 
 
 def test_siu_cancel_without_times_uses_event_and_ais_duration():
