@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, number, unescape
+from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, number, reps, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.locations import locations
+from fhir_mappers.participants import V2_0443, practitioner_role
 
 # SCH-25 filler status (table 0278) -> Appointment.status
 APPOINTMENT_STATUS = {"BOOKED": "booked", "PENDING": "pending", "WAITLIST": "waitlist", "CANCELLED": "cancelled",
@@ -21,6 +22,13 @@ PARTICIPANT_STATUS = {"booked": "accepted", "arrived": "accepted", "fulfilled": 
                       "noshow": "declined", "entered-in-error": "declined"}
 V2_0276 = "http://terminology.hl7.org/CodeSystem/v2-0276"
 SCHEDULE_SEGMENTS = frozenset({"SCH", "AIS", "AIG", "AIL", "AIP"})
+# SCH's people: (person, phone, address, location) fields and the role each plays. Table 0443 has the enterer; the
+# placer's and filler's contacts have no code there, so they are named in clinstream's namespace
+CONTACTS = (
+    ((12, 13, 14, 15), {"coding": [{"system": "urn:clinstream:codesystem:appointment-contact", "code": "placer-contact", "display": "Placer contact"}]}),
+    ((16, 17, 18, 19), {"coding": [{"system": "urn:clinstream:codesystem:appointment-contact", "code": "filler-contact", "display": "Filler contact"}]}),
+    ((20, 21, 0, 22), {"coding": [{"system": V2_0443, "code": "EP", "display": "Entering Provider"}]}),
+)
 MINUTES = {"S": 1 / 60, "SEC": 1 / 60, "M": 1, "MIN": 1, "H": 60, "HR": 60, "HOUR": 60, "D": 1440, "DAY": 1440}
 
 
@@ -114,6 +122,9 @@ class Schedule:
         start, end = self._period()
         if start and end:  # the Appointment invariant: both or neither
             appointment["start"], appointment["end"] = start, end
+        minutes = _minutes(field(sch, 9), field(sch, 10))  # SCH-9/10 appointment duration and its units
+        if minutes is not None and round(minutes) >= 1:
+            appointment["minutesDuration"] = round(minutes)
         services = [c for c in (codeable(field(ais, 3)) for ais, _ in self.services) if c]
         if services:
             appointment["serviceType"] = services
@@ -145,6 +156,12 @@ class Schedule:
                 if kind:
                     entry["type"] = [kind]
                 participants.append(_timed(entry, field(aig, 8)))
+        for (person, phone, address, place), role in CONTACTS:  # SCH's contact people and enterer: supporting information
+            found = practitioner_role(role, field(sch, person).split("~")[0], "", field(sch, place).split("~")[0], facility,
+                                      phones=tuple(reps(field(sch, phone))), addresses=tuple(reps(field(sch, address))) if address else ())
+            if found.actor is not None:
+                shared.extend(found.made)
+                appointment.setdefault("supportingInformation", []).append(ref(found.actor))
         if not participants:  # an Appointment needs at least one participant
             return [], [], sorted([self.index, *(i for _, i in self.services), *(i for _, i, _ in self.notes), *self.unused])
         appointment["participant"] = participants

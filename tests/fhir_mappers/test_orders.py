@@ -191,6 +191,24 @@ def test_siu_equipment_is_a_booked_device_and_resources_have_their_start():
     assert [d["id"] for d in of(other_site, "Device") if d.get("deviceName")] != [device["id"]]
 
 
+def test_siu_contacts_and_enterer_are_supporting_information_and_duration_in_minutes():
+    """SCH-12..15 placer contact (person, phone, address, location), SCH-16..19 filler contact, SCH-20..22 entered by
+    (table 0443 EP) -> PractitionerRoles the Appointment's supportingInformation names; SCH-9/10 -> minutesDuration."""
+    fields = {1: "12345", 2: "36996", 9: "90", 10: "s", 12: "9941339109^Smith^Adam", 13: "(608)271-9000^^PH",
+              14: "115 MAIN ST^^GOODTOWN^KY^42010", 20: "9^DENT^COREY", 21: "(610)271-9000^^PH", 22: "^^^FACILITY3"}
+    sch = "|".join(["SCH", *(fields.get(n, "") for n in range(1, 23))])
+    m = bundle("SIU^S12^SIU_S12", sch, PID, "AIP|1||1210^GE^Robert")
+    (appt,) = of(m, "Appointment")
+    assert appt["minutesDuration"] == 2  # 90 seconds, to the nearest minute
+    by_id = {f"urn:uuid:{e['resource']['id']}": e["resource"] for e in m.bundle["entry"]}
+    roles = [by_id[r["reference"]] for r in appt["supportingInformation"]]
+    assert [r["code"][0]["coding"][0]["code"] for r in roles] == ["placer-contact", "EP"]  # no filler contact sent
+    placer, enterer = (by_id[r["practitioner"]["reference"]] for r in roles)
+    assert placer["name"][0]["family"] == "Smith" and placer["address"][0]["city"] == "GOODTOWN"
+    assert [t["value"] for t in roles[0]["telecom"]] == ["(608)271-9000"]
+    assert enterer["name"][0]["family"] == "DENT" and by_id[roles[1]["location"][0]["reference"]]["resourceType"] == "Location"
+
+
 def test_siu_notes_are_the_appointments_comment_and_the_services_notes():
     """NTE after the SCH (a TQ1 between) -> Appointment.comment; after an AIS -> its ServiceRequest's notes; after an
     AIG, AIL or AIP (no R4 element holds a note on one booked resource) -> kept verbatim; an NTE after the PID is
