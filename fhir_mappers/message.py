@@ -26,7 +26,7 @@ from fhir_mappers.orders import ORDER_SEGMENTS, order_resources
 from fhir_mappers.scheduling import SCHEDULE_SEGMENTS
 from fhir_mappers.organizations import message_parties
 from fhir_mappers.parse import decode, parse_er7
-from fhir_mappers.participants import attach, participation, role
+from fhir_mappers.participants import annotation, attach, participation, role
 from fhir_mappers.pharmacy import refill_task
 from fhir_mappers.patient import patient as map_patient, patient_key
 from fhir_mappers.provenance import event_provenance, message_provenance
@@ -286,7 +286,9 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             if _booked(ids, follows[1]):  # a comment on the appointment or on a resource it books
                 order_segments.append((index, seg_id, seg))
             elif last_observation is not None:
-                last_observation.setdefault("note", []).append({"text": text})
+                note, named = annotation(seg)  # with NTE-5/6, who wrote it and when
+                last_observation.setdefault("note", []).append(note)
+                _share(related, named)
             elif groups:
                 groups[-1].notes.append(text)
             else:

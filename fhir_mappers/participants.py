@@ -150,3 +150,21 @@ def attach(found: Participant, target: dict[str, Any]) -> None:
             for who in (actor, device):
                 if who:
                     _add(target, "performer", who)
+
+
+def annotation(nte: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """NTE -> Annotation, as the guide's NTE map: 3 the text, 5 entered by (XCN) its authorReference, 6 entered
+    date/time its time; with the Practitioner (and its assigning authority) the author names. None when NTE-3 is empty."""
+    text = "\n".join(unescape(r) for r in field(nte, 3).split("~") if r)
+    if not text:
+        return None, []
+    note: dict[str, Any] = {"text": text}
+    made: list[dict[str, Any]] = []
+    author = practitioner(field(nte, 5).split("~")[0], made)
+    if author:
+        note["authorReference"] = ref(author)
+        made.insert(0, author)
+    entered = dtm(field(nte, 6))
+    if entered:
+        note["time"] = entered
+    return note, made

@@ -55,6 +55,19 @@ def test_oru_vitals_and_text_results():
     assert len(report["result"]) == 3 and report["status"] == "final"
 
 
+def test_result_note_names_its_author_and_time():
+    """NTE-5 entered by (XCN) and NTE-6 entered at -> the note's authorReference (a Practitioner) and time."""
+    m = hl7v2_to_fhir(msg("ORU^R01^ORU_R01", PID, "OBR|1|P1|F1|24323-8^Panel^LN",
+                          "OBX|1|NM|2823-3^Potassium^LN||6.9|mmol/L|3.5-5.1|HH|||F",
+                          "NTE|1||Called to Dr Lee||MLEE^ATTEND^AARON^A^^^MD|202010101500+0215"))
+    validate_r4_bundle(m.bundle)
+    (note,) = resources(m, "Observation")[0]["note"]
+    (author,) = [p for p in resources(m, "Practitioner") if p["identifier"][0]["value"] == "MLEE"]
+    assert note == {"text": "Called to Dr Lee", "authorReference": {"reference": f"urn:uuid:{author['id']}"},
+                    "time": "2020-10-10T15:00:00+02:15"}
+    assert author["name"][0]["family"] == "ATTEND"
+
+
 def test_interpretation_flags_are_coded_elements():
     """OBX-8 repeats a CWE: each repetition's code is the interpretation, not the whole component string."""
     m = hl7v2_to_fhir(msg("ORU^R01^ORU_R01", PID, "OBR|1|P1|F1|24323-8^Panel^LN",
