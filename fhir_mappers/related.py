@@ -20,16 +20,20 @@ SSN = "http://hl7.org/fhir/sid/us-ssn"
 
 
 def relationship(cwe: str) -> dict[str, Any] | None:
-    """A table 0063 code -> CodeableConcept: the v3 RoleCode when the guide maps it, else the v2 code as sent."""
+    """A table 0063 code, and the CWE's alternate code -> CodeableConcept: the v3 RoleCode when the guide maps it,
+    else the v2 code as sent."""
     c = comps(cwe)
-    code = unescape(c[0]).strip()
-    if not code:
+    codings = []
+    for code in dict.fromkeys(" ".join(unescape(c[n]).split()) for n in (0, 3)):
+        if code:
+            role = RELATIONSHIP.get(code.upper())
+            codings.append({"system": ROLE_CODE, "code": role} if role else {"system": "http://terminology.hl7.org/CodeSystem/v2-0063", "code": code})
+    if not codings:
         return None
-    role = RELATIONSHIP.get(code.upper())
-    coding: dict[str, Any] = {"system": ROLE_CODE, "code": role} if role else {"system": "http://terminology.hl7.org/CodeSystem/v2-0063", "code": code}
-    concept: dict[str, Any] = {"coding": [coding]}
-    if c[1]:
-        concept["text"] = unescape(c[1])
+    concept: dict[str, Any] = {"coding": codings}
+    text = unescape(c[1]).strip()
+    if text:
+        concept["text"] = text
     return concept
 
 

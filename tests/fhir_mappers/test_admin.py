@@ -54,6 +54,14 @@ def test_unknown_relationship_keeps_the_v2_code():
     assert relationship("WRD")["coding"] == [{"system": "http://terminology.hl7.org/CodeSystem/v2-0063", "code": "WRD"}]
 
 
+def test_relationship_keeps_the_alternate_code():
+    """NK1-3's alternate code (CWE-4) is a second coding, mapped the same way; a repeat of the first is not."""
+    assert relationship("EMC^Emergency^HL70063^CHD")["coding"] == [
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "ECON"},
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "CHILD"}]
+    assert len(relationship("SPO^Spouse^HL70063^SPO")["coding"]) == 1
+
+
 def test_guarantor_self_person_or_organisation():
     """GT1-11 SEL makes the patient the guarantor; a named person is a RelatedPerson; GT1-21 alone an Organization."""
     assert guarantor(seg("GT1|1||Doe^Jane||||||||SEL"), 4, "k", PATIENT) == (PATIENT, [])
