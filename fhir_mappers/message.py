@@ -26,7 +26,7 @@ from fhir_mappers.orders import ORDER_SEGMENTS, order_resources
 from fhir_mappers.scheduling import SCHEDULE_SEGMENTS
 from fhir_mappers.organizations import message_parties
 from fhir_mappers.parse import decode, parse_er7
-from fhir_mappers.participants import annotation, attach, participation, role
+from fhir_mappers.participants import annotation, attach, note_text, participation, role
 from fhir_mappers.pharmacy import refill_task
 from fhir_mappers.patient import patient as map_patient, patient_key
 from fhir_mappers.provenance import event_provenance, message_provenance
@@ -280,7 +280,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
                 last_observation["performer"] = performed_by
                 _share(related, named)
         elif seg_id == "NTE":
-            text = "\n".join(unescape(r) for r in field(seg, 3).split("~") if r)
+            text = note_text(seg)
             if not text:
                 continue
             if _booked(ids, follows[1]):  # a comment on the appointment or on a resource it books

@@ -152,10 +152,15 @@ def attach(found: Participant, target: dict[str, Any]) -> None:
                     _add(target, "performer", who)
 
 
+def note_text(nte: Any) -> str:
+    """NTE-3, its repetitions one line each."""
+    return "\n".join(unescape(r) for r in field(nte, 3).split("~") if r)
+
+
 def annotation(nte: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """NTE -> Annotation, as the guide's NTE map: 3 the text, 5 entered by (XCN) its authorReference, 6 entered
     date/time its time; with the Practitioner (and its assigning authority) the author names. None when NTE-3 is empty."""
-    text = "\n".join(unescape(r) for r in field(nte, 3).split("~") if r)
+    text = note_text(nte)
     if not text:
         return None, []
     note: dict[str, Any] = {"text": text}

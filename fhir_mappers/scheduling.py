@@ -10,7 +10,7 @@ from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, fiel
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.locations import locations
-from fhir_mappers.participants import V2_0443, practitioner_role
+from fhir_mappers.participants import V2_0443, note_text, practitioner_role
 
 # SCH-25 filler status (table 0278) -> Appointment.status
 APPOINTMENT_STATUS = {"BOOKED": "booked", "PENDING": "pending", "WAITLIST": "waitlist", "CANCELLED": "cancelled",
@@ -69,7 +69,7 @@ class Schedule:
         if seg_id == "NTE":
             kind, owner = self._noted
             if kind in {"SCH", "AIS"}:
-                self.notes.append((owner, index, "\n".join(unescape(r) for r in field(seg, 3).split("~") if r)))
+                self.notes.append((owner, index, note_text(seg)))
             else:
                 self.unused.append(index)
             return
@@ -162,8 +162,9 @@ class Schedule:
             if found.actor is not None:
                 shared.extend(found.made)
                 appointment.setdefault("supportingInformation", []).append(ref(found.actor))
+        unused = list(self.unused)
         if not participants:  # an Appointment needs at least one participant
-            return [], [], sorted([self.index, *(i for _, i in self.services), *(i for _, i, _ in self.notes), *self.unused])
+            return [], [], sorted([self.index, *(i for _, i in self.services), *(i for _, i, _ in self.notes), *unused])
         appointment["participant"] = participants
         comment = [text for owner, _, text in self.notes if owner == self.index]
         if comment:
@@ -187,8 +188,8 @@ class Schedule:
                 made.append(request)
                 appointment.setdefault("basedOn", []).append(ref(request))
         else:  # no patient, so no ServiceRequest to carry the AIS notes
-            self.unused += [i for owner, i, _ in self.notes if owner != self.index]
-        return [appointment] + made, shared, sorted(self.unused)
+            unused += [i for owner, i, _ in self.notes if owner != self.index]
+        return [appointment] + made, shared, sorted(unused)
 
 
 def _timed(participant: dict[str, Any], start: str) -> dict[str, Any]:
