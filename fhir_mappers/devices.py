@@ -1,6 +1,6 @@
 """Device, from wherever a message names a machine or a program: MSH-3 (the sending application), SFT (the
 software that handled the message), OBX-18 (the equipment that produced a result), PRT-10/16-22 (a device
-taking part) and FT1-34/35 (an item charged for)."""
+taking part), FT1-34/35 (an item charged for) and AIG (equipment an appointment books)."""
 
 from __future__ import annotations
 
@@ -102,4 +102,20 @@ def charged_item(ft1: Any, patient: dict | None) -> dict[str, Any] | None:
         device["modelNumber"] = model
     if patient:
         device["patient"] = patient
+    return device
+
+
+def booked_device(aig: Any, facility: str) -> dict[str, Any] | None:
+    """AIG (a general resource an appointment books: in practice equipment, as people come in AIP and places in AIL)
+    -> Device: AIG-3 resource id (CWE: the scheduling system's code and alternate code as identifiers, its text the
+    name). The codes are the scheduler's own, so the Device is keyed by the sending facility as well."""
+    c = [unescape(part).strip() for part in comps(field(aig, 3).split("~")[0])]
+    identifiers = [{"value": value} for value in dict.fromkeys((c[0], c[3])) if value]
+    if not identifiers and not c[1]:
+        return None
+    device: dict[str, Any] = {"resourceType": "Device", "id": resource_id("Device", "scheduled", facility, c[0] or c[1])}
+    if identifiers:
+        device["identifier"] = identifiers
+    if c[1]:
+        device["deviceName"] = [{"name": c[1], "type": "user-friendly-name"}]
     return device

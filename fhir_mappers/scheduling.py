@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, number, reps, unescape
+from fhir_mappers.devices import booked_device
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.locations import locations
@@ -133,29 +134,23 @@ class Schedule:
         participants: list[dict[str, Any]] = []
         if patient:
             participants.append({"actor": patient, "status": attendance})
+        # AIL, AIP and AIG: the place, person and equipment booked, each with its type (AIP-4, AIG-4) and start
+        # (AIL-6, AIP-6, AIG-8)
         for ail in self.places:
             chain = locations(field(ail, 3), facility)
             if chain:
                 shared.extend(chain)
-                participants.append(_timed({"actor": ref(chain[-1]), "status": attendance}, field(ail, 6)))
+                participants.append(_participant(chain[-1], attendance, "", field(ail, 6)))
         for aip in self.people:
             doctor = practitioner(field(aip, 3).split("~")[0], shared)
             if doctor:
                 shared.append(doctor)
-                entry: dict[str, Any] = {"actor": ref(doctor), "status": attendance}
-                role = codeable(field(aip, 4))
-                if role:
-                    entry["type"] = [role]
-                participants.append(_timed(entry, field(aip, 6)))
+                participants.append(_participant(doctor, attendance, field(aip, 4), field(aip, 6)))
         for aig in self.equipment:
             device = booked_device(aig, facility)
             if device:
                 shared.append(device)
-                entry = {"actor": ref(device), "status": attendance}
-                kind = codeable(field(aig, 4))  # AIG-4 resource type
-                if kind:
-                    entry["type"] = [kind]
-                participants.append(_timed(entry, field(aig, 8)))
+                participants.append(_participant(device, attendance, field(aig, 4), field(aig, 8)))
         for (person, phone, address, place), role in CONTACTS:  # SCH's contact people and enterer: supporting information
             found = practitioner_role(role, field(sch, person).split("~")[0], "", field(sch, place).split("~")[0], facility,
                                       phones=tuple(reps(field(sch, phone))), addresses=tuple(reps(field(sch, address))) if address else ())
@@ -192,25 +187,13 @@ class Schedule:
         return [appointment] + made, shared, sorted(unused)
 
 
-def _timed(participant: dict[str, Any], start: str) -> dict[str, Any]:
-    """AIL-6, AIP-6 and AIG-8 (when that resource is booked from) -> participant.period.start."""
+def _participant(actor: dict[str, Any], status: str, kind: str, start: str) -> dict[str, Any]:
+    """An Appointment participant: the resource booked, its attendance, its type (CWE) and when it is booked from."""
+    participant: dict[str, Any] = {"actor": ref(actor), "status": status}
+    role = codeable(kind)
+    if role:
+        participant["type"] = [role]
     moment = dtm(start)
     if moment:
         participant["period"] = {"start": moment}
     return participant
-
-
-def booked_device(aig: Any, facility: str) -> dict[str, Any] | None:
-    """AIG (a general resource: in practice equipment, as people come in AIP and places in AIL) -> Device: AIG-3
-    resource id (CWE: the scheduling system's code and alternate code as identifiers, its text the name). The
-    codes are the scheduler's own, so the Device is keyed by the sending facility as well."""
-    c = [unescape(part).strip() for part in comps(field(aig, 3).split("~")[0])]
-    identifiers = [{"value": value} for value in dict.fromkeys((c[0], c[3])) if value]
-    if not identifiers and not c[1]:
-        return None
-    device: dict[str, Any] = {"resourceType": "Device", "id": resource_id("Device", "scheduled", facility, c[0] or c[1])}
-    if identifiers:
-        device["identifier"] = identifiers
-    if c[1]:
-        device["deviceName"] = [{"name": c[1], "type": "user-friendly-name"}]
-    return device
