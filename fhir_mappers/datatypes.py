@@ -26,6 +26,7 @@ _ZONE: ContextVar[ZoneInfo] = ContextVar("clinstream_sender_zone", default=ZoneI
 _SYSTEMS: ContextVar[dict[str, str]] = ContextVar("clinstream_sender_code_systems", default={})
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"  # identifier types
 CODE_SYSTEMS = {"LN": "http://loinc.org", "LOINC": "http://loinc.org", "SCT": "http://snomed.info/sct", "SNM": "http://snomed.info/sct",
+                "SNM3": "http://snomed.info/sct",  # SNOMED International 3.x lives on in SNOMED CT, FHIR's one SNOMED system
                 "I10": "http://hl7.org/fhir/sid/icd-10", "I10C": "http://hl7.org/fhir/sid/icd-10-cm", "ICD10CM": "http://hl7.org/fhir/sid/icd-10-cm",
                 "I9C": "http://hl7.org/fhir/sid/icd-9-cm", "RXNORM": "http://www.nlm.nih.gov/research/umls/rxnorm", "UCUM": "http://unitsofmeasure.org",
                 "CVX": "http://hl7.org/fhir/sid/cvx", "NDC": "http://hl7.org/fhir/sid/ndc", "C4": "http://www.ama-assn.org/go/cpt",

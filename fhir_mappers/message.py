@@ -11,7 +11,7 @@ from fhir_mappers.accidents import accident
 from fhir_mappers.admin import ADMIN_SEGMENTS, admin_resources
 from fhir_mappers.authorizations import authorization
 from fhir_mappers.charges import charge_item
-from fhir_mappers.conditions import allergy, condition, diagnosis_role, problem
+from fhir_mappers.conditions import allergy, allergy_reaction, allergy_update, condition, diagnosis_role, problem
 from fhir_mappers.consents import consent
 from fhir_mappers.death import death
 from fhir_mappers.datatypes import comps, dtm, field, instant, sender_context, unescape
@@ -42,7 +42,7 @@ NEEDS_PATIENT = {"ADT", "ORU", "MDM"}
 LATER = {"FT1", "RF1", "CON", "PDA", "ACC", "AUT"}
 # segments that add to the one before them rather than start something: a PRT or ROL belongs to the last
 # segment before it that is none of these (a PV1, an OBX, a PR1...)
-FOLLOWERS = {"PRT", "ROL", "NTE", "ARV"}
+FOLLOWERS = {"PRT", "ROL", "NTE", "ARV", "IAR"}
 # a PRT or ROL after one of these joins the resource made from the segment named: PD1 extends the PID, TQ1 the order
 STANDS_FOR = {"PD1": ("PID",), "TQ1": ("ORC", "OBR")}
 # shared resources that are not what a message is about: left out of MessageHeader.focus
@@ -119,6 +119,10 @@ def _booked(ids: list[str], anchor_index: int) -> bool:
     while anchor_index > 0 and ids[anchor_index] == "TQ1":
         anchor_index -= 1
     return ids[anchor_index] in SCHEDULE_SEGMENTS
+
+
+def _of_type(resource: dict | None, kind: str) -> bool:
+    return resource is not None and resource["resourceType"] == kind
 
 
 def _anchor_resource(anchor_id: str, anchor_index: int, ids: list[str], made_from: dict[int, dict], links: dict[int, dict],
@@ -279,12 +283,23 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             if performed_by:
                 last_observation["performer"] = performed_by
                 _share(related, named)
+        elif seg_id == "IAM" and patient_ref:
+            allergy_record, named = allergy_update(seg, index, msg_key, patient_ref)
+            resources.append(allergy_record)
+            _share(related, named)
+            made_from[index] = allergy_record
+        elif seg_id == "IAR" and _of_type(made_from.get(follows[1]), "AllergyIntolerance") and (reaction := allergy_reaction(seg)):
+            made_from[follows[1]].setdefault("reaction", []).append(reaction)
         elif seg_id == "NTE":
             text = note_text(seg)
             if not text:
                 continue
             if _booked(ids, follows[1]):  # a comment on the appointment or on a resource it books
                 order_segments.append((index, seg_id, seg))
+            elif _of_type(made_from.get(follows[1]), "AllergyIntolerance"):  # a note on the IAM before it
+                note, named = annotation(seg)
+                made_from[follows[1]].setdefault("note", []).append(note)
+                _share(related, named)
             elif last_observation is not None:
                 note, named = annotation(seg)  # with NTE-5/6, who wrote it and when
                 last_observation.setdefault("note", []).append(note)
