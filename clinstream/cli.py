@@ -530,6 +530,10 @@ def conformance_cmd(
                   f"invalid {report['invalid']}, crashed {report['crashed']}; compared with expected output: {report['compared']}; "
                   f"agreement overall {'-' if overall is None else f'{overall:.3f}'}; "
                   f"map {report['messages_per_s']['map']} msg/s, map+validate {report['messages_per_s']['map_and_validate']} msg/s")
+    common = list(report["unmapped_fields"].items())[:12]
+    if common:
+        console.print("fields left unmapped (kept as MessageHeader extensions), in how many messages: "
+                      + ", ".join(f"{name} {count}" for name, count in common))
     if json_out:
         json_out.write_text(json.dumps(report, indent=2) + "\n")
     if report["crashed"] or report["invalid"]:

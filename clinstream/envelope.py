@@ -173,6 +173,8 @@ class Envelope(Model):
     bundle: dict[str, Any] = Field(description="FHIR R4 Bundle (validated with fhir.resources.R4B)")
     narratives: list[Narrative] = []
     unmapped_segments: list[str] = Field(default=[], description="HL7 segments kept as extensions, not mapped")
+    unmapped_fields: list[str] = Field(default=[], description="fields of mapped HL7 segments that no mapper read ('PV1-52'), "
+                                                                  "kept as MessageHeader extensions")
     entities: list[Entity] = []
     note_labels: list[NoteLabel] = Field(default=[], description="labels of the site's note classifier, when one is set")
     models: list[ModelRef] = []

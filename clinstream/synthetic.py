@@ -452,7 +452,7 @@ def _vitals_hl7(p: _Patient, mid: str, at: datetime, v: Vitals, admitted: dateti
             segments.append(f"OBX|{i}|CWE|{code}^{display}^LN||{value}^{ACVPU_DISPLAY[value]}^{ACVPU_SYSTEM}||||||F|||{ts}")
         else:
             shown = f"{value:.1f}" if name == "temp" else str(value)
-            segments.append(f"OBX|{i}|NM|{code}^{display}^LN||{shown}|{unit}^{unit}^UCUM||||||F|||{ts}")
+            segments.append(f"OBX|{i}|NM|{code}^{display}^LN||{shown}|{unit}^{unit}^UCUM|||||F|||{ts}")
     return "\r".join(segments).encode()
 
 
@@ -570,7 +570,7 @@ def _malformed(rng: random.Random, p: _Patient, mid: str, at: datetime, admitted
     if variant == 0:  # truncated mid-segment inside MSH: MSH-9 cut short, no MSH-10
         return "hl7v2", f"MSH|^~\\&|VITALS|{AUTHORITY}|CLINSTREAM|CLINSTREAM|{_ts(at)}||ORU^R0".encode()
     if variant == 1:  # the MSH segment was lost: the message starts at PID
-        return "hl7v2", "\r".join([_pid(p), _pv1(p, admitted, "I"), f"OBX|1|NM|8867-4^Heart rate^LN||{_ri(rng, 60, 100)}|/min^/min^UCUM||||||F"]).encode()
+        return "hl7v2", "\r".join([_pid(p), _pv1(p, admitted, "I"), f"OBX|1|NM|8867-4^Heart rate^LN||{_ri(rng, 60, 100)}|/min^/min^UCUM|||||F"]).encode()
     if variant == 2:  # a batch header where MSH should be
         return "hl7v2", "\r".join([f"BHS|^~\\&|PAS|{AUTHORITY}|CLINSTREAM|CLINSTREAM|{_ts(at)}", f"EVN|A08|{_ts(at)}", _pid(p)]).encode()
     if variant == 3:  # an empty payload

@@ -71,7 +71,19 @@ def _cached(builder: Callable[[str], Any]) -> Callable[[str], Any]:
 def field(segment: Segment, n: int) -> str:
     """The raw text of field n ('' when absent), MSH numbered as the standard numbers it."""
     fields = segment.fields  # what Segment.__getitem__ does, one call fewer: mappers read ~100 fields a message
-    return fields[n] if n < len(fields) else ""
+    if n < len(fields):
+        if not segment.read[n]:
+            segment.read[n] = 1
+            segment.read_chars += len(fields[n])
+        return fields[n]
+    return ""
+
+
+def unused(segment: Segment, n: int) -> None:
+    """Field n was read but held nothing a mapper could use (a code outside its table...): back to the unmapped report."""
+    if n < len(segment.fields) and segment.read[n]:
+        segment.read[n] = 0
+        segment.read_chars -= len(segment.fields[n])
 
 
 def reps(text: str) -> list[str]:
@@ -329,7 +341,8 @@ def address(xad: str) -> Clean | None:
     lines = _texts(x.split("&")[0] for x in (c[0], c[1]))
     if lines:
         addr["line"] = lines
-    for key, value in (("city", c[2]), ("state", c[3]), ("postalCode", c[4]), ("country", c[5])):
+    county = next((x for x in c[8].split("&") if x.strip()), "")  # XAD-9, a CWE from v2.7: its code, else its text
+    for key, value in (("city", c[2]), ("district", county), ("state", c[3]), ("postalCode", c[4]), ("country", c[5])):
         if value:
             value = clean_text(unescape(value))
             if value:

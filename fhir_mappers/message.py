@@ -14,13 +14,13 @@ from fhir_mappers.charges import charge_item
 from fhir_mappers.conditions import allergy, allergy_reaction, allergy_update, condition, diagnosis_role, problem
 from fhir_mappers.consents import consent
 from fhir_mappers.death import death
-from fhir_mappers.datatypes import comps, dtm, field, instant, sender_context, unescape
+from fhir_mappers.datatypes import comps, dtm, field, instant, sender_context, unescape, unused
 from fhir_mappers.devices import application_device, equipment_device, software_device
 from fhir_mappers.documents import document_reference
 from fhir_mappers.encounter import encounter as map_encounter, practitioner, visit_details
 from fhir_mappers.episodes import episode_of_care
 from fhir_mappers.errors import HL7MappingError, MapperBug
-from fhir_mappers.header import message_header
+from fhir_mappers.header import message_header, unread_extension, unread_fields
 from fhir_mappers.ids import entry, ref, resource_id
 from fhir_mappers.orders import ORDER_SEGMENTS, order_resources
 from fhir_mappers.scheduling import SCHEDULE_SEGMENTS
@@ -62,6 +62,7 @@ class MappedMessage:
     encounter_key: str | None
     bundle: dict
     unmapped_segments: list[str]
+    unmapped_fields: list[str]  # "PV1-52": the fields of mapped segments that no mapper read, each named once
 
 
 @dataclass
@@ -95,7 +96,11 @@ def hl7v2_to_fhir(raw: bytes | str, overrides: SenderOverrides | Profile | None 
                if isinstance(overrides, SenderOverrides) else overrides)
     with sender_context(profile.zone, profile.code_systems) if profile else nullcontext():
         sent_at = dtm(field(msh, 7))
-        event = kind[1] or (field(segments[ids.index("EVN")], 1) if "EVN" in ids else "")
+        evn = segments[ids.index("EVN")] if "EVN" in ids else None
+        evn_event = field(evn, 1).strip() if evn is not None else ""  # EVN-1, the event again (withdrawn since v2.5)
+        event = kind[1] or evn_event
+        if evn is not None and kind[1] and evn_event and evn_event != kind[1]:
+            unused(evn, 1)  # it names another event than MSH-9: left for the unmapped report, not silently ignored
         try:
             return _map(segments, ids, msh, kind, event, message_id, msg_key, facility, sent_at, profile)
         except HL7MappingError:
@@ -184,6 +189,14 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     resources: list[dict] = []
     unmapped_ids: list[str] = []
     unmapped_text: list[str] = []
+    verbatim: set[int] = set()  # id() of each segment kept verbatim: its fields are not reported one by one
+
+    def keep(seg_id: str, seg: Any) -> None:
+        """Nothing is dropped: a segment no mapper takes is kept verbatim on the MessageHeader and reported."""
+        unmapped_ids.append(seg_id)
+        unmapped_text.append(str(seg))
+        verbatim.add(id(seg))
+
     patient = encounter = None
     patient_ref = encounter_ref = None
     pkey = ekey = None
@@ -307,8 +320,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
             elif groups:
                 groups[-1].notes.append(text)
             else:
-                unmapped_ids.append(seg_id)
-                unmapped_text.append(str(seg))
+                keep(seg_id, seg)
         elif seg_id == "DG1" and patient_ref:
             diagnosis, *parent = condition(seg, index, msg_key, patient_ref, encounter_ref)
             _share(related, parent)  # DG1-22: a parent diagnosis several DG1s may name
@@ -323,8 +335,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         elif seg_id == "PRB" and patient_ref:
             resources.append(problem(seg, index, msg_key, patient_ref))
         elif seg_id == "PRB":  # a problem with no patient to belong to is kept verbatim
-            unmapped_ids.append(seg_id)
-            unmapped_text.append(str(seg))
+            keep(seg_id, seg)
         elif seg_id in ORDER_SEGMENTS:
             order_segments.append((index, seg_id, seg))
         elif seg_id in ADMIN_SEGMENTS:
@@ -334,8 +345,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         elif index > 0 and seg_id not in {"EVN", "SFT"}:
             # every segment no branch above took (no mapper yet, a repeated PID/PV1 in A17 swaps and merges,
             # a DG1/AL1 with no patient to belong to): kept verbatim, never dropped
-            unmapped_ids.append(seg_id)
-            unmapped_text.append(str(seg))
+            keep(seg_id, seg)
             if seg_id in z_fields:
                 z_pending.append((len(unmapped_text) - 1, seg))
 
@@ -345,14 +355,12 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         resources.extend(refill_task(r, sent_at) for r in ordered if r["resourceType"] == "MedicationRequest")
     _share(related, shared)
     for i in unused:
-        unmapped_ids.append(ids[i])
-        unmapped_text.append(str(segments[i]))
+        keep(ids[i], segments[i])
     own, shared, unused = admin_resources(admin_segments, ids, pid, patient, msg_key, encounter_ref, mrn_type, facility)
     resources.extend(own)
     _share(related, shared)
     for i in unused:
-        unmapped_ids.append(ids[i])
-        unmapped_text.append(str(segments[i]))
+        keep(ids[i], segments[i])
     account = next((ref(r) for r in own if r["resourceType"] == "Account"), None)
     if encounter is not None and account:  # the PID-18 account the visit is billed to
         encounter["account"] = [account]
@@ -378,8 +386,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         else:
             made, extra = consent(seg, index, msg_key, patient_ref)
         if made is None:
-            unmapped_ids.append(seg_id)
-            unmapped_text.append(str(seg))
+            keep(seg_id, seg)
             continue
         resources.append(made)
         resources.extend(besides)
@@ -388,8 +395,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     for seg in providers:
         actor, named = provider(seg, facility)
         if actor is None:
-            unmapped_ids.append("PRD")
-            unmapped_text.append(str(seg))
+            keep("PRD", seg)
             continue
         _share(related, named)
         join_referral(actor, referral_request, patient)
@@ -403,8 +409,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         else:
             target = None
         if found is None or target is None:
-            unmapped_ids.append("ARV")
-            unmapped_text.append(str(seg))
+            keep("ARV", seg)
             continue
         restrict(target, *found)
     if encounter is not None:
@@ -444,8 +449,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     for seg_id, seg, (anchor_id, anchor_index) in participants:
         found = participation(seg, facility) if seg_id == "PRT" else role(seg, facility)
         if not found.made:
-            unmapped_ids.append(seg_id)
-            unmapped_text.append(str(seg))
+            keep(seg_id, seg)
             continue
         _share(related, found.made)
         target = _anchor_resource(anchor_id, anchor_index, ids, made_from, links, by_id, msg_key)
@@ -480,13 +484,17 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     parties = message_parties(msh, header)  # sender, receiver, responsible
     resources.extend(o for o in parties if o["id"] not in known)
     resources.extend(_provenances(msh, evn, software, parties, header, resources, event, msg_key, facility))
+    stamp = instant(field(msh, 7))
+    version = unescape(field(msh, 12).split("^")[0])
+    unread = unread_fields(ids, segments, verbatim)
+    if unread:
+        header.setdefault("extension", []).extend(e for e in (unread_extension(name, text) for name, text in unread) if e)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "id": resource_id("Bundle", msg_key), "type": "message",
                               "entry": [entry(header)] + [entry(r) for r in resources]}
-    stamp = instant(field(msh, 7))
     if stamp:
         bundle["timestamp"] = stamp
     return MappedMessage(
         message_id=message_id, message_type=f"{kind[0]}^{kind[1]}" if kind[1] else kind[0],
-        hl7_version=unescape(field(msh, 12).split("^")[0]), sent_at=sent_at, patient_key=pkey, encounter_key=ekey,
-        bundle=bundle, unmapped_segments=unmapped_ids,
+        hl7_version=version, sent_at=sent_at, patient_key=pkey, encounter_key=ekey,
+        bundle=bundle, unmapped_segments=unmapped_ids, unmapped_fields=list(dict.fromkeys(name for name, _ in unread)),
     )

@@ -54,7 +54,7 @@ class Segment:
     """Raw field texts of one segment, numbered as the standard numbers them (MSH-1 is the field
     separator itself, so MSH fields sit one place further than a plain split puts them)."""
 
-    __slots__ = ("text", "fields", "is_msh")
+    __slots__ = ("text", "fields", "is_msh", "read", "read_chars")
 
     def __init__(self, text: str, separator: str) -> None:
         self.text = text
@@ -62,8 +62,14 @@ class Segment:
         self.is_msh = self.fields[0] == "MSH"
         if self.is_msh:
             self.fields.insert(1, separator)
+        # datatypes.field sets read[n] once a mapper has read field n and counts the characters of the fields read in
+        # read_chars: when that falls short of the text's, less its separators and id, some field was left unread
+        # (header.unread_fields reports it)
+        self.read = bytearray(len(self.fields))
+        self.read_chars = 0
 
     def __getitem__(self, n: int) -> str:
+        """Field n, as the splitter sees it (tests, the segment id); mappers read through datatypes.field, which marks it read."""
         return self.fields[n] if n < len(self.fields) else ""
 
     def __str__(self) -> str:

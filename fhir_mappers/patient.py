@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from fhir_mappers.datatypes import V2_0203, address, authority, codeable, comps, date_only, dtm, field, human_name, identifier, reps, telecom, unescape
+from fhir_mappers.datatypes import (V2_0203, address, authority, clean_text, codeable, comps, date_only, dtm, field, human_name, identifier, reps,
+                                    telecom, unescape)
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import Clean, ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
@@ -86,12 +88,21 @@ def patient(pid: Any, fallback_key: str, mrn_type: str = "MR") -> dict[str, Any]
     gender = GENDER.get(field(pid, 8).strip().upper()[:1])
     if gender:
         resource["gender"] = gender
+    aliases = [n for n in (human_name(x) for x in reps(field(pid, 9))) if n and n not in names]  # PID-9, withdrawn in v2.7
+    if aliases:
+        resource["name"] = names + aliases
     addresses = [a for a in (address(x) for x in reps(field(pid, 11))) if a]
+    county = clean_text(unescape(field(pid, 12)))  # PID-12 county, where the address does not carry one (XAD-9)
+    if county and len(addresses) == 1 and "district" not in addresses[0]:
+        addresses[0] = Clean({**addresses[0], "district": county})
+    elif county and not any(a.get("district") == county for a in addresses):
+        addresses.append(Clean(district=county))
     if addresses:
         resource["address"] = addresses
-    points = [t for t in (telecom(x) for x in reps(field(pid, 13)) + reps(field(pid, 14))) if t]
+    # PID-13 home and PID-14 business phones, and PID-40, which replaces both from v2.7
+    points = [t for t in (telecom(x) for n in (13, 14, 40) for x in reps(field(pid, n))) if t]
     if points:
-        resource["telecom"] = points
+        resource["telecom"] = [t for i, t in enumerate(points) if t not in points[:i]]  # PID-40 often repeats 13/14
     marital = marital_status(field(pid, 16))
     if marital:
         resource["maritalStatus"] = marital
@@ -104,12 +115,75 @@ def patient(pid: Any, fallback_key: str, mrn_type: str = "MR") -> dict[str, Any]
         resource["multipleBirthInteger"] = int(order)
     elif twin in ("Y", "N"):
         resource["multipleBirthBoolean"] = twin == "Y"
-    died = dtm(field(pid, 29))
+    died, dead = dtm(field(pid, 29)), field(pid, 30).strip().upper()[:1]  # PID-30 the indicator, where there is no date
     if died:
         resource["deceasedDateTime"] = died
-    elif field(pid, 30).upper() == "Y":
-        resource["deceasedBoolean"] = True
+    elif dead in ("Y", "N"):
+        resource["deceasedBoolean"] = dead == "Y"
+    extensions = patient_extensions(pid)
+    if extensions:
+        resource["extension"] = extensions
     return resource
+
+
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+CDC_RACE_ETHNICITY = "urn:oid:2.16.840.1.113883.6.238"
+# the OMB categories US Core's race and ethnicity extensions name; any other CDC code is a "detailed" one
+OMB_RACE = {"1002-5", "2028-9", "2054-5", "2076-8", "2106-3"}
+OMB_ETHNICITY = {"2135-2", "2186-5"}
+ETHNIC_GROUP = {"H": "2135-2", "N": "2186-5"}  # HL7 table 0189's letters (before v2.6) as the CDC codes they stand for
+_CDC_CODE = re.compile(r"^\d{4}-\d$")
+
+
+def patient_extensions(pid: Any) -> list[dict[str, Any]]:
+    """The PID fields FHIR keeps in extensions, as the guide's PID map: 6 mother's maiden name, 17 religion, 23 birth
+    place, 26 citizenship and 39 tribal citizenship, 28 nationality, 35/36 species and breed (an animal patient); and
+    10 race and 22 ethnic group, which the guide leaves to the realm's extension: US Core's, whose OMB categories the
+    CDC race and ethnicity codes (table 0005, and 0189 from v2.6) are."""
+    found: list[dict[str, Any]] = []
+    maiden = human_name(field(pid, 6).split("~")[0])
+    if maiden and maiden.get("family"):
+        found.append({"url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName", "valueString": maiden["family"]})
+    for url, omb, cwes, letters in ((US_CORE + "us-core-race", OMB_RACE, reps(field(pid, 10)), {}),
+                                    (US_CORE + "us-core-ethnicity", OMB_ETHNICITY, reps(field(pid, 22)), ETHNIC_GROUP)):
+        extension = _race_or_ethnicity(url, omb, cwes, letters)
+        if extension:
+            found.append(extension)
+    religion = codeable(field(pid, 17))
+    if religion:
+        found.append({"url": "http://hl7.org/fhir/StructureDefinition/patient-religion", "valueCodeableConcept": religion})
+    birthplace = clean_text(unescape(field(pid, 23)))
+    if birthplace:
+        found.append({"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace", "valueAddress": {"text": birthplace}})
+    for n, url in ((26, "patient-citizenship"), (39, "patient-citizenship"), (28, "patient-nationality")):
+        for cwe in reps(field(pid, n)):
+            concept = codeable(cwe)
+            if concept:
+                found.append({"url": f"http://hl7.org/fhir/StructureDefinition/{url}", "extension": [{"url": "code", "valueCodeableConcept": concept}]})
+    species, breed = codeable(field(pid, 35)), codeable(field(pid, 36))
+    if species:  # the animal extension requires the species
+        parts = [{"url": "species", "valueCodeableConcept": species}] + ([{"url": "breed", "valueCodeableConcept": breed}] if breed else [])
+        found.append({"url": "http://hl7.org/fhir/StructureDefinition/patient-animal", "extension": parts})
+    return found
+
+
+def _race_or_ethnicity(url: str, omb: set[str], cwes: list[str], letters: dict[str, str]) -> dict[str, Any] | None:
+    """US Core race or ethnicity: each CDC code an ombCategory or detailed coding, and the text it requires (the codes'
+    texts, else the codes as sent)."""
+    parts: list[dict[str, Any]] = []
+    texts: list[str] = []
+    for cwe in cwes:
+        c = comps(cwe)
+        code, text, system = unescape(c[0]).strip(), clean_text(unescape(c[1])), c[2].strip().upper()
+        code = letters.get(code.upper(), code) if system in ("", "HL70189") else code
+        if _CDC_CODE.match(code) and system in ("", "HL70005", "HL70189", "CDCREC", "2.16.840.1.113883.6.238"):
+            coding = {"system": CDC_RACE_ETHNICITY, "code": code} | ({"display": text} if text else {})
+            parts.append({"url": "ombCategory" if code in omb else "detailed", "valueCoding": coding})
+        if text or code:
+            texts.append(text or code)
+    if not texts:
+        return None
+    return {"url": url, "extension": parts + [{"url": "text", "valueString": ", ".join(dict.fromkeys(texts))}]}
 
 
 def _document_identifiers(pid: Any) -> list[dict[str, Any]]:

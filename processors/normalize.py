@@ -104,6 +104,7 @@ def normalize(
     if not raw.strip():
         raise RejectedMessage("message is empty", "hl7_parse" if source_format == "hl7v2" else "fhir_json")
     unmapped: list[str] = []
+    unmapped_fields: list[str] = []
     if source_format == "hl7v2":
         try:
             mapped = hl7v2_to_fhir(raw, overrides)
@@ -112,7 +113,7 @@ def normalize(
         bundle, message_id, message_type = mapped.bundle, mapped.message_id, mapped.message_type
         patient_key, timestamp = mapped.patient_key, mapped.sent_at
         patient_ref, encounter_ref = _ref(bundle, "Patient"), _ref(bundle, "Encounter")
-        unmapped = list(mapped.unmapped_segments)
+        unmapped, unmapped_fields = list(mapped.unmapped_segments), list(mapped.unmapped_fields)
     else:
         message = parse_fhir(raw)
         bundle, message_id, message_type = message.bundle, message.message_id, message.message_type
@@ -132,4 +133,5 @@ def normalize(
         bundle=bundle,
         narratives=narratives(bundle, max_chars=max_text_chars),
         unmapped_segments=unmapped,
+        unmapped_fields=unmapped_fields,
     )

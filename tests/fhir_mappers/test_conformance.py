@@ -15,7 +15,7 @@ from tests.conftest import corpus
 
 # What this project reached on ../shared/corpora/hl7v2 (macro average over resource types); a change
 # that lowers it fails here. Raise it as mappers improve.
-AGREEMENT_FLOOR = 0.880
+AGREEMENT_FLOOR = 0.885
 
 PATIENT = {
     "resourceType": "Patient", "id": "p1",

@@ -74,3 +74,59 @@ def test_disability_of_someone_else_or_another_patient_stays_unmapped():
     assert m.unmapped_segments == ["PID", "DB1"] and "R-7" not in [i["value"] for i in patient["identifier"]]
     assert patient["extension"][-1] == {"url": "urn:clinstream:extension:disability", "extension": [{"url": "indicator", "valueBoolean": False}]}
     assert mapped(PID, "DB1|1|PT").unmapped_segments == ["DB1"]  # says nothing
+
+
+def pid_with(**fields: str) -> str:
+    """A PID with the given fields (f6="...") set: the rest as in a minimal one."""
+    parts = ["PID", "1", "", "12345^^^FAC^MR", "", "Doe^Jane", "", "19700412", "F"] + [""] * 32
+    for name, value in fields.items():
+        parts[int(name[1:])] = value
+    return "|".join(parts).rstrip("|")
+
+
+EXT = "http://hl7.org/fhir/StructureDefinition/"
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+
+
+def test_pid_extensions_follow_the_guide():
+    """6 mother's maiden name, 17 religion, 23 birth place, 26/39 citizenship, 28 nationality, 35/36 species and breed."""
+    m = mapped(pid_with(f6="Smith^Angela", f17="1013^Christian^HL70006", f23="St. Francis Hospital", f26="US^United States^ISO3166_1",
+                        f28="CA^Canada^ISO3166_1", f35="125097000^Goat^SCT", f36="4880003^Beagle^SCT", f39="TR1^Tribe^L"))
+    assert m.unmapped_fields == []
+    ext = of(m, "Patient")[0]["extension"]
+    by_url: dict = {}
+    for e in ext:
+        by_url.setdefault(e["url"], []).append(e)
+    assert by_url[EXT + "patient-mothersMaidenName"] == [{"url": EXT + "patient-mothersMaidenName", "valueString": "Smith"}]
+    assert by_url[EXT + "patient-religion"][0]["valueCodeableConcept"]["coding"][0]["code"] == "1013"
+    assert by_url[EXT + "patient-birthPlace"][0]["valueAddress"] == {"text": "St. Francis Hospital"}
+    assert [e["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] for e in by_url[EXT + "patient-citizenship"]] == ["US", "TR1"]
+    assert by_url[EXT + "patient-nationality"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == "CA"
+    animal = by_url[EXT + "patient-animal"][0]["extension"]
+    assert [(p["url"], p["valueCodeableConcept"]["coding"][0]["code"]) for p in animal] == [("species", "125097000"), ("breed", "4880003")]
+
+
+def test_race_and_ethnicity_are_us_core_extensions():
+    """CDC codes (table 0005, 0189) become OMB categories or detailed codings, always with the text US Core requires;
+    the old letters of table 0189 stand for their CDC codes; a local code keeps only its text."""
+    patient = of(mapped(pid_with(f10="2106-3^White^HL70005~2029-7^Asian Indian^CDCREC~W^Whiteish^L", f22="H^Hispanic^HL70189")), "Patient")[0]
+    race, ethnicity = patient["extension"]
+    assert race["url"] == US_CORE + "us-core-race"
+    assert race["extension"] == [
+        {"url": "ombCategory", "valueCoding": {"system": "urn:oid:2.16.840.1.113883.6.238", "code": "2106-3", "display": "White"}},
+        {"url": "detailed", "valueCoding": {"system": "urn:oid:2.16.840.1.113883.6.238", "code": "2029-7", "display": "Asian Indian"}},
+        {"url": "text", "valueString": "White, Asian Indian, Whiteish"}]
+    assert ethnicity["url"] == US_CORE + "us-core-ethnicity"
+    assert ethnicity["extension"][0]["valueCoding"]["code"] == "2135-2"
+
+
+def test_other_pid_fields_telecom_alias_county_and_death_indicator():
+    """PID-40 phones (the same number in PID-13 once), PID-9 alias names, PID-12 county as the address's district, PID-30."""
+    m = mapped(pid_with(f9="Roe^Janet", f11="1 Oak St^^Springfield^IL^62701", f12="SANGAMON", f13="^PRN^PH^^1^555^1234567",
+                        f30="N", f40="^PRN^PH^^1^555^1234567~^WPN^PH^^1^555^7654321"))
+    patient = of(m, "Patient")[0]
+    assert [n["family"] for n in patient["name"]] == ["Doe", "Roe"]
+    assert patient["address"][0]["district"] == "SANGAMON"
+    assert [t["use"] for t in patient["telecom"]] == ["home", "work"]
+    assert patient["deceasedBoolean"] is False
+    assert m.unmapped_fields == []
