@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, identifier_system, reps, system_uri, unescape
+from fhir_mappers.datatypes import (clean_text, codeable, comps, dtm, entity_identifier, field, identifier_system, number, reps, system_uri,
+                                    unescape, unused)
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.participants import V2_0443, practitioner_role
@@ -28,13 +29,15 @@ ORDER_SEGMENTS = frozenset({"ORC", "SPM", "TQ1", "RXA", "RXR", "RXO", "RXE", "RX
 
 
 def order_identifiers(orc: Any | None, obr: Any | None) -> list[dict[str, Any]]:
-    """Placer and filler numbers (OBR-2/3, else ORC-2/3) and the placer group number ORC-4."""
+    """Placer and filler numbers (OBR-2/3 and ORC-2/3, which the standard wants equal: both when they are not) and the
+    placer group number ORC-4."""
     out = []
     for n, code in ((2, "PLAC"), (3, "FILL")):
-        text = (field(obr, n) if obr is not None else "") or (field(orc, n) if orc is not None else "")
-        ident = entity_identifier(text, code)
-        if ident:
-            out.append(ident)
+        texts = [field(segment, n).strip() for segment in (obr, orc) if segment is not None]
+        for text in dict.fromkeys(t for t in texts if t):
+            ident = entity_identifier(text, code)
+            if ident:
+                out.append(ident)
     group = entity_identifier(field(orc, 4), "PGN") if orc is not None else None
     return out + ([group] if group else [])
 
@@ -51,10 +54,63 @@ def tq1_timing(tq1: Any) -> dict[str, Any] | None:
         if unescape(rpt[1]).strip():
             coding["display"] = unescape(rpt[1])
         when["code"] = {"coding": [coding]}
+    repeat: dict[str, Any] = {}
     start, end = dtm(field(tq1, 7)), dtm(field(tq1, 8))
     if start or end:
-        when["repeat"] = {"boundsPeriod": {k: v for k, v in (("start", start), ("end", end)) if v}}
+        repeat["boundsPeriod"] = {k: v for k, v in (("start", start), ("end", end)) if v}
+    service = _time_quantity(field(tq1, 6))  # 6 service duration: how long the whole series lasts, when 7/8 do not say
+    if service and not (start or end):
+        repeat["boundsDuration"] = {"value": service[0], "unit": service[1], "system": UCUM, "code": service[1]}
+    elif field(tq1, 6):
+        unused(tq1, 6)
+    times = [t for t in (_time_of_day(x) for x in reps(field(tq1, 4))) if t]  # 4 explicit times
+    if times:
+        repeat["timeOfDay"] = times
+    each = _time_quantity(field(tq1, 13))  # 13 how long each occurrence lasts
+    if each:
+        repeat["duration"], repeat["durationUnit"] = each
+    total = field(tq1, 14).strip()  # 14 total occurrences
+    if total.isdigit() and int(total) > 0:
+        repeat["countMax"] = int(total)
+    if repeat:
+        when["repeat"] = repeat
     return when or None
+
+
+UCUM = "http://unitsofmeasure.org"
+# a CQ's time unit (its code, else its text) -> the UCUM unit FHIR's Timing and Duration take; "m" is left out: minute or month?
+UNITS_OF_TIME = {"s": "s", "sec": "s", "second": "s", "seconds": "s", "min": "min", "minute": "min", "minutes": "min", "h": "h",
+                 "hr": "h", "hour": "h", "hours": "h", "d": "d", "day": "d", "days": "d", "wk": "wk", "week": "wk", "weeks": "wk",
+                 "mo": "mo", "month": "mo", "months": "mo", "a": "a", "yr": "a", "year": "a", "years": "a"}
+
+
+def _time_quantity(cq: str) -> tuple[float, str] | None:
+    """CQ (quantity^units, units a CWE) of time -> (value, UCUM unit); None when either is missing or not a time unit."""
+    c = comps(cq)
+    value = number(unescape(c[0])) if c[0] else None
+    units = c[1].split("&") + [""]
+    unit = UNITS_OF_TIME.get(unescape(units[0]).strip().lower()) or UNITS_OF_TIME.get(unescape(units[1]).strip().lower())
+    return (value, unit) if value is not None and value >= 0 and unit else None
+
+
+def _time_of_day(tm: str) -> str | None:
+    """TM (HHMM[SS], or with colons) -> FHIR time HH:MM:SS."""
+    digits = tm.strip().replace(":", "").split(".")[0].split("+")[0].split("-")[0]
+    if not digits.isdigit() or len(digits) not in (2, 4, 6):
+        return None
+    hh, mm, ss = digits[:2], digits[2:4] or "00", digits[4:6] or "00"
+    return f"{hh}:{mm}:{ss}" if int(hh) < 24 and int(mm) < 60 and int(ss) < 60 else None
+
+
+def _quantity(cq: str) -> dict[str, Any] | None:
+    """CQ -> Quantity: the number, and its unit's text (else code) as the unit."""
+    c = comps(cq)
+    value = number(unescape(c[0])) if c[0] else None
+    if value is None:
+        return None
+    units = c[1].split("&") + ["", ""]
+    unit = clean_text(unescape(units[1])) or clean_text(unescape(units[0]))
+    return {"value": value, "unit": unit} if unit else {"value": value}
 
 
 def ordering_provider(xcn: str) -> list[dict[str, Any]]:
@@ -96,6 +152,9 @@ def service_request(orc: Any | None, obr: Any | None, key: str, subject: dict, e
     if priority:
         resource["priority"] = priority
     timing = tq1_timing(tq1) if tq1 is not None else None  # the guide's TQ1[ServiceRequest]: occurrenceTiming, 11 a note
+    amount = _quantity(field(tq1, 2)) if tq1 is not None else None  # TQ1-2, how much of the service
+    if amount:
+        resource["quantityQuantity"] = amount
     if timing:
         resource["occurrenceTiming"] = timing
     instruction = unescape(field(tq1, 11)).strip() if tq1 is not None else ""
@@ -171,14 +230,18 @@ def parent_specimens(spm: Any, subject: dict | None) -> list[dict[str, Any]]:
 
 
 def obr_specimen(obr: Any, key: str, subject: dict | None) -> dict[str, Any] | None:
-    """Without SPM the order's collection time still describes a specimen: OBR-7 (start) and OBR-8 (end)."""
-    start, end = dtm(field(obr, 7)), dtm(field(obr, 8))
-    if not start:
+    """Without SPM the order's times still describe a specimen: OBR-7 (collected, start) and OBR-8 (end), OBR-14 (received
+    in the lab), as the guide's OBR[Specimen] map."""
+    start, end, received = dtm(field(obr, 7)), dtm(field(obr, 8)), dtm(field(obr, 14))
+    if not start and not received:
         return None
     resource: dict[str, Any] = {"resourceType": "Specimen", "id": resource_id("Specimen", key)}
     if subject:
         resource["subject"] = subject
-    _collected(resource, start, end)
+    if start:
+        _collected(resource, start, end)
+    if received:
+        resource["receivedTime"] = received
     return resource
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from fhir_mappers.datatypes import coded, comps, identifier, registered, unescape
+from fhir_mappers.datatypes import coded, comps, field, identifier, registered, unescape
 from fhir_mappers.ids import Clean, CleanList, clean_text, ref, resource_id
 
 # HD-3 universal id types whose value the guide writes as a URI (system urn:ietf:rfc:3986)
@@ -81,15 +81,15 @@ def message_parties(msh: Any, header: dict[str, Any]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
 
     def facility(n: int) -> dict[str, Any] | None:
-        c = comps(msh[n])
+        c = comps(field(msh, n))
         org = hd_organization(c[0], c[1], c[2])
         if org is None and unescape(c[0]).strip():  # a bare namespace still names the facility
             org = {"resourceType": "Organization", "id": resource_id("Organization", "hd", unescape(c[0]).strip(), ""),
                    "identifier": [{"value": unescape(c[0]).strip()}]}
         return org
 
-    sender, responsible = facility(4), xon_organization(msh[22].split("~")[0], "msh")
-    receiver = xon_organization(msh[23].split("~")[0], "msh") or facility(6)
+    sender, responsible = facility(4), xon_organization(field(msh, 22).split("~")[0], "msh")
+    receiver = xon_organization(field(msh, 23).split("~")[0], "msh") or facility(6)
     if sender:
         if responsible:
             sender["partOf"] = ref(responsible)

@@ -7,7 +7,7 @@ import base64
 import re
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, instant, number, reps, unescape
+from fhir_mappers.datatypes import address, codeable, comps, dtm, entity_identifier, field, instant, number, reps, system_uri, unescape
 from fhir_mappers.ids import Clean, CleanList, clean_text, ref, resource_id
 from fhir_mappers.organizations import xon_organization
 from fhir_mappers.participants import coded_role, practitioner_role
@@ -172,6 +172,9 @@ def observation(obx: Any, index: int, msg_key: str, subject: dict | None, encoun
     instance = entity_identifier(field(obx, 21))
     if instance:
         resource["identifier"] = [instance]
+    analysed = dtm(field(obx, 19))
+    if analysed:
+        resource["extension"] = [{"url": "http://hl7.org/fhir/StructureDefinition/observation-analysis-date-time", "valueDateTime": analysed}]
     if notes:
         resource["note"] = [{"text": n} for n in notes]
     return resource
@@ -179,14 +182,22 @@ def observation(obx: Any, index: int, msg_key: str, subject: dict | None, encoun
 
 def performers(obx: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(Observation.performer references, the resources they point at): OBX-16 responsible observers (role RO),
-    OBX-23 the performing organisation and OBX-25 its medical director (role MDIR, of that organisation)."""
+    OBX-23 the performing organisation (OBX-24 its address) and OBX-25 its medical director (role MDIR, of that
+    organisation), and OBX-15, the producer's id, an Organization of that identifier (the guide's OBX map)."""
     refs: list[dict[str, Any]] = []
     found: list[dict[str, Any]] = []
     lab_xon = field(obx, 23).split("~")[0]
     lab = xon_organization(lab_xon, "participant")  # named as practitioner_role names it, so the director's is the same one
     if lab:
+        lab_address = address(field(obx, 24).split("~")[0])
+        if lab_address:
+            lab["address"] = [lab_address]
         refs.append(ref(lab))
         found.append(lab)
+    producer = _producer(field(obx, 15))
+    if producer and producer["id"] != (lab or {}).get("id"):
+        refs.append(ref(producer))
+        found.append(producer)
     people = [("RO^Responsible Observer", xcn, "") for xcn in reps(field(obx, 16))]
     people += [("MDIR^Medical Director", xcn, lab_xon) for xcn in reps(field(obx, 25))[:1]]
     for code, xcn, org in people:
@@ -195,6 +206,22 @@ def performers(obx: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             refs.append(ref(role.actor))
             found += role.made
     return refs, found
+
+
+def _producer(cwe: str) -> dict[str, Any] | None:
+    """OBX-15 producer's id (a CWE: the id, its name, the system that issues it) -> Organization with that identifier."""
+    c = comps(cwe)
+    value, name = clean_text(unescape(c[0])), clean_text(unescape(c[1]))
+    if not value:
+        return None
+    ident: dict[str, Any] = {"value": value}
+    if c[2].strip():
+        ident["system"] = system_uri(c[2])
+    org: dict[str, Any] = {"resourceType": "Organization", "id": resource_id("Organization", "producer", ident.get("system", ""), value),
+                           "identifier": [ident]}
+    if name:
+        org["name"] = name
+    return org
 
 
 def results_interpreter(obr: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:

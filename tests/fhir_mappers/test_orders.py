@@ -402,6 +402,27 @@ def test_service_request_timing_note_and_reason():
     assert [r["coding"][0]["code"] for r in request["reasonCode"]] == ["786.09", "414.8"]
 
 
+def test_service_request_timing_follows_the_guides_tq1_map():
+    """TQ1-2 quantity, 4 explicit times, 6 service duration (when 7/8 give no bounds), 13 occurrence duration, 14 total
+    occurrences; a unit that is no unit of time leaves its field to the unmapped report."""
+    m = bundle("ORM^O01^ORM_O01", PID, ORC, "TQ1|1|54^&lbs|Q4H|0800~14:30|30^s|2^d&Day&ANS+|||||||15^min&minute&ANS+|5", OBR)
+    (request,) = of(m, "ServiceRequest")
+    assert request["quantityQuantity"] == {"value": 54, "unit": "lbs"}
+    assert request["occurrenceTiming"]["repeat"] == {
+        "boundsDuration": {"value": 2, "unit": "d", "system": "http://unitsofmeasure.org", "code": "d"},
+        "timeOfDay": ["08:00:00", "14:30:00"], "duration": 15, "durationUnit": "min", "countMax": 5}
+    assert {"TQ1-2", "TQ1-4", "TQ1-6", "TQ1-13", "TQ1-14"}.isdisjoint(m.unmapped_fields)
+    m = bundle("ORM^O01^ORM_O01", PID, ORC, "TQ1|1||Q4H|||2^furlongs|||||||15^fortnights", OBR)
+    assert "repeat" not in of(m, "ServiceRequest")[0]["occurrenceTiming"]
+    assert "TQ1-6" in m.unmapped_fields
+
+
+def test_placer_numbers_that_differ_are_both_kept():
+    """ORC-2 and OBR-2 should agree; when they do not, both are identifiers (one was silently dropped)."""
+    m = bundle("ORM^O01^ORM_O01", PID, "ORC|NW|PL-A^EHR", "OBR|1|PL-B^EHR||2345-7^Glucose^LN")
+    assert [i["value"] for i in of(m, "ServiceRequest")[0]["identifier"]] == ["PL-B", "PL-A"]
+
+
 def test_oul_orc_after_its_obr_is_the_same_order():
     """OUL^R22 order groups are OBR, [ORC]: one ServiceRequest with the ORC's status and group number, which a PRT after
     the ORC joins; elsewhere an ORC after an OBR starts the next order."""
@@ -421,3 +442,14 @@ def test_results_are_based_on_the_order_and_about_its_specimen():
     assert obs["basedOn"] == [{"reference": f"urn:uuid:{request['id']}"}] and obs["specimen"] == {"reference": f"urn:uuid:{spec['id']}"}
     assert obs["method"]["coding"][0]["code"] == "OBS" and obs["bodySite"]["coding"][0]["code"] == "BU"
     assert obs["identifier"] == [{"value": "EI21", "system": "urn:clinstream:id:OII"}]
+
+
+def test_analysis_time_and_specimen_receipt():
+    """OBX-19 (date/time of the analysis) -> the observation-analysis-date-time extension; OBR-14 (specimen received)
+    -> the order's Specimen.receivedTime, with no SPM (guide's OBX and OBR[Specimen] maps)."""
+    obr = OBR + "|||||||20260101094500+0000"  # OBR-14
+    m = bundle("ORU^R01^ORU_R01", PID, obr, "OBX|1|NM|2093-3^Cholesterol^LN||180|mg/dL|<200||||F|||20260101093000+0000|||||20260101101500+0000")
+    (obs,), (spec,) = of(m, "Observation"), of(m, "Specimen")
+    assert obs["extension"] == [{"url": "http://hl7.org/fhir/StructureDefinition/observation-analysis-date-time",
+                                 "valueDateTime": "2026-01-01T10:15:00+00:00"}]
+    assert spec["receivedTime"] == "2026-01-01T09:45:00+00:00" and "OBR-14" not in m.unmapped_fields

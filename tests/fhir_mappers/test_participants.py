@@ -106,10 +106,14 @@ def test_observation_performers():
 
     lab, observer, director = (named(r) for r in refs)
     assert lab["resourceType"] == "Organization" and lab["name"] == "Central Lab"
+    assert found[0]["address"] == [{"line": ["1 Lab Rd"]}]  # OBX-24, on the performing organisation (the first one named)
     assert observer["code"][0]["coding"][0]["code"] == "RO" and named(observer["practitioner"])["name"][0]["family"] == "Obs"
     assert director["code"][0]["coding"][0]["code"] == "MDIR" and director["organization"] == ref_to(lab)
     assert named(director["practitioner"])["name"][0]["family"] == "Boss"
     assert performers(seg("OBX|1|NM|2823-3^K^LN||4.1||||||F")) == ([], [])
+    refs, found = performers(seg("OBX|1|NM|2823-3^K^LN||4.1||||||F||||LAB7^Main lab^CLIA"))  # OBX-15, the producer's id
+    assert found == [{"resourceType": "Organization", "id": refs[0]["reference"].removeprefix("urn:uuid:"),
+                      "identifier": [{"value": "LAB7", "system": "urn:clinstream:codesystem:CLIA"}], "name": "Main lab"}]
 
 
 def test_ordering_provider_in_orc_and_prt_is_one_role():
