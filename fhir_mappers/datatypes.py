@@ -86,6 +86,16 @@ def unused(segment: Segment, n: int) -> None:
         segment.read_chars -= len(segment.fields[n])
 
 
+def positive_int(value: str | float) -> int | None:
+    """A FHIR positiveInt (1 to 2**31 - 1, the 32-bit integer FHIR's integers are) from digits or a whole number."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.isdigit() or len(value) > 10:
+            return None
+    number = int(value) if float(value).is_integer() else None
+    return number if number is not None and 0 < number < 2**31 else None
+
+
 def reps(text: str) -> list[str]:
     return [r for r in text.split("~") if r]
 
@@ -409,8 +419,8 @@ def telecom(xtn: str) -> Clean | None:
     if period:
         point["period"] = period
     rank = c[17].strip()  # XTN-18 preference order
-    if rank.isdigit() and int(rank) > 0:
-        point["rank"] = int(rank)
+    if positive_int(rank):
+        point["rank"] = positive_int(rank)
     if c[4] or c[5] or c[6] or c[7]:
         # the number's parts where the value does not show them already: the guide's map sets them always, but a
         # Bundle would then carry most phone numbers twice

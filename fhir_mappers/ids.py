@@ -53,8 +53,10 @@ def fhir_safe(value: Any, key: str = "") -> Any:
     could slip through. Odd whitespace becomes a space, strings are trimmed (empty ones dropped), and a
     `code` (Coding.code, Quantity.code: the one code-typed key fed from free sender text) keeps single
     inner spaces only, as the code type requires. Objects and arrays are cleaned in place and returned; a Clean
-    value, built clean, is copied as it is into a plain dict, and a reference (ref()) passed over
-    (tests/fhir_mappers/test_fuzz.py checks each one)."""
+    value, built clean, and a reference (ref()) are passed over (tests/fhir_mappers/test_fuzz.py checks each one)."""
+    kind = type(value)
+    if kind is Clean or kind is CleanList:
+        return value
     if isinstance(value, dict):
         return _object(value)
     if isinstance(value, list):
@@ -67,6 +69,8 @@ def fhir_safe(value: Any, key: str = "") -> Any:
 # The pass visits every value of every resource, so the common cases (a plain dict, a list of dicts, a
 # printable string) are handled inside the loops, without a call each: a third of the time it took. It
 # cleans in place: nearly everything is clean already, and copying every object was a sixth of the mapping.
+# A Clean value (and CleanList) is neither walked nor copied: final, it stays as built, shared by the Bundles that
+# name it; JSON encoders that slow down on dict subclasses are kept off the Bundle (Envelope.to_json uses orjson).
 # (Setting an existing key while iterating is allowed; keys to drop are deleted after the loop.)
 def _object(value: dict) -> dict:
     drop: list[str] | None = None
@@ -84,10 +88,6 @@ def _object(value: dict) -> dict:
         elif kind is list:
             if not _array(v, k):
                 drop = [*(drop or ()), k]
-        elif kind is Clean:
-            value[k] = _plain(v)
-        elif kind is CleanList:
-            value[k] = _plain_list(v)
         elif v is None:
             drop = [*(drop or ()), k]
     if drop:
@@ -100,10 +100,7 @@ def _array(value: list, key: str) -> list:
     emptied = False
     for i, v in enumerate(value):
         kind = type(v)
-        if kind is dict and len(v) == 1 and "reference" in v:  # ref() is clean by construction
-            continue
-        if kind is Clean:
-            value[i] = _plain(v)
+        if kind is Clean or kind is CleanList or (kind is dict and len(v) == 1 and "reference" in v):  # clean as built
             continue
         cleaned = _object(v) if kind is dict else fhir_safe(v, key)
         if cleaned is not v:
@@ -113,26 +110,6 @@ def _array(value: list, key: str) -> list:
     if emptied:
         value[:] = [v for v in value if v not in _EMPTY]
     return value
-
-
-def _plain(value: dict) -> dict:
-    """A fresh plain copy of a Clean value, without cleaning it: what the Bundle holds, so that no Bundle shares
-    an object with a cache or another Bundle, and JSON encoders take their fast path (a dict subclass made
-    pydantic's encoder 4x and json's 1.6x slower on a mix message)."""
-    out = dict(value)
-    for k, v in out.items():
-        kind = type(v)
-        if kind is str:
-            continue
-        if kind is Clean or kind is dict:
-            out[k] = _plain(v)
-        elif kind is CleanList or kind is list:
-            out[k] = _plain_list(v)
-    return out
-
-
-def _plain_list(value: list) -> list:
-    return [_plain(v) if type(v) in _DICTS else _plain_list(v) if type(v) in _LISTS else v for v in value]
 
 
 def clean_text(value: str) -> str:
@@ -147,9 +124,9 @@ def _final(self: Any, *args: Any, **kwargs: Any) -> None:
 class Clean(dict):
     """A datatype value built FHIR-safe (trimmed strings, no empty member), the way the high-volume datatypes
     (codeable, identifier, human_name, address, telecom) and the mappers' constant codings are made: fhir_safe's
-    pass keeps it as it is, which was half the pass's work. It is final, so that a value can be cached and shared
-    by every Bundle that names the same code: a change raises rather than reach another patient's Bundle. A
-    copy (copy.copy, deepcopy, pickle) is a plain dict again."""
+    pass leaves it as it is, which was half the pass's work, and the Bundle holds it. It is final, so that a value can
+    be cached and shared by every Bundle that names the same code: a change raises rather than reach another
+    patient's Bundle. A copy (copy.copy, deepcopy, pickle) is a plain dict again."""
 
     __slots__ = ()
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _final
@@ -174,5 +151,3 @@ def ref(resource: dict) -> dict:
     return {"reference": f"urn:uuid:{resource['id']}"}
 
 
-_DICTS = (Clean, dict)
-_LISTS = (CleanList, list)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_mappers.datatypes import (clean_text, codeable, comps, dtm, entity_identifier, field, identifier_system, number, reps, system_uri,
-                                    unescape, unused)
+                                    positive_int, unescape, unused)
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.participants import V2_0443, practitioner_role
@@ -69,9 +69,9 @@ def tq1_timing(tq1: Any) -> dict[str, Any] | None:
     each = _time_quantity(field(tq1, 13))  # 13 how long each occurrence lasts
     if each:
         repeat["duration"], repeat["durationUnit"] = each
-    total = field(tq1, 14).strip()  # 14 total occurrences
-    if total.isdigit() and int(total) > 0:
-        repeat["countMax"] = int(total)
+    total = positive_int(field(tq1, 14))  # 14 total occurrences
+    if total:
+        repeat["countMax"] = total
     if repeat:
         when["repeat"] = repeat
     return when or None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fhir_mappers.datatypes import (V2_0203, address, authority, clean_text, codeable, comps, date_only, dtm, field, human_name, identifier, reps,
-                                    telecom, unescape)
+from fhir_mappers.datatypes import (V2_0203, address, authority, clean_text, codeable, comps, date_only, dtm, field, human_name, identifier, positive_int,
+                                    reps, telecom, unescape)
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import Clean, ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
@@ -111,8 +111,8 @@ def patient(pid: Any, fallback_key: str, mrn_type: str = "MR") -> dict[str, Any]
         resource["communication"] = [{"language": language, "preferred": True}]
     twin = field(pid, 24).strip().upper()[:1]
     order = field(pid, 25).strip()
-    if order.isdigit() and int(order) > 0 and twin != "N":
-        resource["multipleBirthInteger"] = int(order)
+    if positive_int(order) and twin != "N":
+        resource["multipleBirthInteger"] = positive_int(order)
     elif twin in ("Y", "N"):
         resource["multipleBirthBoolean"] = twin == "Y"
     died, dead = dtm(field(pid, 29)), field(pid, 30).strip().upper()[:1]  # PID-30 the indicator, where there is no date

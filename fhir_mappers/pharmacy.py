@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, date_only, dtm, field, in_system, number, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, date_only, dtm, field, in_system, number, positive_int, reps, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.orders import PRIORITY, V2_0443, order_identifiers, ordering_provider, tq1_timing
@@ -32,7 +32,7 @@ def _quantity(amount: str, units: str) -> dict[str, Any] | None:
     value = number(unescape(amount))
     if value is None:
         return None
-    q: dict[str, Any] = {"value": int(value) if value.is_integer() else value}
+    q: dict[str, Any] = {"value": int(value) if value.is_integer() and abs(value) < 2**53 else value}
     unit = comps(units)
     if unit[0] or unit[1]:
         q["unit"] = unescape(unit[1] or unit[0])
@@ -253,8 +253,9 @@ class PharmacyOrder:
         quantity = _quantity(field(seg, disp), field(seg, disp_units))
         if quantity:
             dispense["quantity"] = quantity
-        if field(seg, refills).strip().isdigit():
-            dispense["numberOfRepeatsAllowed"] = int(field(seg, refills).strip())
+        repeats = field(seg, refills).strip()  # an unsignedInt: 0 is allowed
+        if repeats == "0" or positive_int(repeats):
+            dispense["numberOfRepeatsAllowed"] = int(repeats)
         if dispense:
             resource["dispenseRequest"] = dispense
         return resource, extra

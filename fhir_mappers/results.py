@@ -7,7 +7,7 @@ import base64
 import re
 from typing import Any
 
-from fhir_mappers.datatypes import address, codeable, comps, dtm, entity_identifier, field, instant, number, reps, system_uri, unescape
+from fhir_mappers.datatypes import address, codeable, comps, dtm, entity_identifier, field, instant, number, reps, system_uri, unescape, unused
 from fhir_mappers.ids import Clean, CleanList, clean_text, ref, resource_id
 from fhir_mappers.organizations import xon_organization
 from fhir_mappers.participants import coded_role, practitioner_role
@@ -86,9 +86,10 @@ def _value(obx: Any) -> dict[str, Any]:
     return {"valueString": _text(obx)}  # ST, TX, FT and anything unknown: kept as text
 
 
-def attachment(kind: str, value: str) -> dict[str, Any]:
+def attachment(kind: str, value: str) -> dict[str, Any] | None:
     """An ED (source^type of data^subtype^encoding^data) or RP (pointer^application^type of data^subtype) value
-    -> Attachment: the data (base64, encoded here when it came as text) or the pointer as its url."""
+    -> Attachment: the data (base64, encoded here when it came as text) or the pointer as its url. None for data
+    said to be base64 that does not decode: corrupt, and no valid Attachment can hold it."""
     c = comps(value)
     main, sub = (c[1], c[2]) if kind == "ED" else (c[2], c[3])
     found: dict[str, Any] = {}
@@ -99,12 +100,22 @@ def attachment(kind: str, value: str) -> dict[str, Any]:
         data = "".join(c[4].split())
         if data and c[3].upper() != "BASE64":
             data = base64.b64encode(unescape(c[4]).encode()).decode()
+        elif data and not _decodes(data):
+            return None
         if data:
             found["data"] = data
             found.setdefault("contentType", "application/octet-stream")  # data needs a content type
     elif unescape(c[0]).strip():
         found["url"] = unescape(c[0]).strip()
     return found
+
+
+def _decodes(data: str) -> bool:
+    try:
+        base64.b64decode(data, validate=True)
+    except ValueError:  # binascii.Error is one
+        return False
+    return True
 
 
 def _obx_context(resource: dict[str, Any], obx: Any, subject: dict | None, encounter: dict | None,
@@ -128,7 +139,11 @@ def attachment_report(obx: Any, index: int, msg_key: str, subject: dict | None, 
                                 "status": OBX_REPORT_STATUS.get(field(obx, 11).strip()[:1].upper(), "unknown"),
                                 "code": codeable(field(obx, 3)) or {"text": "unknown report"}}
     _obx_context(resource, obx, subject, encounter, fallback_time)
-    forms = [a for a in (attachment(kind, v) for v in reps(field(obx, 5))) if a]
+    values = reps(field(obx, 5))
+    forms = [attachment(kind, v) for v in values]
+    if None in forms:  # corrupt base64: OBX-5 goes back to the unmapped report, kept as sent
+        unused(obx, 5)
+    forms = [f for f in forms if f]
     if forms:
         resource["presentedForm"] = forms
     return resource

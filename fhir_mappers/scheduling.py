@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, number, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, dtm, entity_identifier, field, number, positive_int, reps, unescape
 from fhir_mappers.devices import booked_device
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
@@ -124,7 +124,7 @@ class Schedule:
         if start and end:  # the Appointment invariant: both or neither
             appointment["start"], appointment["end"] = start, end
         minutes = _minutes(field(sch, 9), field(sch, 10))  # SCH-9/10 appointment duration and its units
-        if minutes is not None and round(minutes) >= 1:
+        if minutes is not None and minutes < 2**31 and positive_int(round(minutes)):
             appointment["minutesDuration"] = round(minutes)
         services = [c for c in (codeable(field(ais, 3)) for ais, _ in self.services) if c]
         if services:

@@ -91,7 +91,7 @@ def build_normalizer(settings: Settings) -> faust.App:
                 if cut:
                     log.info("narratives truncated for the models", stage="normalizer", message_id=env.message_id,
                              narratives=len(cut), longest_chars=max(cut), limit=settings.max_text_chars)
-                out.append(Outgoing(normalized, _key(env), env.model_dump_json().encode()))
+                out.append(Outgoing(normalized, _key(env), env.to_json()))
             mapped = time.perf_counter()
             await deliver(out)
             _delivered("normalizer", out, started)
@@ -336,7 +336,7 @@ class InferenceWorker:
                 updates[env.patient_key] = (new_state, risk)
                 if risk.news2 is not None and scored_news2(new_state, env.message_id):  # a point of the score's history
                     history.append((env.patient_key, risk, env.observed_at, env.message_id))
-            out.append(Outgoing(enriched_topic, _key(env), enriched.model_dump_json().encode()))
+            out.append(Outgoing(enriched_topic, _key(env), enriched.to_json()))
             latencies.append((enriched.received_at, enriched.enriched_at))
             for alert in alerts:
                 out.append(Outgoing(alerts_topic, _key(env), alert.model_dump_json().encode()))

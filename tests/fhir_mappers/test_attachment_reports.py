@@ -50,3 +50,10 @@ def test_a_txa_in_a_lab_message_leaves_its_obx_results():
     assert len(of(m, "Observation")) == 1 and len(of(m, "DocumentReference")) == 1
     m = mapped(PID, PV1, txa, "OBX|1|TX|||Discharge note line", kind="MDM^T02^MDM_T02")
     assert not of(m, "Observation") and len(of(m, "DocumentReference")) == 1
+
+
+def test_corrupt_base64_is_kept_as_sent_not_published():
+    """ED data said to be Base64 that does not decode makes no Attachment (the Bundle would not validate); OBX-5 goes
+    to the unmapped report, kept as sent on the MessageHeader."""
+    m = mapped(PID, "OBR|1|P1||X^Y", "OBX|1|ED|X^Doc||^application^pdf^Base64^JVB@@ERi0x||||||F", kind="ORU^R01^ORU_R01")
+    assert not any("presentedForm" in r for r in of(m, "DiagnosticReport")) and m.unmapped_fields == ["OBX-5"]
