@@ -83,6 +83,6 @@ def unread_fields(ids: list[str], segments: list[Any], verbatim: set[int]) -> di
 
 def unread_extension(field_name: str, text: str) -> Clean | None:
     """A field kept as sent (its ER7 text, escapes and all), named by the extension's URL: urn:clinstream:unmapped-field:PID-10.
-    Built clean: a corpus message leaves dozens, and the last pass over the Bundle only copies a Clean value."""
+    Built clean: a corpus message leaves dozens, and the last pass over the Bundle leaves a Clean value as it is."""
     text = clean_text(text)
     return Clean(url=f"{UNMAPPED_FIELD_EXTENSION}:{field_name}", valueString=text) if text else None

@@ -1,7 +1,7 @@
 """The stages' Prometheus metrics, in one registry that each stage process serves on /metrics (streams/ops.py).
 
 Labels are bounded sets only: stage, topic, partition, direction, dead-letter kind, Redis operation, model step,
-alert flag and kind, model task/name/version, dependency. Never a patient key, a message id or any text from a
+alert flag and kind, model task/name/version, dependency, HL7 segment id. Never a patient key, a message id or any text from a
 message: a label value is a time series for as long as Prometheus keeps it.
 """
 
@@ -37,6 +37,9 @@ CONSUMER_LAG = Gauge("clinstream_consumer_lag", "Records on an assigned partitio
                      ["stage", "topic", "partition"], registry=REGISTRY)
 REDIS_ERRORS = Counter("clinstream_redis_errors", "Failed Redis operations of the inference worker (each retried until it "
                        "succeeds)", ["operation"], registry=REGISTRY)
+UNMAPPED = Counter("clinstream_unmapped", "What HL7 v2 messages carried that no mapper took, kept in the Bundle as "
+                   "MessageHeader extensions: segments kept verbatim (kind=segment) and fields of mapped segments no mapper "
+                   "read (kind=field), by segment id", ["kind", "segment"], registry=REGISTRY)
 ALERTS = Counter("clinstream_alerts", "Alert events by flag: raised and resolved (published on the alerts topic), "
                  "suppressed (raised but not alerted: a repeat inside the period, or a NEWS2 band not above one "
                  "already alerted)", ["flag", "kind"], registry=REGISTRY)
@@ -62,6 +65,15 @@ def exported_names(registry: CollectorRegistry = REGISTRY) -> set[str]:
 
 def count_in(stage: str, topic: str, n: int = 1) -> None:
     MESSAGES.labels(stage, "in", topic).inc(n)
+
+
+def count_unmapped(segments: list[str], fields: list[str]) -> None:
+    """The envelope's unmapped_segments and unmapped_fields ("PV1-52"), counted by segment id: the parser admits only
+    ids of three letters and digits, so the label is bounded, and it names structure, never content."""
+    for segment in segments:
+        UNMAPPED.labels("segment", segment).inc()
+    for name in fields:
+        UNMAPPED.labels("field", name.partition("-")[0]).inc()
 
 
 def count_out(stage: str, topics: list[str]) -> None:

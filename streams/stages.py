@@ -91,6 +91,7 @@ def build_normalizer(settings: Settings) -> faust.App:
                 if cut:
                     log.info("narratives truncated for the models", stage="normalizer", message_id=env.message_id,
                              narratives=len(cut), longest_chars=max(cut), limit=settings.max_text_chars)
+                metrics.count_unmapped(env.unmapped_segments, env.unmapped_fields)
                 out.append(Outgoing(normalized, _key(env), env.to_json()))
             mapped = time.perf_counter()
             await deliver(out)

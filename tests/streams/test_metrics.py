@@ -220,3 +220,12 @@ def test_redis_outage_degrades_then_recovers():
         redis_proc.terminate()
         redis_proc.wait()
         worker.executor.shutdown()
+
+
+def test_unmapped_content_is_counted_by_segment_id_only():
+    """The envelope's unmapped segments and fields, by segment id: structure, never the values kept."""
+    before = (value("clinstream_unmapped_total", kind="segment", segment="ZPI"), value("clinstream_unmapped_total", kind="field", segment="PID"))
+    metrics.count_unmapped(["ZPI"], ["PID-10", "PID-22"])
+    assert value("clinstream_unmapped_total", kind="segment", segment="ZPI") == before[0] + 1
+    assert value("clinstream_unmapped_total", kind="field", segment="PID") == before[1] + 2
+    assert "PID-10" not in metrics_text()
