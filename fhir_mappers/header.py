@@ -64,16 +64,16 @@ def unread_fields(ids: list[str], segments: list[Any], verbatim: set[int]) -> di
     for seg_id, seg in zip(ids, segments):
         if id(seg) in verbatim or seg_id[:1] == "Z":
             continue
-        if seg_id in SET_ID_FIRST:
-            field(seg, 1)  # no data: counts as read
+        fields, read = seg.fields, seg.read
+        if seg_id in SET_ID_FIRST and len(fields) > 1 and not read[1]:  # no data: counts as read
+            read[1] = 1
+            seg.read_chars += len(fields[1])
         elif seg.is_msh:
             for n in _MSH_NOT_DATA:
                 field(seg, n)
-        fields = seg.fields
         # the characters of the fields after the id: the text less the id and the separators (MSH-1 is a separator)
         if seg.read_chars == len(seg.text) - len(fields[0]) - len(fields) + (3 if seg.is_msh else 1):
             continue  # every one read: the common case, no loop over the fields
-        read = seg.read
         for n in range(1, len(fields)):
             text = fields[n]
             if text and not read[n] and not text.isspace():
