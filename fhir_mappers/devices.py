@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, date_only, entity_identifier, field, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, date_only, dtm, entity_identifier, field, reps, unescape
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.organizations import xon_organization
 
@@ -35,10 +35,14 @@ def application_device(msh: Any, owner: dict[str, Any] | None) -> dict[str, Any]
     return device
 
 
+INSTALL_DATE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Device.version.installDate"
+
+
 def software_device(sft: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """SFT -> Device: 1 vendor (manufacturer, and its Organization as owner), 2 version, 3 product name, 4 binary id
-    (model number), 6 install date. SFT-5 (product information) is left out: it is vendor prose, and every note in
-    a Bundle is read as clinical text downstream."""
+    (model number), 6 install date (the version's, as the guide puts it: R5's installDate, as a cross-version
+    extension). SFT-5 (product information) is left to the unmapped report: it is vendor prose, and every note in a
+    Bundle is read as clinical text downstream."""
     vendor = xon_organization(field(sft, 1).split("~")[0], "software")
     version, product, binary = (unescape(field(sft, n)).strip() for n in (2, 3, 4))
     if not product and not vendor:
@@ -51,7 +55,8 @@ def software_device(sft: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any
     if product:
         device["deviceName"] = [{"name": product, "type": "manufacturer-name"}]
     if version:
-        device["version"] = [{"value": version}]
+        installed = dtm(field(sft, 6))
+        device["version"] = [{"value": version} | ({"extension": [{"url": INSTALL_DATE, "valueDateTime": installed}]} if installed else {})]
     if binary:
         device["modelNumber"] = binary
     return device, [vendor] if vendor else []

@@ -91,6 +91,9 @@ def message_parties(msh: Any, header: dict[str, Any]) -> list[dict[str, Any]]:
     sender, responsible = facility(4), xon_organization(field(msh, 22).split("~")[0], "msh")
     receiver = xon_organization(field(msh, 23).split("~")[0], "msh") or facility(6)
     if sender:
+        country = clean_text(unescape(field(msh, 17)))  # MSH-17, the sender's country (the guide's MSH map)
+        if country:
+            sender["address"] = [{"country": country}]
         if responsible:
             sender["partOf"] = ref(responsible)
         header["sender"] = ref(sender)

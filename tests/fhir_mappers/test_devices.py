@@ -17,11 +17,14 @@ def test_the_sending_application_is_a_device_owned_by_the_facility():
 
 
 def test_software_segment():
-    """SFT-1 vendor (manufacturer and owner), -2 version, -3 product name, -4 binary id; none without product or vendor."""
+    """SFT-1 vendor (manufacturer and owner), -2 version, -3 product name, -4 binary id, -6 install date (the version's,
+    the guide's R5 cross-version extension); none without product or vendor."""
     device, vendor = software_device(seg("SFT|Orion Health^L^77|2.4.3|Rhapsody|RAP-1|Integration engine|20070725"))
     assert device["manufacturer"] == "Orion Health" and device["owner"] == {"reference": f"urn:uuid:{vendor[0]['id']}"}
     assert device["deviceName"] == [{"name": "Rhapsody", "type": "manufacturer-name"}]
-    assert device["version"] == [{"value": "2.4.3"}] and device["modelNumber"] == "RAP-1" and "note" not in device
+    assert device["version"] == [{"value": "2.4.3", "extension": [
+        {"url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-Device.version.installDate", "valueDateTime": "2007-07-25"}]}]
+    assert device["modelNumber"] == "RAP-1" and "note" not in device
     assert software_device(seg("SFT||2.4.3")) == (None, [])
 
 

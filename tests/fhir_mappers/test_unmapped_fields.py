@@ -66,3 +66,11 @@ def test_a_field_read_but_of_no_use_goes_back_to_the_report():
     garbled = hl7v2_to_fhir(base + "|English (US)\r" + PID)
     assert "language" not in garbled.bundle["entry"][0]["resource"] and "MSH-19" in garbled.unmapped_fields
     assert kept_fields(garbled)["MSH-19"] == ["English (US)"]
+
+
+def test_msh17_is_the_senders_country():
+    base = "MSH|^~\\&|APP|FAC^1.2.3^ISO|RCV|RFAC|20260101103000+0000||ADT^A01^ADT_A01|M1|P|2.8" + "|" * 4
+    m = hl7v2_to_fhir(base + "|USA\r" + PID)
+    header = m.bundle["entry"][0]["resource"]
+    sender = next(e["resource"] for e in m.bundle["entry"] if e["fullUrl"] == header["sender"]["reference"])
+    assert sender["address"] == [{"country": "USA"}] and "MSH-17" not in m.unmapped_fields
