@@ -8,7 +8,7 @@ from typing import Any
 from fhir_mappers.datatypes import address, comps, date_only, field, human_name, reps, system_uri, telecom, unescape
 from fhir_mappers.ids import Clean, ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
-from fhir_mappers.patient import GENDER
+from fhir_mappers.patient import GENDER, language_concept
 
 ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 CONTACT_ROLE = "http://terminology.hl7.org/CodeSystem/v2-0131"
@@ -75,7 +75,7 @@ def _person(key: tuple[str, ...], patient: dict, names: list[str], addresses: li
 
 def next_of_kin(nk1: Any, index: int, msg_key: str, patient: dict) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """NK1 -> RelatedPerson (2/30 names, 3 relationship, 7 contact role, 4/32 addresses, 5/6/31/40/41 telecom,
-    8/9 period, 12/33 identifiers, 37 SSN, 15 sex, 16 birth date) and the Organization of NK1-13."""
+    8/9 period, 12/33 identifiers, 37 SSN, 15 sex, 16 birth date, 20 language) and the Organization of NK1-13."""
     resource = _person((msg_key, str(index)), patient, reps(field(nk1, 2)) + reps(field(nk1, 30)),
                        reps(field(nk1, 4)) + reps(field(nk1, 32)),
                        [x for n in (5, 6, 31, 40, 41) for x in reps(field(nk1, n))])
@@ -98,6 +98,9 @@ def next_of_kin(nk1: Any, index: int, msg_key: str, patient: dict) -> tuple[dict
     born = date_only(field(nk1, 16))
     if born:
         resource["birthDate"] = born
+    language = language_concept(field(nk1, 20))
+    if language:
+        resource["communication"] = [{"language": language}]
     employer = xon_organization(field(nk1, 13).split("~")[0], "nk1")
     if employer:
         orgs.append(employer)

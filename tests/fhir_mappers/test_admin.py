@@ -176,3 +176,10 @@ def test_procedure_location_is_its_treating_unit():
     chain = [r for r in related if r["resourceType"] == "Location"]
     assert [loc["name"] for loc in chain] == ["OT", "201"] and proc["location"] == {"reference": f"urn:uuid:{chain[-1]['id']}"}
     assert "location" not in procedure(seg("PR1|1||71045^Xray chest^C4"), 2, "k", PATIENT, None)[0]
+
+
+def test_next_of_kin_language():
+    """NK1-20 primary language -> RelatedPerson.communication (the guide's NK1 map), BCP 47 as the patient's."""
+    fields = ["NK1", "1", "Doe^John", "SPO"] + [""] * 16 + ["spa^Spanish^HL70296"]
+    person, _ = next_of_kin(seg("|".join(fields)), 3, "FAC|M1", PATIENT)
+    assert person["communication"] == [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "es"}], "text": "Spanish"}}]
