@@ -1,4 +1,5 @@
-"""TXA + its OBX text lines (MDM) -> DocumentReference with the note as a text/plain attachment: TXA-2 type, -4/6 date,
+"""TXA + its OBX text lines (MDM) -> DocumentReference with the note as a text/plain attachment: TXA-2 type, -3 presentation
+(text), -6 (else -4) date, -4 the period of the service documented,
 -5/9 authors, -10 authenticator, -12 master identifier, -16 identifier, -17 docStatus, -18 security label, -25 description."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, field, instant, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, dtm, field, instant, reps, unescape, unused
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 
@@ -36,7 +37,11 @@ def document_reference(txa: Any, obx_segments: list[Any], msg_key: str, subject:
         resource["type"] = kind
     if subject:
         resource["subject"] = subject
-    when = instant(field(txa, 4)) or instant(field(txa, 6)) or (fallback_time if fallback_time and "T" in fallback_time else None)
+    # TXA-6, when the document was made, is its date (the guide's TXA map); else TXA-4, when the activity it documents was
+    originated = instant(field(txa, 6))
+    if originated is None and field(txa, 6):  # a date without a time is no instant (R6 adds an extension for one): reported
+        unused(txa, 6)
+    when = originated or instant(field(txa, 4)) or (fallback_time if fallback_time and "T" in fallback_time else None)
     if when:
         resource["date"] = when
     authorities: list[dict[str, Any]] = []
@@ -63,9 +68,15 @@ def document_reference(txa: Any, obx_segments: list[Any], msg_key: str, subject:
     title = unescape(field(txa, 25).split("~")[0]).strip()
     if title:
         resource["description"] = title
+    if field(txa, 3).strip().upper() not in ("", "TX", "FT"):  # 3 presentation: text, as the attachment says; anything else reported
+        unused(txa, 3)
     text = note_text(obx_segments)
     resource["content"] = [{"attachment": {"contentType": "text/plain; charset=utf-8",
                                            "data": base64.b64encode(text.encode("utf-8")).decode("ascii")}}]
-    if encounter:
-        resource["context"] = {"encounter": [encounter]}
+    context: dict[str, Any] = {"encounter": [encounter]} if encounter else {}
+    activity = dtm(field(txa, 4))  # TXA-4, when the activity the document describes was: the service's period (FHIR's context)
+    if activity:
+        context["period"] = {"start": activity}
+    if context:
+        resource["context"] = context
     return resource, authors + authorities

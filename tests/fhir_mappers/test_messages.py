@@ -103,6 +103,20 @@ def test_mdm_document_authenticator_identifier_security_and_title():
                                                  "display": "restricted"}]}]
 
 
+def test_mdm_document_date_is_its_origination_and_the_activity_its_period():
+    """The guide's TXA map: TXA-6 (origination, with a time) is the DocumentReference's date; TXA-4 (the activity documented)
+    the period of the service (context.period), and the date when TXA-6 is missing; TXA-3 TX is the text attachment."""
+    m = hl7v2_to_fhir(msg("MDM^T02^MDM_T02", PID, PV1, "TXA|1|PN^Progress note|TX|20260101090000+0000|1001^Adams^Helen|20260101103000+0000",
+                          "OBX|1|TX|11506-3^Progress note^LN|1|Fine.||||||F"))
+    doc = resources(m, "DocumentReference")[0]
+    assert doc["date"] == "2026-01-01T10:30:00+00:00" and doc["context"]["period"] == {"start": "2026-01-01T09:00:00+00:00"}
+    assert not {"TXA-3", "TXA-4", "TXA-6"} & set(m.unmapped_fields)
+    m = hl7v2_to_fhir(msg("MDM^T02^MDM_T02", PID, PV1, "TXA|1|PN^Progress note|AP|20260101090000+0000|1001^Adams^Helen|20260102",
+                          "OBX|1|TX|11506-3^Progress note^LN|1|Fine.||||||F"))
+    assert resources(m, "DocumentReference")[0]["date"] == "2026-01-01T09:00:00+00:00"
+    assert {"TXA-3", "TXA-6"} <= set(m.unmapped_fields)  # a pointer presentation, a date without a time: reported, kept
+
+
 def test_framing_bom_and_separators():
     """MLLP framing, a UTF-8 BOM and LF or CRLF separators give the same Bundle as plain CR."""
     plain = msg("ADT^A01", PID, PV1)
