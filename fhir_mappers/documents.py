@@ -10,6 +10,7 @@ from typing import Any
 from fhir_mappers.datatypes import codeable, comps, dtm, field, instant, reps, unescape, unused
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.results import ATTACHMENT_TYPES, attachment
 
 # TXA-18 document confidentiality status (table 0272) -> v3 Confidentiality where the code is the same concept
 CONFIDENTIALITY = {"R": ("R", "restricted"), "V": ("V", "very restricted")}
@@ -19,6 +20,23 @@ DOC_STATUS = {"AU": "final", "LA": "final", "PA": "preliminary", "IP": "prelimin
 
 def note_text(obx_segments: list[Any]) -> str:
     return "\n".join("\n".join(unescape(r) for r in reps(field(obx, 5))) for obx in obx_segments if field(obx, 5))
+
+
+def _embedded(obx_segments: list[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """A document's OBX by OBX-2: text lines (TX, FT, ST, or no type), and ED or RP values as attachments of their own
+    (the guide's OBX[DocumentReference]: each repeat of an ED or RP its own content); a value that makes no Attachment
+    (corrupt base64) goes back to the unmapped report."""
+    lines, attachments = [], []
+    for obx in obx_segments:
+        kind = field(obx, 2).strip().upper()
+        if kind in ATTACHMENT_TYPES:
+            found = [attachment(kind, value) for value in reps(field(obx, 5))]
+            if None in found:
+                unused(obx, 5)
+            attachments += [a for a in found if a]
+        else:
+            lines.append(obx)
+    return lines, attachments
 
 
 def document_reference(txa: Any, obx_segments: list[Any], msg_key: str, subject: dict | None, encounter: dict | None,
@@ -70,9 +88,12 @@ def document_reference(txa: Any, obx_segments: list[Any], msg_key: str, subject:
         resource["description"] = title
     if field(txa, 3).strip().upper() not in ("", "TX", "FT"):  # 3 presentation: text, as the attachment says; anything else reported
         unused(txa, 3)
-    text = note_text(obx_segments)
-    resource["content"] = [{"attachment": {"contentType": "text/plain; charset=utf-8",
-                                           "data": base64.b64encode(text.encode("utf-8")).decode("ascii")}}]
+    lines, attachments = _embedded(obx_segments)
+    text = note_text(lines)
+    content = [{"attachment": a} for a in attachments]
+    if text or not content:  # R4 requires content: a note with nothing in it is an empty text
+        content.insert(0, {"attachment": {"contentType": "text/plain; charset=utf-8", "data": base64.b64encode(text.encode("utf-8")).decode("ascii")}})
+    resource["content"] = content
     context: dict[str, Any] = {"encounter": [encounter]} if encounter else {}
     activity = dtm(field(txa, 4))  # TXA-4, when the activity the document describes was: the service's period (FHIR's context)
     if activity:

@@ -117,6 +117,18 @@ def test_mdm_document_date_is_its_origination_and_the_activity_its_period():
     assert {"TXA-3", "TXA-6"} <= set(m.unmapped_fields)  # a pointer presentation, a date without a time: reported, kept
 
 
+def test_mdm_embedded_document_is_its_own_attachment():
+    """An ED line of an MDM (a PDF) is an attachment of its own beside the text lines (the guide's OBX[DocumentReference]),
+    no longer read as a line of the note's text."""
+    m = hl7v2_to_fhir(msg("MDM^T02^MDM_T02", PID, PV1, "TXA|1|DS^Discharge summary|TX|20260101090000+0000",
+                          "OBX|1|TX|18842-5^Discharge summary^LN|1|Line one.||||||F",
+                          "OBX|2|ED|18842-5^Discharge summary^LN|2|^application^pdf^Base64^JVBERi0xLjQK||||||F"))
+    validate_r4_bundle(m.bundle)
+    content = resources(m, "DocumentReference")[0]["content"]
+    assert base64.b64decode(content[0]["attachment"]["data"]).decode() == "Line one."
+    assert content[1]["attachment"] == {"contentType": "application/pdf", "data": "JVBERi0xLjQK"}
+
+
 def test_framing_bom_and_separators():
     """MLLP framing, a UTF-8 BOM and LF or CRLF separators give the same Bundle as plain CR."""
     plain = msg("ADT^A01", PID, PV1)
