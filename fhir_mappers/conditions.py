@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import clean_text, codeable, coded, comps, dtm, entity_identifier, field, human_name, unescape
+from fhir_mappers.datatypes import clean_text, codeable, coded, comps, dtm, entity_identifier, field, human_name, table_code, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.related import relationship
@@ -137,7 +137,7 @@ def allergy_update(iam: Any, index: int, msg_key: str, patient: dict) -> tuple[d
     else:
         inactive = field(iam, 21) or field(iam, 22)
         resource["clinicalStatus"] = {"coding": [{"system": ALLERGY_CLINICAL, "code": "inactive" if inactive else "active"}]}
-        verification = ALLERGY_VERIFICATION.get(unescape(field(iam, 17).split("^")[0]).strip().upper())
+        verification = table_code(iam, 17, ALLERGY_VERIFICATION)
         if verification:
             resource["verificationStatus"] = {"coding": [{"system": ALLERGY_VERIFICATION_SYSTEM, "code": verification}]}
     reaction_text = clean_text(unescape(field(iam, 5)))
@@ -188,7 +188,7 @@ def allergy_reaction(iar: Any) -> dict[str, Any] | None:
     if not manifestation:
         return None
     reaction: dict[str, Any] = {"manifestation": [manifestation]}
-    severity = REACTION_SEVERITY.get(field(iar, 2).split("^")[0].strip().upper())
+    severity = table_code(iar, 2, REACTION_SEVERITY)
     if severity:
         reaction["severity"] = severity
     managed = clean_text(unescape(field(iar, 4)))
@@ -227,7 +227,7 @@ def problem(prb: Any, index: int, msg_key: str, subject: dict) -> dict[str, Any]
     if action == "DE":  # the sender withdraws the problem: it was recorded in error
         resource["verificationStatus"] = {"coding": [{"system": VERIFICATION, "code": "entered-in-error"}]}
     else:
-        clinical = PROBLEM_CLINICAL.get(unescape(field(prb, 14).split("^")[0]).strip().upper())
+        clinical = table_code(prb, 14, PROBLEM_CLINICAL)
         if clinical:
             resource["clinicalStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": clinical}]}
     recorded, resolved, onset = dtm(field(prb, 7)), dtm(field(prb, 9)), dtm(field(prb, 16))

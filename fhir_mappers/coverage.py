@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import V2_0203, address, codeable, comps, date_only, field, human_name, identifier, reps, telecom, unescape
+from fhir_mappers.datatypes import V2_0203, address, codeable, comps, date_only, field, human_name, identifier, reps, table_code, telecom, unescape
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
 from fhir_mappers.patient import GENDER
@@ -69,7 +69,7 @@ def _subscriber(in1: Any, in2: Any | None, index: int, msg_key: str, patient: di
     addresses = [a for a in (address(x) for x in reps(field(in1, 19))) if a]
     if addresses:
         person["address"] = addresses
-    gender = GENDER.get(field(in1, 43).strip().upper()[:1])
+    gender = table_code(in1, 43, GENDER, 1)
     if gender:
         person["gender"] = gender
     return person

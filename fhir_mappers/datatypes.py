@@ -86,6 +86,17 @@ def unused(segment: Segment, n: int) -> None:
         segment.read_chars -= len(segment.fields[n])
 
 
+def table_code(segment: Segment, n: int, table: dict[str, Any], prefix: int | None = None) -> Any:
+    """Field n's code (its first component, unescaped, trimmed, upper case; its first `prefix` letters) looked up in a
+    mapper's table. A code the table lacks maps to nothing: the field goes back to the unmapped report (unused) rather
+    than vanish."""
+    code = unescape(comps(field(segment, n))[0]).strip().upper()[:prefix]
+    found = table.get(code)
+    if found is None and code:
+        unused(segment, n)
+    return found
+
+
 def positive_int(value: str | float) -> int | None:
     """A FHIR positiveInt (1 to 2**31 - 1, the 32-bit integer FHIR's integers are) from digits or a whole number."""
     if isinstance(value, str):

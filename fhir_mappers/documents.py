@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, dtm, field, instant, reps, unescape, unused
+from fhir_mappers.datatypes import codeable, comps, dtm, field, instant, reps, table_code, unescape, unused
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.results import ATTACHMENT_TYPES, attachment
@@ -47,7 +47,7 @@ def document_reference(txa: Any, obx_segments: list[Any], msg_key: str, subject:
                                 "status": "current"}
     if doc_number:
         resource["masterIdentifier"] = {"value": unescape(doc_number)}
-    doc_status = DOC_STATUS.get(field(txa, 17).strip().upper())
+    doc_status = table_code(txa, 17, DOC_STATUS)
     if doc_status:
         resource["docStatus"] = doc_status
     kind = codeable(field(txa, 2))

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from fhir_mappers.datatypes import (V2_0203, address, authority, clean_text, codeable, comps, date_only, dtm, field, human_name, identifier, positive_int,
-                                    reps, telecom, unescape)
+                                    reps, table_code, telecom, unescape)
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import Clean, ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
@@ -85,7 +85,7 @@ def patient(pid: Any, fallback_key: str, mrn_type: str = "MR") -> dict[str, Any]
     born = date_only(field(pid, 7))
     if born:
         resource["birthDate"] = born
-    gender = GENDER.get(field(pid, 8).strip().upper()[:1])
+    gender = table_code(pid, 8, GENDER, 1)
     if gender:
         resource["gender"] = gender
     aliases = [n for n in (human_name(x) for x in reps(field(pid, 9))) if n and n not in names]  # PID-9, withdrawn in v2.7

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import address, comps, date_only, field, human_name, reps, system_uri, telecom, unescape
+from fhir_mappers.datatypes import address, comps, date_only, field, human_name, reps, system_uri, table_code, telecom, unescape
 from fhir_mappers.ids import Clean, ref, resource_id
 from fhir_mappers.organizations import assigned_identifier, xon_organization
 from fhir_mappers.patient import GENDER, language_concept
@@ -92,7 +92,7 @@ def next_of_kin(nk1: Any, index: int, msg_key: str, patient: dict) -> tuple[dict
     start, end = date_only(field(nk1, 8)), date_only(field(nk1, 9))
     if start or end:
         resource["period"] = {k: v for k, v in (("start", start), ("end", end)) if v}
-    gender = GENDER.get(field(nk1, 15).strip().upper()[:1])
+    gender = table_code(nk1, 15, GENDER, 1)
     if gender:
         resource["gender"] = gender
     born = date_only(field(nk1, 16))
@@ -138,7 +138,7 @@ def patient_contact(nk1: Any) -> dict[str, Any] | None:
         out["telecom"] = points
     if place:
         out["address"] = place
-    gender = GENDER.get(field(nk1, 15).strip().upper()[:1])
+    gender = table_code(nk1, 15, GENDER, 1)
     if gender:
         out["gender"] = gender
     if employer:
@@ -184,7 +184,7 @@ def guarantor(gt1: Any, index: int, msg_key: str, patient: dict) -> tuple[dict[s
     born = date_only(field(gt1, 8))
     if born:
         resource["birthDate"] = born
-    gender = GENDER.get(field(gt1, 9).strip().upper()[:1])
+    gender = table_code(gt1, 9, GENDER, 1)
     if gender:
         resource["gender"] = gender
     return ref(resource), [resource] + orgs

@@ -7,7 +7,7 @@ import base64
 import re
 from typing import Any
 
-from fhir_mappers.datatypes import address, codeable, comps, dtm, entity_identifier, field, instant, number, reps, system_uri, unescape, unused
+from fhir_mappers.datatypes import address, codeable, comps, dtm, entity_identifier, field, instant, number, reps, system_uri, table_code, unescape, unused
 from fhir_mappers.ids import Clean, CleanList, clean_text, ref, resource_id
 from fhir_mappers.organizations import xon_organization
 from fhir_mappers.participants import coded_role, practitioner_role
@@ -136,7 +136,7 @@ def attachment_report(obx: Any, index: int, msg_key: str, subject: dict | None, 
     hold one): OBX-3 code, -5 the attachment, -11 status, -14 effective time."""
     kind = field(obx, 2).strip().upper()
     resource: dict[str, Any] = {"resourceType": "DiagnosticReport", "id": resource_id("DiagnosticReport", msg_key, str(index)),
-                                "status": OBX_REPORT_STATUS.get(field(obx, 11).strip()[:1].upper(), "unknown"),
+                                "status": table_code(obx, 11, OBX_REPORT_STATUS, 1) or "unknown",
                                 "code": codeable(field(obx, 3)) or {"text": "unknown report"}}
     _obx_context(resource, obx, subject, encounter, fallback_time)
     values = reps(field(obx, 5))
@@ -167,7 +167,7 @@ def observation(obx: Any, index: int, msg_key: str, subject: dict | None, encoun
                 notes: list[str]) -> dict[str, Any]:
     code = codeable(field(obx, 3)) or {"text": "unknown observation"}
     resource: dict[str, Any] = {"resourceType": "Observation", "id": resource_id("Observation", msg_key, str(index)),
-                                "status": OBSERVATION_STATUS.get(field(obx, 11).strip()[:1].upper(), "final"), "code": code}
+                                "status": table_code(obx, 11, OBSERVATION_STATUS, 1) or "final", "code": code}
     loinc = {c.get("code") for c in code.get("coding", []) if c.get("system") == "http://loinc.org"}
     resource["category"] = CATEGORIES["vital-signs" if loinc & VITAL_SIGNS else "laboratory"]
     _obx_context(resource, obx, subject, encounter, fallback_time)
@@ -259,7 +259,7 @@ def diagnostic_report(obr: Any, index: int, msg_key: str, subject: dict | None, 
     missing status is not evidence that the report is final."""
     code = codeable(field(obr, 4)) or {"text": "unknown report"}
     resource: dict[str, Any] = {"resourceType": "DiagnosticReport", "id": resource_id("DiagnosticReport", msg_key, str(index)),
-                                "status": REPORT_STATUS.get(field(obr, 25).strip()[:1].upper(), "unknown"), "code": code}
+                                "status": table_code(obr, 25, REPORT_STATUS, 1) or "unknown", "code": code}
     section = unescape(field(obr, 24).split("^")[0]).strip()  # table 0074 diagnostic service section
     if section:
         resource["category"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": section}]}]

@@ -74,3 +74,10 @@ def test_msh17_is_the_senders_country():
     header = m.bundle["entry"][0]["resource"]
     sender = next(e["resource"] for e in m.bundle["entry"] if e["fullUrl"] == header["sender"]["reference"])
     assert sender["address"] == [{"country": "USA"}] and "MSH-17" not in m.unmapped_fields
+
+
+def test_a_code_outside_the_mappers_table_is_reported():
+    """PID-8 'Z' and OBX-11 'Q' map to nothing a mapper knows: reported, kept as sent, where they vanished before."""
+    m = mapped(PID.replace("|F|", "|Z|"), "OBR|1|P1||X^Y", "OBX|1|NM|8867-4^Heart rate^LN||80|/min|||||Q", kind="ORU^R01^ORU_R01")
+    assert "gender" not in m.bundle["entry"][1]["resource"]
+    assert {"PID-8", "OBX-11"} <= set(m.unmapped_fields) and kept_fields(m)["OBX-11"] == ["Q"]
