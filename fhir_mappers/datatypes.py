@@ -97,6 +97,21 @@ def table_code(segment: Segment, n: int, table: dict[str, Any], prefix: int | No
     return found
 
 
+def quantity(amount: str, units: str) -> dict[str, Any] | None:
+    """An amount (NM) and its units (CWE) -> Quantity: the number, the units' text (else code) as the unit, and the UCUM
+    code where the units name UCUM (or ISO+, ANS+, its older names)."""
+    value = number(unescape(amount))
+    if value is None:
+        return None
+    q: dict[str, Any] = {"value": int(value) if value.is_integer() and abs(value) < 2**53 else value}
+    unit = comps(units)
+    if unit[0] or unit[1]:
+        q["unit"] = unescape(unit[1] or unit[0])
+        if unit[2].upper() in {"UCUM", "ISO+", "ANS+"}:
+            q["system"], q["code"] = "http://unitsofmeasure.org", unescape(unit[0])
+    return q
+
+
 def positive_int(value: str | float) -> int | None:
     """A FHIR positiveInt (1 to 2**31 - 1, the 32-bit integer FHIR's integers are) from digits or a whole number."""
     if isinstance(value, str):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import (clean_text, codeable, comps, dtm, entity_identifier, field, identifier_system, number, reps, system_uri,
-                                    positive_int, unescape, unused)
+from fhir_mappers.datatypes import (codeable, comps, dtm, entity_identifier, field, identifier_system, number, positive_int, quantity, reps,
+                                    system_uri, unescape, unused)
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.participants import V2_0443, practitioner_role
@@ -102,17 +102,6 @@ def _time_of_day(tm: str) -> str | None:
     return f"{hh}:{mm}:{ss}" if int(hh) < 24 and int(mm) < 60 and int(ss) < 60 else None
 
 
-def _quantity(cq: str) -> dict[str, Any] | None:
-    """CQ -> Quantity: the number, and its unit's text (else code) as the unit."""
-    c = comps(cq)
-    value = number(unescape(c[0])) if c[0] else None
-    if value is None:
-        return None
-    units = c[1].split("&") + ["", ""]
-    unit = clean_text(unescape(units[1])) or clean_text(unescape(units[0]))
-    return {"value": value, "unit": unit} if unit else {"value": value}
-
-
 def ordering_provider(xcn: str) -> list[dict[str, Any]]:
     """XCN of an ordering provider -> [PractitionerRole (code OP), its Practitioner...], or [] when empty.
     The guide maps ORC-12 to requester as a PractitionerRole that points at the Practitioner; made by
@@ -152,7 +141,8 @@ def service_request(orc: Any | None, obr: Any | None, key: str, subject: dict, e
     if priority:
         resource["priority"] = priority
     timing = tq1_timing(tq1) if tq1 is not None else None  # the guide's TQ1[ServiceRequest]: occurrenceTiming, 11 a note
-    amount = _quantity(field(tq1, 2)) if tq1 is not None else None  # TQ1-2, how much of the service
+    cq = comps(field(tq1, 2)) if tq1 is not None else ["", ""]  # TQ1-2, how much of the service: a CQ, its units a CWE in subcomponents
+    amount = quantity(cq[0], cq[1].replace("&", "^"))
     if amount:
         resource["quantityQuantity"] = amount
     if timing:

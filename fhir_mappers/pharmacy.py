@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, date_only, dtm, field, in_system, number, positive_int, reps, unescape
+from fhir_mappers.datatypes import codeable, comps, date_only, dtm, field, in_system, positive_int, quantity, reps, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.orders import PRIORITY, V2_0443, order_identifiers, ordering_provider, tq1_timing
@@ -28,19 +28,6 @@ def _concept(text: str) -> dict[str, Any] | None:
     return concept
 
 
-def _quantity(amount: str, units: str) -> dict[str, Any] | None:
-    value = number(unescape(amount))
-    if value is None:
-        return None
-    q: dict[str, Any] = {"value": int(value) if value.is_integer() and abs(value) < 2**53 else value}
-    unit = comps(units)
-    if unit[0] or unit[1]:
-        q["unit"] = unescape(unit[1] or unit[0])
-        if unit[2].upper() in {"UCUM", "ISO+", "ANS+"}:
-            q["system"], q["code"] = "http://unitsofmeasure.org", unescape(unit[0])
-    return q
-
-
 def immunization(rxa: Any, rxr: Any | None, orc: Any | None, key: str, patient: dict, encounter: dict | None) -> tuple[dict[str, Any], list[dict]]:
     """The Immunization and the Practitioners it names (RXA-10 administering, ORC-12 ordering)."""
     completion = field(rxa, 20).split("^")[0].strip().upper()
@@ -60,7 +47,7 @@ def immunization(rxa: Any, rxr: Any | None, orc: Any | None, key: str, patient: 
     else:  # occurrence[x] is required
         resource["occurrenceString"] = "unknown"
     if field(rxa, 6).strip() not in {"", "999"}:  # 999: amount unknown
-        dose = _quantity(field(rxa, 6), field(rxa, 7))
+        dose = quantity(field(rxa, 6), field(rxa, 7))
         if dose:
             resource["doseQuantity"] = dose
     origin = comps(field(rxa, 9).split("~")[0])
@@ -202,11 +189,11 @@ class PharmacyOrder:
             code = codeable(field(part, 2))
             if code:
                 component["code"] = code
-            amount_q = _quantity(field(part, 3), field(part, 4))
+            amount_q = quantity(field(part, 3), field(part, 4))
             if amount_q:
                 component["amount"] = {"numerator": amount_q, "denominator": {"value": 1}}
             ingredient: dict[str, Any] = {"itemReference": ref(component)}
-            strength = _quantity(field(part, 5), field(part, 6))
+            strength = quantity(field(part, 5), field(part, 6))
             if strength:
                 ingredient["strength"] = {"numerator": strength, "denominator": {"value": 1}}
             drug.setdefault("ingredient", []).append(ingredient)
@@ -229,7 +216,7 @@ class PharmacyOrder:
         if requester:
             resource["requester"] = requester
         dosage: dict[str, Any] = {}
-        dose = _quantity(field(seg, amount), field(seg, units))
+        dose = quantity(field(seg, amount), field(seg, units))
         if dose:
             dosage["doseAndRate"] = [{"doseQuantity": dose}]
         rxr = next((p[1] for p in parts if p[0] == "RXR"), None)
@@ -250,9 +237,9 @@ class PharmacyOrder:
             resource["substitution"] = {"allowedCodeableConcept": {"coding": [
                 {"system": "http://terminology.hl7.org/CodeSystem/v2-0161", "code": allowed, "display": SUBSTITUTION[allowed]}]}}
         dispense: dict[str, Any] = {}
-        quantity = _quantity(field(seg, disp), field(seg, disp_units))
-        if quantity:
-            dispense["quantity"] = quantity
+        supply = quantity(field(seg, disp), field(seg, disp_units))
+        if supply:
+            dispense["quantity"] = supply
         repeats = field(seg, refills).strip()  # an unsignedInt: 0 is allowed
         if repeats == "0" or positive_int(repeats):
             dispense["numberOfRepeatsAllowed"] = int(repeats)
@@ -271,9 +258,9 @@ class PharmacyOrder:
         handed = dtm(field(rxd, 3))
         if handed:
             resource["whenHandedOver"] = handed
-        quantity = _quantity(field(rxd, 4), field(rxd, 5))
-        if quantity:
-            resource["quantity"] = quantity
+        dispensed = quantity(field(rxd, 4), field(rxd, 5))
+        if dispensed:
+            resource["quantity"] = dispensed
         prescriptions = []
         if request is not None:
             prescriptions.append(ref(request))

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, date_only, field, identifier_system, unescape
+from fhir_mappers.datatypes import codeable, comps, date_only, field, identifier_system, quantity, unescape
 from fhir_mappers.ids import resource_id
-from fhir_mappers.pharmacy import _quantity
 
 # INV-2 substance status (table 0383): OK, or a warning only, is a substance in use; an expired or
 # unavailable one (EE, NE) is not; other errors say nothing of whether it is in use
@@ -47,7 +46,7 @@ def substance(inv: Any, index: int, msg_key: str) -> dict[str, Any] | None:
     instance: dict[str, Any] = {}
     if container:
         instance["identifier"] = container
-    amount = next((q for q in (_quantity(field(inv, n), field(inv, 11)) for n in (8, 9, 7)) if q), None)
+    amount = next((q for q in (quantity(field(inv, n), field(inv, 11)) for n in (8, 9, 7)) if q), None)
     if amount:
         instance["quantity"] = amount
     expiry = date_only(field(inv, 12))
