@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import clean_text, codeable, coded, comps, dtm, entity_identifier, field, human_name, table_code, unescape
+from fhir_mappers.datatypes import clean_text, codeable, comps, dtm, entity_identifier, field, human_name, table_code, table_concept, unescape
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import ref, resource_id
 from fhir_mappers.related import relationship
@@ -17,6 +17,7 @@ ALLERGY_TYPES = {"DA", "FA", "MA", "EA", "AA", "PA", "LA"}
 # AL1-4 severity (table 0128) -> criticality, the guide's AllergySeverity map: moderate and unknown say nothing of it
 ALLERGY_CRITICALITY = {"SV": "high", "MI": "low"}
 ALTERNATE_CODES = "http://hl7.org/fhir/StructureDefinition/alternate-codes"
+V2_0127, V2_0128 = "http://terminology.hl7.org/CodeSystem/v2-0127", "http://terminology.hl7.org/CodeSystem/v2-0128"
 
 
 def condition(dg1: Any, index: int, msg_key: str, subject: dict, encounter: dict | None) -> list[dict[str, Any]]:
@@ -100,7 +101,7 @@ def _allergy(segment: Any, index: int, msg_key: str, patient: dict) -> dict[str,
     if category:
         resource["category"] = [category]
         # R4 category is a bare code: the sender's coding rides on it
-        resource["_category"] = [{"extension": [{"url": ALTERNATE_CODES, "valueCodeableConcept": _table_code(allergen_type, "0127")}]}]
+        resource["_category"] = [{"extension": [{"url": ALTERNATE_CODES, "valueCodeableConcept": table_concept(allergen_type, "HL70127", V2_0127)}]}]
     if kind in ALLERGY_TYPES:
         resource["type"] = "allergy"
     severity = field(segment, 4)
@@ -108,7 +109,7 @@ def _allergy(segment: Any, index: int, msg_key: str, patient: dict) -> dict[str,
         criticality = ALLERGY_CRITICALITY.get(unescape(severity.split("^")[0]).strip().upper())
         if criticality:
             resource["criticality"] = criticality
-        original = _table_code(severity, "0128")
+        original = table_concept(severity, "HL70128", V2_0128)
         if original:  # kept even where it names no criticality (moderate, unknown): a primitive may hold only an extension
             resource["_criticality"] = {"extension": [{"url": ALTERNATE_CODES, "valueCodeableConcept": original}]}
     return resource
@@ -195,15 +196,6 @@ def allergy_reaction(iar: Any) -> dict[str, Any] | None:
     if managed:
         reaction["note"] = [{"text": managed}]
     return reaction
-
-
-def _table_code(text: str, table: str) -> Any:
-    """A CWE of a field bound to a v2 table: a code sent without its system is one of that table's."""
-    code = codeable(text)
-    if code and code.get("coding") and "system" not in code["coding"][0]:
-        first = code["coding"][0]
-        return coded(f"http://terminology.hl7.org/CodeSystem/v2-{table}", first.get("code", ""), first.get("display", ""))
-    return code
 
 
 # PRB-14 life cycle status (free text in the corpus, table 0332 codes otherwise) -> Condition.clinicalStatus

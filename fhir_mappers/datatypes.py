@@ -284,6 +284,15 @@ def in_system(concept: Clean, system: str) -> Clean:
     return Clean({**concept, "coding": CleanList([Clean({**first, "system": system}), *rest])})
 
 
+def table_concept(cwe: str, table: str, system: str) -> Clean | None:
+    """CWE of a field bound to an HL7 table -> CodeableConcept, its code in that table's code system unless the sender
+    names another one."""
+    concept = codeable(cwe)
+    if concept and concept.get("coding") and comps(cwe)[2].strip().upper() in {"", table}:
+        return in_system(concept, system)
+    return concept
+
+
 def authority(text: str) -> str:
     """HD (namespace&universal id&type) -> a namespace for keys and identifier systems."""
     parts = text.split("&")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.datatypes import V2_0203, codeable, coded, comps, dtm, field, in_system, number, person, unescape
+from fhir_mappers.datatypes import V2_0203, codeable, coded, comps, dtm, field, in_system, number, person, table_concept, unescape
 from fhir_mappers.ids import Clean, CleanList, ref, resource_id
 from fhir_mappers.locations import locations
 from fhir_mappers.organizations import assigned_identifier, hd_organization
@@ -61,15 +61,6 @@ def practitioner(xcn: str, made: list[dict[str, Any]] | None = None) -> dict[str
     if name:
         resource["name"] = [name]
     return resource
-
-
-def _table_concept(cwe: str, table: str, system: str) -> dict[str, Any] | None:
-    """CWE of an HL7-defined table -> CodeableConcept, its code in that table's code system unless the sender
-    names another one."""
-    concept = codeable(cwe)
-    if concept and concept.get("coding") and comps(cwe)[2].strip().upper() in {"", table}:
-        return in_system(concept, system)
-    return concept
 
 
 def discharge_location(dld: str) -> dict[str, Any] | None:
@@ -135,7 +126,7 @@ def encounter(pv1: Any, event: str, facility: str, fallback_key: str, patient: d
         resource["identifier"] = identifiers
     if start or end:
         resource["period"] = Clean((k, v) for k, v in (("start", start), ("end", end)) if v)
-    kind = _table_concept(field(pv1, 4), "HL70007", ADMISSION_TYPE)
+    kind = table_concept(field(pv1, 4), "HL70007", ADMISSION_TYPE)
     if kind:
         resource["type"] = [kind]
     service = codeable(field(pv1, 10))
@@ -174,7 +165,7 @@ def _hospitalization(pv1: Any, related: list[dict[str, Any]]) -> dict[str, Any]:
     if ident:
         stay["preAdmissionIdentifier"] = ident
         related += [authority] if authority else []
-    again = _table_concept(field(pv1, 13), "HL70092", READMISSION)
+    again = table_concept(field(pv1, 13), "HL70092", READMISSION)
     if again:
         stay["reAdmission"] = again
     for n, key in ((14, "admitSource"), (16, "specialCourtesy"), (36, "dischargeDisposition")):
