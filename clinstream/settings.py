@@ -71,8 +71,8 @@ class Settings(BaseSettings):
     # --- inference
     ner_model: Path = REPO_ROOT / "models" / "ner-minilm-bc5cdr"
     device: str = "auto"  # auto | cpu | cuda
-    # auto: bf16 on CUDA, fp32 on CPU | fp32 | bf16 | fp16 | int8 (CPU, ONNX Runtime). bf16 and int8 run faster
-    # on some CPUs, but a note's entities then depend on the notes batched with it: see
+    # auto: bf16 on CUDA, int8 (ONNX Runtime) on CPU, fp32 where onnxruntime is missing | fp32 | bf16 | fp16 | int8.
+    # bf16 on CPU runs faster on some CPUs, but a note's entities then depend on the notes batched with it: see
     # processors/ner.resolve_precision
     ner_precision: str = "auto"
     # the int8 ONNX twin of the NER model, exported and quantized on first use (seconds; `clinstream index

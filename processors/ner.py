@@ -51,12 +51,12 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA and fp32 on CPU, the one CPU precision that gave every
-    note the same entities whichever notes shared its batch. On a 2-core AVX-512 EPYC bf16 ran 1.77x fp32 and
-    int8 (ONNX Runtime) 2.8x, but a rounding step that depends on the batch's shape moved entity boundaries:
-    bf16 changed 3 of 865 entities of 64 long notes between batched and one at a time, int8 5% (its activations
-    are quantized with one scale per batch). On an AVX-512 Xeon without AMX bf16 ran 0.65x fp32. A site may
-    choose either (bench/ner_bench.py measures them)."""
+    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA, and on CPU int8 through ONNX Runtime (2.3x fp32 end to
+    end on a 2-core AVX-512 EPYC, devel F1 0.8587 as fp32's) where onnxruntime is installed, else fp32. Both give
+    a note the same entities whichever notes share its batch (int8 quantizes each token's activations by its own
+    range: onnx_int8.quantize_rows). bf16 on CPU does not: its coarse rounding turned the batch shape's different
+    summation orders into moved boundaries (3 of 865 entities of 64 long notes), and it ran 0.65x fp32 on an
+    AVX-512 Xeon without AMX. A site may choose any (bench/ner_bench.py measures them)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     if device.type == "cuda":
@@ -67,7 +67,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return precision
     if precision == "int8" and not onnx_int8.available():
         raise ValueError("int8 needs onnxruntime, onnx and onnxscript")
-    return "fp32" if precision == "auto" else precision
+    if precision == "auto":
+        return "int8" if onnx_int8.available() else "fp32"
+    return precision
 
 
 def allowed_transitions(labels: list[str]) -> torch.Tensor:

@@ -226,9 +226,9 @@ def model_card(meta: dict[str, Any]) -> str:
     t = meta["training"]
     int8 = meta.get("devel_int8")
     int8_line = (
-        f"\nThe scores are the fp32 model's (what the worker runs on CPU by default). In int8 through ONNX Runtime\n"
-        f"(`CLINSTREAM_NER_PRECISION=int8`, faster; entities then depend on the notes batched together): micro\n"
-        f"precision {int8['precision']:.3f}, recall {int8['recall']:.3f}, F1 {int8['f1']:.3f} on the same sentences.\n"
+        f"\nThe scores are the fp32 model's (torch). In int8 through ONNX Runtime, activations quantized per token (what\n"
+        f"the worker runs on CPU by default, `processors/onnx_int8.py`): micro precision {int8['precision']:.3f}, recall\n"
+        f"{int8['recall']:.3f}, F1 {int8['f1']:.3f} on the same sentences.\n"
         if int8 else ""
     )
     return f"""# {meta['name']} ({meta['version']})

@@ -150,7 +150,10 @@ class NoteClassifier:
         self.model = NoteModel(len(self.labels))
         apply_delta(self.model, self.path)
         self.tokenizer = AutoTokenizer.from_pretrained(base_model_dir(), local_files_only=True)
-        self.precision = resolve_precision(precision, self.device)
+        # its int8 is torch's dynamic quantization, one activation scale per batch (not the NER model's ONNX twin):
+        # a note's labels would depend on its batch-mates, so `auto` stays fp32 on CPU
+        cpu_auto = precision == "auto" and self.device.type == "cpu"
+        self.precision = "fp32" if cpu_auto else resolve_precision(precision, self.device)
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
         self.model.eval()
         self.model.bert.to(self.device, dtype=dtype)  # the head stays float32 on the CPU: it is tiny

@@ -37,7 +37,9 @@ def test_train_and_eval_ner_on_a_slice(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(report_path.read_text())
     assert set(report) >= {"micro", "per_label"} and set(report["micro"]) == {"precision", "recall", "f1"}
-    assert report["micro"] == json.loads((out / "report.json").read_text())["micro"]
+    # eval runs the precision the worker runs (int8 on CPU): the training scored both
+    meta = json.loads((out / "clinstream-model.json").read_text())
+    assert report["micro"] == (meta["devel_int8"] if report["precision"] == "int8" else meta["devel"]["micro"])
 
 
 def test_settings_reach_a_child_process_unchanged(monkeypatch):

@@ -4,6 +4,7 @@ character offsets, windows long texts instead of truncating them, batches withou
 import json
 
 import pytest
+import torch
 
 from clinstream.settings import REPO_ROOT
 from processors.ner import DELTA_FILE, META_FILE, NerModel
@@ -71,6 +72,23 @@ def test_int8_model_still_finds_the_obvious():
     text = "Patient with sepsis was started on vancomycin."
     labels = {e.text.lower(): e.label for e in quantized.predict([text])[0]}
     assert labels.get("sepsis") == "PROBLEM" and labels.get("vancomycin") == "MEDICATION"
+
+
+def test_int8_logits_of_a_note_do_not_depend_on_its_batch():
+    """int8 quantizes each token's activations by its own range (onnx_int8.quantize_rows): a note's logits are the
+    same alone and padded in a batch beside a longer, louder note. With one scale per batch they moved by up to 3."""
+    quantized = NerModel(MODEL, device="cpu", precision="int8")
+    texts = ["Denies chest pain.", "Severe hyperkalemia and acute renal failure after lisinopril, potassium 7.9 mmol/L. " * 6]
+    rows = [quantized.tokenizer(t)["input_ids"] for t in texts]
+    width = max(len(r) for r in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)], mask[i, : len(r)] = torch.tensor(r), 1
+    together = quantized.model(input_ids=ids, attention_mask=mask).logits
+    for i, r in enumerate(rows):
+        alone = quantized.model(input_ids=ids[i : i + 1, : len(r)], attention_mask=mask[i : i + 1, : len(r)]).logits
+        assert torch.allclose(alone[0], together[i, : len(r)], atol=1e-5), (i, float((alone[0] - together[i, : len(r)]).abs().max()))
 
 
 def test_length_buckets_hold_every_example_once_in_batches_of_similar_length():
