@@ -91,6 +91,25 @@ def test_int8_logits_of_a_note_do_not_depend_on_its_batch():
         assert torch.allclose(alone[0], together[i, : len(r)], atol=1e-5), (i, float((alone[0] - together[i, : len(r)]).abs().max()))
 
 
+def test_int8_labels_agree_with_fp32():
+    """The int8 twin labels nearly every token as fp32 does (99.7% on devel text). A quantization error, such as
+    ONNX Runtime's MatMulIntegerToFloat fusion meeting per-row scales (90.7%), falls well below."""
+    texts = ["Patient with sepsis was started on vancomycin and piperacillin-tazobactam after blood cultures.",
+             "History of type 2 diabetes mellitus, hypertension and chronic kidney disease; on metformin and lisinopril.",
+             "Acute kidney injury after cisplatin, creatinine rising; furosemide held.",
+             "Denies chest pain; troponin negative. Atrial fibrillation rate controlled on metoprolol, apixaban continued.",
+             "Cocaine-induced myocardial infarction with ventricular tachycardia, treated with amiodarone.",
+             "Haloperidol-associated neuroleptic malignant syndrome: rigidity, fever, elevated creatine kinase."]
+    fp32 = NerModel(MODEL, device="cpu", precision="fp32")
+    quantized = NerModel(MODEL, device="cpu", precision="int8")
+    encoded = fp32.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected = fp32.model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits.argmax(-1)
+    found = quantized.model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits.argmax(-1)
+    real = encoded["attention_mask"].bool()
+    assert float((found == expected)[real].float().mean()) >= 0.97
+
+
 def test_length_buckets_hold_every_example_once_in_batches_of_similar_length():
     import random
 
