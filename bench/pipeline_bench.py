@@ -62,7 +62,7 @@ def bench_ner(settings: Settings, n_notes: int) -> dict:
         model.predict(texts, **(kwargs | {"token_budget": budget}))
         sweep[str(budget)] = round(len(texts) / (time.perf_counter() - t0), 1)
     return {
-        "device": str(model.device), "dtype": str(model.dtype).replace("torch.", ""), "notes": len(texts), "words": words,
+        "device": str(model.device), "precision": model.precision, "notes": len(texts), "words": words,
         "model_only": model_only(model, settings.batch_token_budget),
         "batched_notes_per_s": round(len(texts) / t_batched, 1), "single_notes_per_s": round(len(texts) / t_single, 1),
         "batched_vs_single": round(t_single / t_batched, 2), "entities": sum(len(b) for b in batched),
