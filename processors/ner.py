@@ -51,7 +51,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA, and on CPU int8 through ONNX Runtime (2.3x fp32 end to
+    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA, and on CPU int8 through ONNX Runtime (2.0x fp32 end to
     end on a 2-core AVX-512 EPYC, devel F1 0.8587 as fp32's) where onnxruntime is installed, else fp32. Both give
     a note the same entities whichever notes share its batch (int8 quantizes each token's activations by its own
     range: onnx_int8.quantize_rows). bf16 on CPU does not: its coarse rounding turned the batch shape's different

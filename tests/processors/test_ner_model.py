@@ -14,7 +14,12 @@ MODEL = REPO_ROOT / "models" / "ner-minilm-bc5cdr"
 
 @pytest.fixture(scope="module")
 def model():
-    return NerModel(MODEL, device="cpu")
+    return NerModel(MODEL, device="cpu")  # auto: what the worker runs on CPU
+
+
+@pytest.fixture(scope="module")
+def quantized():
+    return NerModel(MODEL, device="cpu", precision="int8")
 
 
 def test_delta_is_small_and_described():
@@ -66,18 +71,16 @@ def test_shipped_model_scores_as_recorded_on_devel():
     assert report["micro"]["f1"] >= recorded - 0.002
 
 
-def test_int8_model_still_finds_the_obvious():
+def test_int8_model_still_finds_the_obvious(quantized):
     """The int8 (ONNX Runtime) model is built from the same folder and keeps labels and offsets."""
-    quantized = NerModel(MODEL, device="cpu", precision="int8")
     text = "Patient with sepsis was started on vancomycin."
     labels = {e.text.lower(): e.label for e in quantized.predict([text])[0]}
     assert labels.get("sepsis") == "PROBLEM" and labels.get("vancomycin") == "MEDICATION"
 
 
-def test_int8_logits_of_a_note_do_not_depend_on_its_batch():
+def test_int8_logits_of_a_note_do_not_depend_on_its_batch(quantized):
     """int8 quantizes each token's activations by its own range (onnx_int8.quantize_rows): a note's logits are the
     same alone and padded in a batch beside a longer, louder note. With one scale per batch they moved by up to 3."""
-    quantized = NerModel(MODEL, device="cpu", precision="int8")
     texts = ["Denies chest pain.", "Severe hyperkalemia and acute renal failure after lisinopril, potassium 7.9 mmol/L. " * 6]
     rows = [quantized.tokenizer(t)["input_ids"] for t in texts]
     width = max(len(r) for r in rows)
@@ -91,7 +94,7 @@ def test_int8_logits_of_a_note_do_not_depend_on_its_batch():
         assert torch.allclose(alone[0], together[i, : len(r)], atol=1e-5), (i, float((alone[0] - together[i, : len(r)]).abs().max()))
 
 
-def test_int8_labels_agree_with_fp32():
+def test_int8_labels_agree_with_fp32(quantized):
     """The int8 twin labels nearly every token as fp32 does (99.7% on devel text). A quantization error, such as
     ONNX Runtime's MatMulIntegerToFloat fusion meeting per-row scales (90.7%), falls well below."""
     texts = ["Patient with sepsis was started on vancomycin and piperacillin-tazobactam after blood cultures.",
@@ -101,7 +104,6 @@ def test_int8_labels_agree_with_fp32():
              "Cocaine-induced myocardial infarction with ventricular tachycardia, treated with amiodarone.",
              "Haloperidol-associated neuroleptic malignant syndrome: rigidity, fever, elevated creatine kinase."]
     fp32 = NerModel(MODEL, device="cpu", precision="fp32")
-    quantized = NerModel(MODEL, device="cpu", precision="int8")
     encoded = fp32.tokenizer(texts, padding=True, return_tensors="pt")
     with torch.inference_mode():
         expected = fp32.model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits.argmax(-1)
