@@ -136,7 +136,7 @@ def encode_notes(
 class NoteClassifier:
     """A trained note classifier loaded from its folder; `predict` is pure given the weights."""
 
-    def __init__(self, path: Path, device: str = "auto", precision: str = "auto") -> None:
+    def __init__(self, path: Path, device: str = "auto") -> None:
         self.path = Path(path)
         self.meta = read_meta(self.path)
         if not self.meta.get("labels") or not (self.path / DELTA_FILE).exists():
@@ -150,15 +150,12 @@ class NoteClassifier:
         self.model = NoteModel(len(self.labels))
         apply_delta(self.model, self.path)
         self.tokenizer = AutoTokenizer.from_pretrained(base_model_dir(), local_files_only=True)
-        # its int8 is torch's dynamic quantization, one activation scale per batch (not the NER model's ONNX twin):
-        # a note's labels would depend on its batch-mates, so `auto` stays fp32 on CPU
-        cpu_auto = precision == "auto" and self.device.type == "cpu"
-        self.precision = "fp32" if cpu_auto else resolve_precision(precision, self.device)
+        # bf16/fp16 on CUDA as the NER model; fp32 on CPU: the classifier has no int8 twin of its own, and torch's dynamic
+        # int8 scales a whole batch at once, so a note's labels would depend on its batch-mates
+        self.precision = resolve_precision("auto", self.device) if self.device.type == "cuda" else "fp32"
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
         self.model.eval()
         self.model.bert.to(self.device, dtype=dtype)  # the head stays float32 on the CPU: it is tiny
-        if self.precision == "int8":
-            self.model.bert = torch.ao.quantization.quantize_dynamic(self.model.bert, {torch.nn.Linear}, dtype=torch.qint8)
 
     def scores(self, texts: Sequence[str], *, max_batch: int = 32, token_budget: int = 2048) -> torch.Tensor:
         """(len(texts), labels) probabilities; a blank text scores 0 for every label."""
