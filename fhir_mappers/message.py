@@ -14,10 +14,10 @@ from fhir_mappers.charges import charge_item
 from fhir_mappers.conditions import allergy, allergy_reaction, allergy_update, condition, diagnosis_role, problem
 from fhir_mappers.consents import consent
 from fhir_mappers.death import death
-from fhir_mappers.datatypes import comps, dtm, field, instant, sender_context, unescape, unused
+from fhir_mappers.datatypes import _SYSTEMS, _ZONE, comps, dtm, field, instant, registered, sender_context, unescape, unused
 from fhir_mappers.devices import application_device, equipment_device, software_device
 from fhir_mappers.documents import document_reference
-from fhir_mappers.encounter import encounter as map_encounter, practitioner, visit_details
+from fhir_mappers.encounter import encounter as map_encounter, practitioner, visit_details, visit_status
 from fhir_mappers.episodes import episode_of_care
 from fhir_mappers.errors import HL7MappingError, MapperBug
 from fhir_mappers.header import message_header, unread_extension, unread_fields
@@ -50,6 +50,88 @@ STANDS_FOR = {"PD1": ("PID",), "TQ1": ("ORC", "OBR")}
 PATIENT_GROUP = {"PID", "PD1", "NK1"}
 VISIT_GROUP = {"PV1", "PV2"}
 NOT_FOCUS = {"Patient", "Practitioner", "PractitionerRole", "Location", "Organization", "Device"}
+
+
+def _thaw(value: Any) -> Any:
+    """A copy of a mapper's output that later steps may change (PRT, Z-segments and the last pass edit resources in
+    place): dicts, lists and tuples copied, anything else (strings, numbers, final Clean values) shared. (C-level
+    copies, then a loop that replaces only the containers: half the time of comprehensions over every value.)"""
+    kind = type(value)
+    if kind is dict:
+        thawed = value.copy()
+        for k, v in value.items():
+            if type(v) in _THAWED:
+                thawed[k] = _thaw(v)
+        return thawed
+    if kind is list:
+        thawed = value.copy()
+        for i, v in enumerate(value):
+            if type(v) in _THAWED:
+                thawed[i] = _thaw(v)
+        return thawed
+    if kind is tuple:
+        return tuple([_thaw(v) if type(v) in _THAWED else v for v in value])
+    return value
+
+
+_THAWED = {dict, list, tuple}
+
+
+class SegmentCache:
+    """What a segment mapper made from a segment's text, and which of its fields it read. A feed repeats its patients
+    and visits message after message (the standard mix: 950 PIDs, 125 different; 950 PV1s, 136), and the PID and PV1
+    mappers were a sixth of the conversion. A mapper is a pure function of the segment's text and of the values in the
+    key, so a hit gives what mapping again would: a copy of the output (_thaw), and the read marks of the fields,
+    which the unmapped report is made from. Used only while no sender code-system override is in force (whose table
+    the key would have to hold), for a segment no mapper has read yet, with the sender's zone in the key."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: dict[tuple, tuple[Any, bytes, int]] = {}
+
+    def cache_clear(self) -> None:
+        self._entries.clear()
+
+    def map(self, segment: Any, key: tuple, build: Any, keep: Any = lambda made: True) -> Any:
+        """build() as of segment (its marks set as build leaves them); kept for the next time if keep(what it made)."""
+        if _SYSTEMS.get() or any(segment.read):
+            return build()
+        key = (segment.text, _ZONE.get(), *key)
+        hit = self._entries.get(key)
+        if hit is not None:
+            made, read, read_chars = hit
+            segment.read[:] = read
+            segment.read_chars = read_chars
+            return _thaw(made)
+        made = build()
+        if keep(made):
+            if len(self._entries) >= self.size:
+                self._entries.pop(next(iter(self._entries), None), None)
+            self._entries[key] = (_thaw(made), bytes(segment.read), segment.read_chars)
+        return made
+
+
+_PATIENTS = registered(SegmentCache())
+_ENCOUNTERS = registered(SegmentCache())
+
+
+def _patient(pid: Any, msg_key: str, mrn_type: str) -> tuple[str | None, dict]:
+    """(patient_key, Patient) of a PID. A PID without an MRN is keyed by its message: not kept."""
+    return _PATIENTS.map(pid, (mrn_type,), lambda: (patient_key(pid, mrn_type), map_patient(pid, msg_key, mrn_type)),
+                         keep=lambda made: made[0] is not None)
+
+
+def _encounter(pv1: Any, event: str, facility: str, msg_key: str, patient: dict) -> tuple[str | None, dict, list[dict]]:
+    """(encounter key, Encounter, the resources it names) of a PV1. A PV1 without a visit number (PV1-19) is keyed by its
+    message: not kept. The status, which depends on the event too (A03 finishes the visit), is set on every call, so
+    that one cached PV1 serves all the events a visit sees."""
+    def build() -> tuple[str | None, dict, list[dict]]:
+        made, extra = map_encounter(pv1, event, facility, msg_key, patient)
+        visit = comps(field(pv1, 19))
+        return (f"{unescape(visit[3].split('&')[0]) or facility}|{unescape(visit[0])}" if visit[0] else None), made, extra
+    key, made, extra = _ENCOUNTERS.map(pv1, (facility, patient["id"]), build, keep=lambda made: made[0] is not None)
+    made["status"] = visit_status(pv1, event)
+    return key, made, extra
 
 
 @dataclass(frozen=True)
@@ -229,17 +311,14 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         if seg_id not in FOLLOWERS:
             anchor = (seg_id, index)
         if seg_id == "PID" and patient is None:
-            pkey = patient_key(seg, mrn_type)
-            patient = map_patient(seg, msg_key, mrn_type)
+            pkey, patient = _patient(seg, msg_key, mrn_type)
             pid = seg
             pid_index = index
             patient_ref = ref(patient)
             resources.append(patient)
             made_from[index] = patient
         elif seg_id == "PV1" and encounter is None and patient is not None:
-            encounter, extra = map_encounter(seg, event, facility, msg_key, patient)
-            visit = comps(field(seg, 19))
-            ekey = f"{unescape(visit[3].split('&')[0]) or facility}|{unescape(visit[0])}" if visit[0] else None
+            ekey, encounter, extra = _encounter(seg, event, facility, msg_key, patient)
             encounter_ref = ref(encounter)
             resources.append(encounter)
             _share(related, extra)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import re
+from functools import lru_cache
 from typing import Any
 
-from fhir_mappers.datatypes import address, codeable, comps, dtm, entity_identifier, field, instant, number, reps, system_uri, table_code, unescape, unused
+from fhir_mappers.datatypes import (address, codeable, comps, dtm, entity_identifier, field, instant, number, registered, reps, system_uri, table_code,
+                                    unescape, unused)
 from fhir_mappers.ids import Clean, CleanList, clean_text, ref, resource_id
 from fhir_mappers.organizations import xon_organization
 from fhir_mappers.participants import coded_role, practitioner_role
@@ -38,19 +40,30 @@ CATEGORIES = {name: CleanList([Clean(coding=CleanList([Clean(system="http://term
 
 
 def _quantity(value: float, unit_cwe: str, comparator: str = "") -> Clean:
-    unit = comps(unit_cwe)
     q: dict[str, Any] = {"value": value}
     if comparator:
         q["comparator"] = comparator
+    if unit_cwe:
+        q.update(_units(unit_cwe) if len(unit_cwe) <= 200 else _units.__wrapped__(unit_cwe))
+    return Clean(q)
+
+
+@registered
+@lru_cache(maxsize=1024)
+def _units(unit_cwe: str) -> tuple[tuple[str, str], ...]:
+    """The unit, system and code a Quantity takes from a units CWE (OBX-6). Cached: a feed's results use a few
+    dozen units, one on every numeric result."""
+    unit = comps(unit_cwe)
+    found: list[tuple[str, str]] = []
     if unit[0] or unit[1]:
         text = clean_text(unescape(unit[1] or unit[0]))
         if text:
-            q["unit"] = text
-        q["system"] = "http://unitsofmeasure.org"
+            found.append(("unit", text))
+        found.append(("system", "http://unitsofmeasure.org"))
         code = " ".join(unescape(unit[0] or unit[1]).split())
         if code:
-            q["code"] = code
-    return Clean(q)
+            found.append(("code", code))
+    return tuple(found)
 
 
 def _text(obx: Any) -> str:
@@ -149,18 +162,27 @@ def attachment_report(obx: Any, index: int, msg_key: str, subject: dict | None, 
     return resource
 
 
-def _reference_range(text: str, unit: str) -> list[dict[str, Any]]:
-    text = unescape(text)
+def _reference_range(text: str, unit: str) -> CleanList | None:
+    """OBX-7 (and the units of OBX-6) -> Observation.referenceRange: low and high, one bound, or the text as sent."""
     if not text:
-        return []
+        return None
+    return _cached_range(text, unit) if len(text) <= 200 and len(unit) <= 200 else _cached_range.__wrapped__(text, unit)
+
+
+@registered
+@lru_cache(maxsize=4096)
+def _cached_range(text: str, unit: str) -> CleanList | None:
+    """Built final (a test's range recurs on every one of its results): trimmed text, and no empty member."""
+    text = unescape(text)
     m = _RANGE.match(text)
     if m and number(m.group(1)) is not None and number(m.group(2)) is not None:
-        return [{"low": _quantity(number(m.group(1)), unit), "high": _quantity(number(m.group(2)), unit)}]
+        return CleanList([Clean(low=_quantity(number(m.group(1)), unit), high=_quantity(number(m.group(2)), unit))])
     m = _BOUND.match(text)
     if m and number(m.group(2)) is not None:
         side = "high" if m.group(1).startswith("<") else "low"
-        return [{side: _quantity(number(m.group(2)), unit)}]
-    return [{"text": text}]
+        return CleanList([Clean({side: _quantity(number(m.group(2)), unit)})])
+    text = clean_text(text)
+    return CleanList([Clean(text=text)]) if text else None
 
 
 def observation(obx: Any, index: int, msg_key: str, subject: dict | None, encounter: dict | None, fallback_time: str | None,

@@ -1,0 +1,60 @@
+"""The PID and PV1 mappers' cache (message.SegmentCache): a message whose patient or visit was seen before maps exactly
+as it would have as the first, and what later steps add to one message's Patient or Encounter reaches no other."""
+
+import json
+import random
+
+from clinstream.synthetic import generate
+from fhir_mappers import datatypes, hl7v2_to_fhir, message
+from tests.fhir_mappers.segments import MSH, PID, PV1, mapped, of
+from tests.fhir_mappers.test_participants import PRT, ROL
+
+
+def as_text(raw: bytes | str) -> str:
+    m = hl7v2_to_fhir(raw)
+    return json.dumps([m.bundle, m.unmapped_segments, m.unmapped_fields, m.patient_key, m.encounter_key, m.sent_at])
+
+
+def test_warm_mapping_is_the_fresh_mapping():
+    """Each message mapped with every cache empty, then all of them twice over in shuffled orders with the caches
+    warm: the same Bundles and unmapped reports, byte for byte, while most PIDs and PV1s were hits."""
+    raw = [m.value for m in generate(400, seed=11).messages if m.topic == "hl7v2"]
+    expected = []
+    for r in raw:
+        datatypes.clear_caches()
+        expected.append(as_text(r))
+    datatypes.clear_caches()
+    order = list(range(len(raw))) * 2
+    random.Random(5).shuffle(order)
+    for i in order:
+        assert as_text(raw[i]) == expected[i], f"message {i} differs once its patient or visit was cached"
+    assert len(message._PATIENTS._entries) < len(raw) / 2  # the feed repeats its patients: the cache was used
+
+
+def test_what_one_message_adds_to_a_cached_patient_stays_in_it():
+    """A ROL after PD1 makes a general practitioner of the Patient, a PRT after PV1 a participant of the Encounter: the
+    next message with the same PID and PV1 and neither segment has neither, and the first one mapped again has both."""
+    datatypes.clear_caches()
+    with_roles = mapped(PID, "PD1", ROL, PV1, PRT)
+    plain = mapped(PID, "PD1", PV1)
+    again = mapped(PID, "PD1", ROL, PV1, PRT)
+    assert "generalPractitioner" in of(with_roles, "Patient")[0] and "generalPractitioner" not in of(plain, "Patient")[0]
+    participants = len(of(with_roles, "Encounter")[0].get("participant", []))
+    assert len(of(plain, "Encounter")[0].get("participant", [])) == participants - 1
+    assert json.dumps(again.bundle) == json.dumps(with_roles.bundle)
+
+
+def test_one_cached_visit_serves_each_event_with_its_status():
+    """The PV1 is cached without the event, whose status is set on every call: admitted, then discharged (A03), then
+    updated (A08) with the same PV1."""
+    datatypes.clear_caches()
+    statuses = [of(mapped(PID, PV1, kind=f"ADT^{event}^ADT_A01"), "Encounter")[0]["status"] for event in ("A01", "A03", "A08")]
+    assert statuses == ["in-progress", "finished", "in-progress"]
+
+
+def test_unmapped_fields_of_a_cached_segment_are_reported_again():
+    """A PID field no mapper reads is reported on every message, not only the one that filled the cache."""
+    datatypes.clear_caches()
+    pid = PID + "||||||||||||||||||||||||||extra-field-62"
+    reports = [hl7v2_to_fhir("\r".join([MSH.format(kind="ADT^A08^ADT_A01"), pid, PV1])).unmapped_fields for _ in range(2)]
+    assert reports[0] == reports[1] and any(name.startswith("PID-") for name in reports[0])
