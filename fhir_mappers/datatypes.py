@@ -186,7 +186,9 @@ def _dtm(value: str, zone: ZoneInfo) -> str | None:
         # clocks go back reads as its first occurrence, one skipped when they go forward with the earlier offset
         tz = moment.replace(tzinfo=zone).strftime("%z")
         tz = f"{tz[:3]}:{tz[3:]}"
-    return f"{moment:%Y-%m-%dT%H:%M:%S}{fraction or ''}{tz}"
+    # written from the digits as sent, which the calendar check above accepted: strftime's %Y drops the leading zeros
+    # of a year before 1000 ("1-01-01T..."), which no FHIR dateTime may
+    return f"{year}-{month}-{day}T{hour}:{minute or '00'}:{second or '00'}{fraction or ''}{tz}"
 
 
 def date_only(value: str) -> str | None:

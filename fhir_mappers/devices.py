@@ -64,6 +64,8 @@ def software_device(sft: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any
 
 def equipment_device(eis: str) -> dict[str, Any] | None:
     """A repeating EI field naming one piece of equipment (OBX-18: the analyzer, its module...) -> Device."""
+    if not eis:
+        return None
     idents = [i for i in (entity_identifier(ei) for ei in reps(eis)) if i]
     return _device(idents) if idents else None
 

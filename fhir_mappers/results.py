@@ -221,6 +221,8 @@ def performers(obx: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(Observation.performer references, the resources they point at): OBX-16 responsible observers (role RO),
     OBX-23 the performing organisation (OBX-24 its address) and OBX-25 its medical director (role MDIR, of that
     organisation), and OBX-15, the producer's id, an Organization of that identifier (the guide's OBX map)."""
+    if not (field(obx, 23) or field(obx, 15) or field(obx, 16) or field(obx, 25)):  # most results name no one
+        return [], []
     refs: list[dict[str, Any]] = []
     found: list[dict[str, Any]] = []
     lab_xon = field(obx, 23).split("~")[0]

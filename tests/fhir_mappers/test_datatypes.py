@@ -9,9 +9,12 @@ from fhir_mappers.datatypes import address, codeable, dtm, human_name, identifie
     ("2026", "2026"), ("202601", "2026-01"), ("20260115", "2026-01-15"),
     ("202601151030", "2026-01-15T10:30:00+00:00"), ("20260115103005", "2026-01-15T10:30:05+00:00"),
     ("20260115103005.123-0500", "2026-01-15T10:30:05.123-05:00"), ("20260115103005+0130", "2026-01-15T10:30:05+01:30"),
+    ("202601151030.5", "2026-01-15T10:30:00.5+00:00"), ("00010101120000+0000", "0001-01-01T12:00:00+00:00"),
+    ("0999", "0999"), ("20260230", None), ("2026013112", "2026-01-31T12:00:00+00:00"),
 ])
 def test_dtm_keeps_precision_and_offset(value, expected):
-    """Partial precision is kept; a time without an offset takes the default zone (UTC)."""
+    """Partial precision is kept; a time without an offset takes the default zone (UTC); a year before 1000 keeps its four
+    digits, which strftime would drop (an invalid dateTime); an impossible date is none."""
     assert dtm(value) == expected
 
 
