@@ -145,6 +145,17 @@ class CleanList(list):
         return list, (list(self),)
 
 
+def frozen(value: Any) -> Any:
+    """A value cleaned by fhir_safe as a final Clean (its dicts) and CleanList (its lists) all the way down, to be shared
+    by the Bundles that name it (message.SegmentCache keeps the Locations and Practitioners of a visit so)."""
+    kind = type(value)
+    if kind is dict:
+        return Clean({k: frozen(v) for k, v in value.items()})
+    if kind is list:
+        return CleanList([frozen(v) for v in value])
+    return value
+
+
 def ref(resource: dict) -> dict:
     """{"reference": "urn:uuid:<id>"}: clean by construction (the id is a uuid), so the last pass passes over any
     object of that one key. A Bundle holds dozens (every Provenance targets each resource of its message)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass, field as dc_field
+from collections.abc import Callable
 from typing import Any
 
 from fhir_mappers.accidents import accident
@@ -21,7 +22,7 @@ from fhir_mappers.encounter import encounter as map_encounter, practitioner, vis
 from fhir_mappers.episodes import episode_of_care
 from fhir_mappers.errors import HL7MappingError, MapperBug
 from fhir_mappers.header import message_header, unread_extension, unread_fields
-from fhir_mappers.ids import entry, ref, resource_id
+from fhir_mappers.ids import Clean, entry, fhir_safe, frozen, ref, resource_id
 from fhir_mappers.orders import ORDER_SEGMENTS, order_resources
 from fhir_mappers.scheduling import SCHEDULE_SEGMENTS
 from fhir_mappers.organizations import message_parties
@@ -81,34 +82,41 @@ class SegmentCache:
     """What a segment mapper made from a segment's text, and which of its fields it read. A feed repeats its patients
     and visits message after message (the standard mix: 950 PIDs, 125 different; 950 PV1s, 136), and the PID and PV1
     mappers were a sixth of the conversion. A mapper is a pure function of the segment's text and of the values in the
-    key, so a hit gives what mapping again would: a copy of the output (_thaw), and the read marks of the fields,
-    which the unmapped report is made from. Used only while no sender code-system override is in force (whose table
-    the key would have to hold), for a segment no mapper has read yet, with the sender's zone in the key."""
+    key, so a hit gives what mapping again would, and sets the read marks of the fields, which the unmapped report is
+    made from. Used only while no sender code-system override is in force (whose table the key would have to hold), for
+    a segment no mapper has read yet, with the sender's zone in the key.
+
+    A mapper's `build` returns (what it made, the shared resources it names). What it made (the Patient, the Encounter)
+    later steps change (PRT, Z-segments, the last pass): each call gets its own copy (_thaw). The shared resources (the
+    visit's Locations, its Practitioners) only join the Bundle (_share copies one before adding to it): they are kept
+    cleaned and final (ids.frozen), and every Bundle that names them holds the same ones, as it holds cached codes."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._entries: dict[tuple, tuple[Any, bytes, int]] = {}
+        self._entries: dict[tuple, tuple[Any, list[Clean], bytes, int]] = {}
 
     def cache_clear(self) -> None:
         self._entries.clear()
 
-    def map(self, segment: Any, key: tuple, build: Any, keep: Any = lambda made: True) -> Any:
+    def map(self, segment: Any, key: tuple, build: Callable[[], tuple[Any, list[dict]]],
+            keep: Callable[[Any], bool] = lambda made: True) -> tuple[Any, list[dict]]:
         """build() as of segment (its marks set as build leaves them); kept for the next time if keep(what it made)."""
         if _SYSTEMS.get() or any(segment.read):
             return build()
         key = (segment.text, _ZONE.get(), *key)
         hit = self._entries.get(key)
         if hit is not None:
-            made, read, read_chars = hit
+            made, shared, read, read_chars = hit
             segment.read[:] = read
             segment.read_chars = read_chars
-            return _thaw(made)
-        made = build()
+            return _thaw(made), shared
+        made, found = build()
+        shared = [frozen(fhir_safe(resource)) for resource in found]
         if keep(made):
             if len(self._entries) >= self.size:
                 self._entries.pop(next(iter(self._entries), None), None)
-            self._entries[key] = (_thaw(made), bytes(segment.read), segment.read_chars)
-        return made
+            self._entries[key] = (_thaw(made), shared, bytes(segment.read), segment.read_chars)
+        return made, shared
 
 
 _PATIENTS = registered(SegmentCache())
@@ -117,19 +125,20 @@ _ENCOUNTERS = registered(SegmentCache())
 
 def _patient(pid: Any, msg_key: str, mrn_type: str) -> tuple[str | None, dict]:
     """(patient_key, Patient) of a PID. A PID without an MRN is keyed by its message: not kept."""
-    return _PATIENTS.map(pid, (mrn_type,), lambda: (patient_key(pid, mrn_type), map_patient(pid, msg_key, mrn_type)),
-                         keep=lambda made: made[0] is not None)
+    (key, made), _ = _PATIENTS.map(pid, (mrn_type,), lambda: ((patient_key(pid, mrn_type), map_patient(pid, msg_key, mrn_type)), []),
+                                   keep=lambda made: made[0] is not None)
+    return key, made
 
 
 def _encounter(pv1: Any, event: str, facility: str, msg_key: str, patient: dict) -> tuple[str | None, dict, list[dict]]:
     """(encounter key, Encounter, the resources it names) of a PV1. A PV1 without a visit number (PV1-19) is keyed by its
     message: not kept. The status, which depends on the event too (A03 finishes the visit), is set on every call, so
     that one cached PV1 serves all the events a visit sees."""
-    def build() -> tuple[str | None, dict, list[dict]]:
+    def build() -> tuple[tuple[str | None, dict], list[dict]]:
         made, extra = map_encounter(pv1, event, facility, msg_key, patient)
         visit = comps(field(pv1, 19))
-        return (f"{unescape(visit[3].split('&')[0]) or facility}|{unescape(visit[0])}" if visit[0] else None), made, extra
-    key, made, extra = _ENCOUNTERS.map(pv1, (facility, patient["id"]), build, keep=lambda made: made[0] is not None)
+        return ((f"{unescape(visit[3].split('&')[0]) or facility}|{unescape(visit[0])}" if visit[0] else None), made), extra
+    (key, made), extra = _ENCOUNTERS.map(pv1, (facility, patient["id"]), build, keep=lambda made: made[0] is not None)
     made["status"] = visit_status(pv1, event)
     return key, made, extra
 
@@ -193,11 +202,14 @@ def hl7v2_to_fhir(raw: bytes | str, overrides: SenderOverrides | Profile | None 
 
 def _share(related: dict[str, dict], found: list[dict]) -> None:
     """Add resources several segments may name (Practitioners, Locations, Devices...) once each; when two
-    segments describe the same one, what the later adds is kept beside what the earlier said."""
+    segments describe the same one, what the later adds is kept beside what the earlier said (in a copy: the earlier
+    may be a cached, final one that other Bundles hold)."""
     for resource in found:
         known = related.setdefault(resource["id"], resource)
         if known is not resource:
-            known.update({k: v for k, v in resource.items() if k not in known})
+            more = {k: v for k, v in resource.items() if k not in known}
+            if more:
+                related[resource["id"]] = {**known, **more}
 
 
 def _booked(ids: list[str], anchor_index: int) -> bool:

@@ -58,3 +58,16 @@ def test_unmapped_fields_of_a_cached_segment_are_reported_again():
     pid = PID + "||||||||||||||||||||||||||extra-field-62"
     reports = [hl7v2_to_fhir("\r".join([MSH.format(kind="ADT^A08^ADT_A01"), pid, PV1])).unmapped_fields for _ in range(2)]
     assert reports[0] == reports[1] and any(name.startswith("PID-") for name in reports[0])
+
+
+def test_a_shared_resource_another_segment_adds_to_is_copied_not_changed():
+    """The attending doctor of a cached PV1 is a final, shared Practitioner; a PRT naming the same doctor with an
+    address adds it to this message's copy, and the next message with the PV1 alone has a doctor without one."""
+    datatypes.clear_caches()
+    doctor = "1001^Adams^Helen^^^Dr"
+    pv1 = "PV1|1|I|4W^401^A^FAC||||" + doctor + "||||||||||||V100^^^FAC^VN"
+    prt = "PRT|1|AD||AT^Attending Provider^HL70912|" + doctor + "|||||||||1 Main St^^Springfield^IL"
+    first, with_address, alone = mapped(PID, pv1), mapped(PID, pv1, prt), mapped(PID, pv1)
+    assert [len(of(m, "Practitioner")) for m in (first, with_address, alone)] == [1, 1, 1]
+    assert of(with_address, "Practitioner")[0]["address"][0]["city"] == "Springfield"
+    assert "address" not in of(alone, "Practitioner")[0] and of(alone, "Practitioner")[0] == of(first, "Practitioner")[0]
