@@ -35,6 +35,12 @@ def entry(resource: dict) -> dict:
     return {"fullUrl": f"urn:uuid:{resource['id']}", "resource": fhir_safe(resource)}
 
 
+def bundle_entries(resources: list[dict]) -> list[dict]:
+    """entry() of each resource, in one loop with fhir_safe's dispatch inlined: a Bundle has dozens, and the two calls
+    per resource were a tenth of the last pass."""
+    return [{"fullUrl": f"urn:uuid:{r['id']}", "resource": _object(r) if type(r) is dict else fhir_safe(r)} for r in resources]
+
+
 # FHIR strings may hold spaces, tabs, CR and LF, but no other whitespace (vertical tab, form feed, the
 # MLLP frame bytes, NBSP, U+2028...): feeds carry them, and one would fail the whole Bundle
 _OTHER_WHITESPACE = re.compile(r"[^\S \r\n\t]")

@@ -22,7 +22,7 @@ from fhir_mappers.encounter import encounter as map_encounter, practitioner, vis
 from fhir_mappers.episodes import episode_of_care
 from fhir_mappers.errors import HL7MappingError, MapperBug
 from fhir_mappers.header import message_header, unread_extension, unread_fields
-from fhir_mappers.ids import Clean, entry, fhir_safe, frozen, ref, resource_id
+from fhir_mappers.ids import Clean, bundle_entries, fhir_safe, frozen, ref, resource_id
 from fhir_mappers.orders import ORDER_SEGMENTS, order_resources
 from fhir_mappers.scheduling import SCHEDULE_SEGMENTS
 from fhir_mappers.organizations import message_parties
@@ -581,7 +581,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
     if unread:
         header.setdefault("extension", []).extend(e for e in (unread_extension(name, text) for name, text in unread) if e)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "id": resource_id("Bundle", msg_key), "type": "message",
-                              "entry": [entry(header)] + [entry(r) for r in resources]}
+                              "entry": bundle_entries([header, *resources])}
     if stamp:
         bundle["timestamp"] = stamp
     return MappedMessage(
