@@ -45,6 +45,12 @@ def clear_caches() -> None:
         cache.cache_clear()
 
 
+def cache_zone() -> ZoneInfo | None:
+    """What a cache of mapped values keys on besides the text: the sender's zone (timestamps without an offset are read
+    in it). None while the sender names its own code systems, which no cache key holds: nothing may be cached then."""
+    return None if _SYSTEMS.get() else _ZONE.get()
+
+
 def registered(cache: Any) -> Any:
     """An lru_cache of a mapper module, emptied by clear_caches with these."""
     _CACHES.append(cache)

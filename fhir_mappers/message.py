@@ -15,7 +15,7 @@ from fhir_mappers.charges import charge_item
 from fhir_mappers.conditions import allergy, allergy_reaction, allergy_update, condition, diagnosis_role, problem
 from fhir_mappers.consents import consent
 from fhir_mappers.death import death
-from fhir_mappers.datatypes import _SYSTEMS, _ZONE, comps, dtm, field, instant, registered, sender_context, unescape, unused
+from fhir_mappers.datatypes import cache_zone, comps, dtm, field, instant, registered, sender_context, unescape, unused
 from fhir_mappers.devices import application_device, equipment_device, software_device
 from fhir_mappers.documents import document_reference
 from fhir_mappers.encounter import encounter as map_encounter, practitioner, visit_details, visit_status
@@ -101,9 +101,10 @@ class SegmentCache:
     def map(self, segment: Any, key: tuple, build: Callable[[], tuple[Any, list[dict]]],
             keep: Callable[[Any], bool] = lambda made: True) -> tuple[Any, list[dict]]:
         """build() as of segment (its marks set as build leaves them); kept for the next time if keep(what it made)."""
-        if _SYSTEMS.get() or any(segment.read):
+        zone = cache_zone()
+        if zone is None or any(segment.read):
             return build()
-        key = (segment.text, _ZONE.get(), *key)
+        key = (segment.text, zone, *key)
         hit = self._entries.get(key)
         if hit is not None:
             made, shared, read, read_chars = hit
