@@ -57,11 +57,11 @@ def registered(cache: Any) -> Any:
     return cache
 
 
-def _cached(builder: Callable[[str], Any]) -> Callable[[str], Any]:
-    """Cache a datatype builder by its text and the sender's zone (its validity periods are read in that zone).
-    A feed repeats its patients, practitioners and codes message after message, and what the builder returns is a
-    final Clean value, so every Bundle that names the same one may share it. Long texts (free sender text) are not
-    kept, so the cache stays small whatever the feed."""
+def cached_by_text(builder: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Cache a builder of one field's text (a datatype, a result's units, an ordering provider) by the text and the
+    sender's zone (validity periods are read in that zone). A feed repeats its patients, practitioners and codes message
+    after message, and what the builder returns is final (Clean values, tuples), so every Bundle that names the same one
+    may share it. Long texts (free sender text) are not kept, so the cache stays small whatever the feed."""
     in_zone = registered(lru_cache(maxsize=4096)(lambda text, zone: builder(text)))
     empty = builder("")  # most fields a mapper asks for are empty
 
@@ -166,7 +166,7 @@ def dtm(value: str) -> str | None:
 
 
 @registered
-@lru_cache(maxsize=4096)  # see _cached
+@lru_cache(maxsize=4096)  # see cached_by_text
 def _dtm(value: str, zone: ZoneInfo) -> str | None:
     """dtm() of a field's text, read in `zone` when it has no offset. Cached: a message repeats its timestamps
     (MSH-7, OBR-7 and every OBX-14 of a panel), and the calendar check and zone lookup were the costliest
@@ -246,7 +246,7 @@ def number(text: str) -> float | None:
 
 
 def codeable(text: str) -> Clean | None:
-    """CWE/CE: code^text^system^alt code^alt text^alt system -> CodeableConcept. Cached (see _cached), except
+    """CWE/CE: code^text^system^alt code^alt text^alt system -> CodeableConcept. Cached (see cached_by_text), except
     when the sender names its own code systems (rare; the cache is keyed by the text alone)."""
     if not text:
         return None
@@ -282,7 +282,7 @@ def _codeable(text: str) -> Clean | None:
     return Clean(coding=CleanList(codings), text=label) if codings else Clean(text=label)
 
 
-_cached_codeable = _cached(_codeable)
+_cached_codeable = cached_by_text(_codeable)
 
 
 def in_system(concept: Clean, system: str) -> Clean:
@@ -337,7 +337,7 @@ def validity(start: str, end: str) -> dict[str, str] | None:
     return period or None
 
 
-@_cached
+@cached_by_text
 def identifier(cx: str) -> Clean | None:
     """CX: id^check^scheme^authority^type^facility^effective^expiration -> Identifier (7/8 its period)."""
     c = comps(cx, 8)
@@ -360,7 +360,7 @@ def _texts(values: Any) -> CleanList:
     return CleanList(t for t in (clean_text(unescape(v)) for v in values if v) if t)
 
 
-@_cached
+@cached_by_text
 def human_name(xpn: str) -> Clean | None:
     c = comps(xpn, 14)
     name: dict[str, Any] = {}
@@ -387,7 +387,7 @@ def human_name(xpn: str) -> Clean | None:
     return Clean(name) if name else None
 
 
-@_cached
+@cached_by_text
 def address(xad: str) -> Clean | None:
     c = comps(xad, 14)
     addr: dict[str, Any] = {}
@@ -425,7 +425,7 @@ CONTACTPOINT_PARTS = ((4, "http://hl7.org/fhir/StructureDefinition/contactpoint-
                       (7, "http://hl7.org/fhir/StructureDefinition/contactpoint-extension"))
 
 
-@_cached
+@cached_by_text
 def telecom(xtn: str) -> Clean | None:
     """XTN -> ContactPoint, with the value the V2-to-FHIR guide's XTN[ContactPoint] map gives it: 4 (communication
     address) for an Internet or X.400 address, or when 3 (equipment type) is empty, as an e-mail; any other
@@ -474,7 +474,7 @@ def telecom(xtn: str) -> Clean | None:
     return Clean(point)
 
 
-@_cached
+@cached_by_text
 def person(xcn: str) -> tuple[Clean | None, Clean | None]:
     """XCN: id^family^given^middle^suffix^prefix^degree ... 21 professional suffix -> (Identifier, HumanName), as the
     guide's XCN[Practitioner] map: the identifier's type is XCN-13 (table 0203); the name is the XPN it reads,

@@ -3,11 +3,10 @@ message and hands RXA/RXO/RXE/RXC/RXR/RXD to pharmacy.py and SCH/AIS/AIG/AIL/AIP
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
-from fhir_mappers.datatypes import (cache_zone, codeable, comps, dtm, entity_identifier, field, identifier_system, number, positive_int, quantity, reps,
-                                    registered, system_uri, unescape, unused)
+from fhir_mappers.datatypes import (cached_by_text, codeable, comps, dtm, entity_identifier, field, identifier_system, number, positive_int, quantity, reps,
+                                    system_uri, unescape, unused)
 from fhir_mappers.encounter import practitioner
 from fhir_mappers.ids import CleanList, fhir_safe, frozen, ref, resource_id
 from fhir_mappers.participants import V2_0443, practitioner_role
@@ -106,21 +105,15 @@ def _time_of_day(tm: str) -> str | None:
 def ordering_provider(xcn: str) -> list[dict[str, Any]]:
     """XCN of an ordering provider -> [PractitionerRole (code OP), its Practitioner...], or [] when empty.
     The guide maps ORC-12 to requester as a PractitionerRole that points at the Practitioner; made by
-    participants.practitioner_role, so a PRT OP of the same doctor is the same PractitionerRole. Cached: a feed's
-    orders name the same few hundred doctors (see message.SegmentCache for why final resources may be shared)."""
-    xcn = xcn.split("~")[0]
-    if not xcn:
-        return []
-    zone = cache_zone()
-    return _ordering_provider(xcn, zone) if zone is not None and len(xcn) <= 200 else _ordering_provider.__wrapped__(xcn, zone)
+    participants.practitioner_role, so a PRT OP of the same doctor is the same PractitionerRole."""
+    return _ordering_provider(xcn.split("~")[0])
 
 
-@registered
-@lru_cache(maxsize=1024)
-def _ordering_provider(xcn: str, zone: Any) -> list[dict[str, Any]]:
-    """(`zone` keys the cache: the XCN's validity dates are read in the sender's.)"""
-    role = {"coding": [{"system": V2_0443, "code": "OP", "display": "Ordering Provider"}]}
-    found = practitioner_role(role, xcn)
+@cached_by_text
+def _ordering_provider(xcn: str) -> CleanList:
+    """Cached, final: a feed's orders name the same few hundred doctors (message.SegmentCache says why final resources
+    may be shared)."""
+    found = practitioner_role({"coding": [{"system": V2_0443, "code": "OP", "display": "Ordering Provider"}]}, xcn)
     return CleanList(frozen(fhir_safe(r)) for r in found.made) if found.actor is not None else CleanList()
 
 

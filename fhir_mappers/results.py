@@ -8,8 +8,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from fhir_mappers.datatypes import (address, codeable, comps, dtm, entity_identifier, field, instant, number, registered, reps, system_uri, table_code,
-                                    unescape, unused)
+from fhir_mappers.datatypes import (address, cached_by_text, codeable, comps, dtm, entity_identifier, field, instant, number, registered, reps,
+                                    system_uri, table_code, unescape, unused)
 from fhir_mappers.ids import Clean, CleanList, clean_text, ref, resource_id
 from fhir_mappers.organizations import xon_organization
 from fhir_mappers.participants import coded_role, practitioner_role
@@ -43,16 +43,14 @@ def _quantity(value: float, unit_cwe: str, comparator: str = "") -> Clean:
     q: dict[str, Any] = {"value": value}
     if comparator:
         q["comparator"] = comparator
-    if unit_cwe:
-        q.update(_units(unit_cwe) if len(unit_cwe) <= 200 else _units.__wrapped__(unit_cwe))
+    q.update(_units(unit_cwe))
     return Clean(q)
 
 
-@registered
-@lru_cache(maxsize=1024)
+@cached_by_text
 def _units(unit_cwe: str) -> tuple[tuple[str, str], ...]:
-    """The unit, system and code a Quantity takes from a units CWE (OBX-6). Cached: a feed's results use a few
-    dozen units, one on every numeric result."""
+    """The unit, system and code a Quantity takes from a units CWE (OBX-6): a feed's results use a few dozen units, one
+    on every numeric result."""
     unit = comps(unit_cwe)
     found: list[tuple[str, str]] = []
     if unit[0] or unit[1]:
