@@ -9,7 +9,7 @@ BIN = $(VENV)/bin
 
 # the ICD-10-CM index (embeddings of the package's tabular list) is built once per package version and
 # encoder into .cache/icd10cm/ (minutes on a laptop's CPU), and the NER model's int8 twin (what the worker runs on
-# CPU) into .cache/onnx/ (seconds); later runs find them and return at once
+# CPU) into .cache/int8/ (about a minute); later runs find them and return at once
 # Debian's chromium (the dashboard's browser test) and redis-server (built with TLS, for the security test) when
 # missing and apt-get runs as root; never fails set-up (without them those tests skip with the reason)
 setup: $(VENV)/.installed

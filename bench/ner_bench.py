@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from clinstream.settings import REPO_ROOT, Settings
+from clinstream.synthetic import note_texts
 from processors.ner import NerModel
 
 BATCH_SIZES = (1, 8, 32, 128)
@@ -31,8 +32,6 @@ DEVEL = REPO_ROOT.parent / "shared" / "corpora" / "bc5cdr" / "devel.tsv"
 
 def short_notes(model: NerModel, n: int, tokens: int = 75) -> list[str]:
     """Generator notes cut at word boundaries into pieces of about `tokens` word pieces."""
-    from pipeline_bench import note_texts  # bench/ is on sys.path when run as a script
-
     pieces: list[str] = []
     for text in note_texts(max(16, n // 4)):
         words = text.split()
@@ -113,7 +112,7 @@ def main() -> None:
         reference: list[set] | None = None
         reference_f1: float | None = None
         for precision in precisions[device]:
-            model = NerModel(settings.ner_model, device=device, precision=precision, onnx_cache=settings.onnx_cache_dir)
+            model = NerModel(settings.ner_model, device=device, precision=precision, int8_cache=settings.int8_cache_dir)
             if not notes:
                 notes = short_notes(model, args.notes)
                 lengths = [len(ids) for ids in model.tokenizer(notes)["input_ids"]]

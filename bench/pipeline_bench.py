@@ -17,28 +17,14 @@ import torch
 from clinstream import services
 from clinstream.run import Collector, publish, start_stage, stop_stages, summarize, wait_ready
 from clinstream.settings import Settings
-from clinstream.synthetic import generate
-from processors.narrative import narratives
-from processors.normalize import normalize
-from clinstream.envelope import SourceRecord
+from clinstream.synthetic import generate, note_texts
 from streams.topics import ensure_topics
-
-
-def note_texts(n: int) -> list[str]:
-    feed = generate(max(400, n * 12), seed=11)
-    texts = []
-    for m in feed.messages:
-        if m.kind == "note" and m.valid:
-            env = normalize(m.value, "hl7v2", source=SourceRecord(topic="b", partition=0, offset=0),
-                            received_at="2026-01-01T00:00:00+00:00", normalized_at="2026-01-01T00:00:00+00:00", max_bytes=10**7)
-            texts.extend(n.text for n in narratives(env.bundle))
-    return texts[:n]
 
 
 def bench_ner(settings: Settings, n_notes: int) -> dict:
     from processors.ner import NerModel
 
-    model = NerModel(settings.ner_model, device=settings.device, precision=settings.ner_precision, onnx_cache=settings.onnx_cache_dir)
+    model = NerModel(settings.ner_model, device=settings.device, precision=settings.ner_precision, int8_cache=settings.int8_cache_dir)
     texts = note_texts(n_notes)
     words = sum(len(t.split()) for t in texts)
     kwargs = dict(max_batch=settings.batch_max_size, token_budget=settings.batch_token_budget,

@@ -81,7 +81,7 @@ def eval_ner_cmd(
 
     settings = get_settings()
     ner = NerModel(model or settings.ner_model, device=settings.device, precision=settings.ner_precision,
-                   onnx_cache=settings.onnx_cache_dir)
+                   int8_cache=settings.int8_cache_dir)
     report = evaluate(ner, read_iob(file)) | {"precision": ner.precision}
     text = json.dumps(report, indent=2)
     if json_out:
@@ -109,12 +109,12 @@ def index_icd10cm_cmd(
 
 @index_app.command("ner-int8")
 def index_ner_int8_cmd() -> None:
-    """Export the NER model to ONNX and quantize it to int8 for CPU inference (what `auto` precision runs on
-    CPU); a no-op when the cache holds it for this model and these library versions. Prints the file."""
+    """Export the NER model and quantize it to int8 for CPU inference through OpenVINO (what `auto` precision runs
+    on CPU); a no-op when the cache holds it for this model and these library versions. Prints the file."""
     from processors.ner import NerModel
 
     settings = get_settings()
-    model = NerModel(settings.ner_model, device="cpu", precision="int8", onnx_cache=settings.onnx_cache_dir)
+    model = NerModel(settings.ner_model, device="cpu", precision="int8", int8_cache=settings.int8_cache_dir)
     typer.echo(str(model.model.path))
 
 
@@ -157,7 +157,7 @@ def annotate_cmd(
     settings = get_settings()
     lines = list(texts or [line.rstrip("\n") for line in sys.stdin if line.strip()])
     model = NerModel(settings.ner_model, device=settings.device, threads=settings.torch_threads, precision=settings.ner_precision,
-                     onnx_cache=settings.onnx_cache_dir)
+                     int8_cache=settings.int8_cache_dir)
     coder = _load_coder()
     ner_ref = ModelRef(task="ner", name=model.name, version=model.version)
     coder_ref = ModelRef(task="icd10cm", name=coder.name, version=coder.version)

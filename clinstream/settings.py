@@ -71,13 +71,13 @@ class Settings(BaseSettings):
     # --- inference
     ner_model: Path = REPO_ROOT / "models" / "ner-minilm-bc5cdr"
     device: str = "auto"  # auto | cpu | cuda
-    # auto: bf16 on CUDA, int8 (ONNX Runtime) on CPU, fp32 where onnxruntime is missing | fp32 | bf16 | fp16 | int8.
+    # auto: bf16 on CUDA, int8 (OpenVINO) on CPU, fp32 where openvino is missing | fp32 | bf16 | fp16 | int8.
     # bf16 on CPU runs faster on some CPUs, but a note's entities then depend on the notes batched with it: see
     # processors/ner.resolve_precision
     ner_precision: str = "auto"
-    # the int8 ONNX twin of the NER model, exported and quantized on first use (seconds; `clinstream index
-    # ner-int8` ahead of time) and reused after; a build product like the ICD-10-CM index
-    onnx_cache_dir: Path = REPO_ROOT / ".cache" / "onnx"
+    # the int8 OpenVINO twin of the NER model, exported, calibrated and quantized on first use (about a minute;
+    # `clinstream index ner-int8` ahead of time) and reused after; a build product like the ICD-10-CM index
+    int8_cache_dir: Path = REPO_ROOT / ".cache" / "int8"
     batch_max_size: int = 32
     batch_max_wait_s: float = 0.05
     batch_token_budget: int = 2048  # padded tokens per forward pass; on CPU larger passes fall out of cache and run slower (bench)

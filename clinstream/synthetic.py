@@ -829,6 +829,23 @@ SCENARIOS: dict[str, list[tuple[int, str, object, tuple[str, ...], tuple[tuple[s
 }
 
 
+def note_texts(n: int, *, seed: int = 11) -> list[str]:
+    """`n` clinical notes as the inference worker reads them: the narratives of the generator's note messages,
+    normalized as the pipeline normalizes them (benchmarks, and calibrating the int8 NER model)."""
+    from clinstream.envelope import SourceRecord
+    from processors.narrative import narratives
+    from processors.normalize import normalize
+
+    texts: list[str] = []
+    for m in generate(max(400, n * 12), seed=seed).messages:
+        if m.kind == "note" and m.valid:
+            envelope = normalize(m.value, "hl7v2", source=SourceRecord(topic="notes", partition=0, offset=0),
+                                 received_at="2026-01-01T00:00:00+00:00", normalized_at="2026-01-01T00:00:00+00:00",
+                                 max_bytes=10**7)
+            texts.extend(narrative.text for narrative in narratives(envelope.bundle))
+    return texts[:n]
+
+
 def scenarios(*, start: datetime | None = None, seed: int = 5, first_mrn: int = 9_000_001) -> Feed:
     """The five scenario patients (MRNs first_mrn...), admitted ten minutes apart, in time order; each message
     carries its scenario's hand-written flags and alerts; `expected_state` holds the band at the end."""

@@ -18,7 +18,7 @@ import torch
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from processors import abbreviations, onnx_int8
+from processors import abbreviations, openvino_int8
 from processors.model_delta import DELTA_FILE, META_FILE, apply_delta, base_model_dir, read_meta
 
 # the base checkpoint has a pooler and no head: transformers' load report about that is expected noise
@@ -51,24 +51,24 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA, and on CPU int8 through ONNX Runtime (2.0x fp32 end to
-    end on a 2-core AVX-512 EPYC, devel F1 0.8587 as fp32's) where onnxruntime is installed, else fp32. Both give
-    a note the same entities whichever notes share its batch (int8 quantizes each token's activations by its own
-    range: onnx_int8.quantize_rows). bf16 on CPU does not: its coarse rounding turned the batch shape's different
+    """`auto` is bf16 (fp16 where bf16 is missing) on CUDA, and on CPU int8 through OpenVINO (4.2x fp32's forward
+    pass on a 2-core AVX-512 EPYC, devel F1 0.857 against fp32's 0.859) where openvino and nncf are installed, else
+    fp32. Both give a note the same entities whichever notes share its batch (int8's activation scales are fixed
+    at set-up: processors/openvino_int8.py). bf16 on CPU does not: its coarse rounding turned the batch shape's different
     summation orders into moved boundaries (3 of 865 entities of 64 long notes), and it ran 0.65x fp32 on an
     AVX-512 Xeon without AMX. A site may choose any (bench/ner_bench.py measures them)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     if device.type == "cuda":
         if precision == "int8":
-            raise ValueError("int8 (ONNX Runtime) runs on CPU only")
+            raise ValueError("int8 (OpenVINO) runs on CPU only")
         if precision == "auto":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         return precision
-    if precision == "int8" and not onnx_int8.available():
-        raise ValueError("int8 needs onnxruntime, onnx and onnxscript")
+    if precision == "int8" and not openvino_int8.available():
+        raise ValueError("int8 needs openvino, nncf, onnx and onnxscript")
     if precision == "auto":
-        return "int8" if onnx_int8.available() else "fp32"
+        return "int8" if openvino_int8.available() else "fp32"
     return precision
 
 
@@ -119,9 +119,9 @@ class NerModel:
     """A loaded token-classification model; `predict` is pure given the weights."""
 
     def __init__(
-        self, path: Path, device: str = "auto", threads: int = 0, precision: str = "auto", onnx_cache: Path | None = None
+        self, path: Path, device: str = "auto", threads: int = 0, precision: str = "auto", int8_cache: Path | None = None
     ) -> None:
-        """`onnx_cache`: where the int8 ONNX twin of the model is kept between loads (default: a temp folder)."""
+        """`int8_cache`: where the int8 twin of the model is kept between loads (default: a temp folder)."""
         if threads:
             torch.set_num_threads(threads)
         self.path = Path(path)
@@ -139,8 +139,9 @@ class NerModel:
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
         self.model.to(self.device, dtype=self.dtype).eval()
         if self.precision == "int8":
-            cache = onnx_cache or Path(tempfile.gettempdir()) / "clinstream-onnx"
-            self.model = onnx_int8.int8_classifier(self.model, self._weights_key(), cache, torch.get_num_threads())
+            cache = int8_cache or Path(tempfile.gettempdir()) / "clinstream-int8"
+            self.model = openvino_int8.int8_classifier(self.model, self.tokenizer, self._weights_key(), cache,
+                                                       torch.get_num_threads())
         self._allowed = allowed_transitions(self.labels).numpy()
         self._start_allowed = np.array([not lab.startswith("I-") for lab in self.labels])
         self.name = self.meta.get("name", self.path.name)

@@ -19,7 +19,7 @@ from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
-from processors import abbreviations, onnx_int8
+from processors import abbreviations, openvino_int8
 from processors.model_delta import DELTA_FILE, base_info, save_delta, write_meta
 from processors.ner import LABELS, NerModel, base_model_dir
 
@@ -208,7 +208,7 @@ def train_ner(
     report = evaluate(NerModel(out_dir, device="cpu", precision="fp32"), devel)
     report["data"] = str(Path(devel_path).name)
     meta["devel"] = report
-    if onnx_int8.available():  # what the worker runs on CPU by default
+    if openvino_int8.available():  # what the worker runs on CPU by default
         meta["devel_int8"] = evaluate(NerModel(out_dir, device="cpu", precision="int8"), devel)["micro"]
     write_meta(out_dir, meta)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -226,8 +226,9 @@ def model_card(meta: dict[str, Any]) -> str:
     t = meta["training"]
     int8 = meta.get("devel_int8")
     int8_line = (
-        f"\nThe scores are the fp32 model's (torch). In int8 through ONNX Runtime, activations quantized per token (what\n"
-        f"the worker runs on CPU by default, `processors/onnx_int8.py`): micro precision {int8['precision']:.3f}, recall\n"
+        f"\nThe scores are the fp32 model's (torch). In int8 through OpenVINO, activation scales calibrated on generator\n"
+        f"notes (what the worker runs on CPU by default, `processors/openvino_int8.py`): micro precision\n"
+        f"{int8['precision']:.3f}, recall "
         f"{int8['recall']:.3f}, F1 {int8['f1']:.3f} on the same sentences.\n"
         if int8 else ""
     )

@@ -163,7 +163,7 @@ class InferenceWorker:
         loop = asyncio.get_running_loop()
         s = self.settings
         self.model = await loop.run_in_executor(self.executor, lambda: NerModel(
-            s.ner_model, device=s.device, threads=s.torch_threads, precision=s.ner_precision, onnx_cache=s.onnx_cache_dir))
+            s.ner_model, device=s.device, threads=s.torch_threads, precision=s.ner_precision, int8_cache=s.int8_cache_dir))
         self.model_ref = ModelRef(task="ner", name=self.model.name, version=self.model.version)
         self.coder = await loop.run_in_executor(self.executor, self._load_coder)
         if s.note_classifier is not None:

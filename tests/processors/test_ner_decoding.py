@@ -48,17 +48,17 @@ def test_token_budget_groups():
 
 
 def test_precision_defaults_and_limits():
-    """auto is int8 on CPU where onnxruntime is installed (its entities do not depend on the batch), else fp32; int8
-    is CPU-only and needs onnxruntime; typos are refused."""
+    """auto is int8 on CPU where openvino and nncf are installed (its entities do not depend on the batch), else
+    fp32; int8 is CPU-only and needs them; typos are refused."""
     import pytest
 
     from processors.ner import resolve_precision
 
     cpu = torch.device("cpu")
     assert resolve_precision("auto", cpu) == "int8"
-    with mock.patch("processors.onnx_int8.available", return_value=False):
+    with mock.patch("processors.openvino_int8.available", return_value=False):
         assert resolve_precision("auto", cpu) == "fp32"
-    with mock.patch("processors.onnx_int8.available", return_value=False), pytest.raises(ValueError):
+    with mock.patch("processors.openvino_int8.available", return_value=False), pytest.raises(ValueError):
         resolve_precision("int8", cpu)
     assert resolve_precision("int8", cpu) == "int8"
     with pytest.raises(ValueError):
