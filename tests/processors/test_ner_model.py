@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from clinstream.settings import REPO_ROOT
+from clinstream.settings import REPO_ROOT, Settings
 from processors.ner import DELTA_FILE, META_FILE, NerModel
 
 MODEL = REPO_ROOT / "models" / "ner-minilm-bc5cdr"
@@ -14,12 +14,12 @@ MODEL = REPO_ROOT / "models" / "ner-minilm-bc5cdr"
 
 @pytest.fixture(scope="module")
 def model():
-    return NerModel(MODEL, device="cpu")  # auto: what the worker runs on CPU
+    return NerModel(MODEL, device="cpu", int8_cache=Settings().int8_cache_dir)  # auto: what the worker runs on CPU
 
 
 @pytest.fixture(scope="module")
 def quantized():
-    return NerModel(MODEL, device="cpu", precision="int8")
+    return NerModel(MODEL, device="cpu", precision="int8", int8_cache=Settings().int8_cache_dir)  # set-up built it
 
 
 def test_delta_is_small_and_described():
