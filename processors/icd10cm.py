@@ -590,10 +590,7 @@ class Coder:
         sims[:, ~mask] = -2.0
         # enough rows to fill `candidates` distinct codes in all but odd cases
         top = torch.topk(sims, min(sims.shape[1], ranking.candidates * 8), dim=1)
-        gives = {text: context_gives(text) for text in texts}
-        for mention, prep in zip(mentions, prepared):
-            gives[prep.text] |= context_gives(mention)
-        per_text: dict[str, list[tuple[str, float]]] = {}
+        candidates: dict[str, dict[str, float]] = {}  # text -> its best `candidates` codes
         for row, text in enumerate(texts):
             best: dict[str, float] = {}
             for score, r in zip(top.values[row].tolist(), top.indices[row].tolist()):
@@ -602,11 +599,19 @@ class Coder:
                     best[code] = score
                     if len(best) >= ranking.candidates:
                         break
-            penalised = {c for c in best if self.needs.get(c, 0) & ~gives[text]}
-            per_text[text] = rerank(list(best.items()), self.general, ranking, max(k, 1), penalised)
+            candidates[text] = best
+        # each mention ranked by what its own words give ("acute", "bilateral"...): two mentions that embed as
+        # one text ("acute pancreatitis" and "pancreatitis", the qualifier dropped) rank alike only if their
+        # words do, so a mention's codes never depend on the other mentions of its batch
+        ranked_by: dict[tuple[str, int], list[tuple[str, float]]] = {}
         results = []
         for mention, prep in zip(mentions, prepared):
-            ranked = per_text[prep.text]
+            key = (prep.text, context_gives(prep.text) | context_gives(mention))
+            if key not in ranked_by:
+                best = candidates[prep.text]
+                penalised = {c for c in best if self.needs.get(c, 0) & ~key[1]}
+                ranked_by[key] = rerank(list(best.items()), self.general, ranking, max(k, 1), penalised)
+            ranked = ranked_by[key]
             matches: list[CodeMatch] = []
             if prep.code and prep.code in self.code_pos:
                 matches.append(self._match(prep.code, 1.0))
