@@ -9,7 +9,7 @@ correction) and OpenVINO runs the result with VNNI int8 kernels.
 
 Measured side by side on a 2-core AVX-512 EPYC (VNNI, BF16), batch 32 of 75-token notes, forward pass, median of
 7: torch fp32 61, ONNX Runtime int8 with a scale per token (the CPU default before 2026-12-03) 137, OpenVINO bf16
-165, OpenVINO static int8 258 notes/s. Devel F1 0.8572 against fp32's 0.8587 (ONNX Runtime per token 0.8587).
+165, OpenVINO static int8 258 notes/s. Devel F1 0.8576 against fp32's 0.8587 (ONNX Runtime per token 0.8587).
 
 The fp32 model is exported with torch's dynamo exporter (the TorchScript exporter traced transformers 5's
 attention masks wrongly: logits off by up to 4), quantized once and cached by model version and library
