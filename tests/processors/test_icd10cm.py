@@ -188,11 +188,35 @@ def test_batch_equals_one_by_one(coder):
     # is a later one: ranked together by the words of both, "inferior STEMI" took I22.9 (subsequent) from I21.19
     mentions = ["pneumonia", "DM2 w/ neuropathy", "acute on chronic systolic CHF", "pnuemonia", "HTN",
                 "inferior STEMI", "recurrent episodes of inferior STEMI"]
+    coder.clear_cache()
     batch = coder.code(mentions)
-    alone = [coder.code([m])[0] for m in mentions]
+    alone = []
+    for m in mentions:
+        coder.clear_cache()  # searched alone, not read from the batch's search
+        alone.append(coder.code([m])[0])
     assert [[m.code for m in ms] for ms in alone] == [[m.code for m in ms] for ms in batch]
     assert [[m.score for m in ms] for ms in alone] == [pytest.approx([m.score for m in ms], abs=2e-4) for ms in batch]
     assert all(len(ms) == 5 and ms[0].score >= ms[-1].score - 0.2 for ms in batch)
+
+
+@pytest.mark.icd10cm_index
+def test_a_cached_search_gives_what_a_fresh_one_gives(coder, monkeypatch):
+    """Texts searched before come from the cache, kept per ranking (the plain ranking's five description
+    candidates are not the tuned ranking's 64), and the cache keeps at most SEARCH_CACHE_SIZE texts."""
+    from processors import icd10cm
+
+    mentions = ["acute kidney injury", "heart failure", "DM2 w/ neuropathy", "inferior STEMI"]  # two embed alike in both
+    coder.clear_cache()
+    plain = coder.code(mentions, ranking=icd10cm.PLAIN)
+    coder.clear_cache()
+    fresh = coder.code(mentions)
+    assert coder.code(mentions, ranking=icd10cm.PLAIN) == plain  # the tuned ranking's searches are cached
+    assert coder.code(mentions) == fresh  # both are
+    monkeypatch.setattr(icd10cm, "SEARCH_CACHE_SIZE", 2)
+    coder.clear_cache()
+    assert coder.code(mentions) == fresh
+    assert len(coder._searched) == 2
+    coder.clear_cache()
 
 
 @pytest.mark.icd10cm_index
