@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 import logging
 import os
 import re
 import tempfile
 import warnings
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -39,14 +41,18 @@ CALIBRATION_BATCH = 16
 
 
 def available() -> bool:
-    try:
-        import nncf  # noqa: F401
-        import onnx  # noqa: F401
-        import onnxscript  # noqa: F401
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return all(importlib.util.find_spec(name) is not None for name in ("nncf", "onnx", "onnxscript", "openvino"))
+
+
+def _nncf() -> Any:
+    """NNCF with its usage telemetry off. openvino-telemetry reads a missing consent file as consent, so NNCF would
+    send usage events to Google Analytics from a hospital's machine while quantizing; NNCF swaps in its no-op
+    stub when NNCF_CI is set at its import (nncf/telemetry/wrapper.py, NNCF 3.4). Nothing else imports nncf."""
+    if not os.environ.get("NNCF_CI"):
+        os.environ["NNCF_CI"] = "1"
+    import nncf
+
+    return nncf
 
 
 class OpenVinoTokenClassifier:
@@ -71,12 +77,9 @@ class OpenVinoTokenClassifier:
 
 
 def cache_key(model_version: str) -> str:
-    import nncf
-    import openvino
-
     # the recipe: "eager" attention exported (no scaled_dot_product_attention), "static" int8; a new recipe, a new twin
-    ov_version = openvino.__version__.split("-")[0]
-    return f"{model_version}-torch{torch.__version__.split('+')[0]}-ov{ov_version}-nncf{nncf.__version__}-eager-static-int8"
+    versions = f"torch{torch.__version__.split('+')[0]}-ov{metadata.version('openvino')}-nncf{metadata.version('nncf')}"
+    return f"{model_version}-{versions}-eager-static-int8"
 
 
 def int8_classifier(model: torch.nn.Module, tokenizer: Any, model_version: str, cache_dir: Path,
@@ -122,8 +125,9 @@ def calibration_inputs(tokenizer: Any) -> list[dict[str, Any]]:
 
 
 def export_int8(model: torch.nn.Module, calibration: Sequence[dict[str, Any]], path: Path) -> None:
-    import nncf
     import openvino as ov
+
+    nncf = _nncf()
 
     class Logits(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
