@@ -24,6 +24,7 @@ import importlib.util
 import logging
 import os
 import re
+import sys
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -33,6 +34,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import torch
+
+# No telemetry from a hospital's machine. `import openvino` sends a Google Analytics event (its model converter's
+# "general_import") and NNCF sends usage events while quantizing, because openvino-telemetry takes a missing
+# consent file as consent. Both fall back to their own no-op stubs when that package cannot be imported, so this
+# process never imports it; openvino and nncf are imported only below, after this line.
+sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
 
 # Calibration: the generator's notes, what the worker reads. Calibrated on them alone the twin scored devel F1
 # 0.8572; on them and ICD-10-CM descriptions 0.8576; on 256 BC5CDR training sentences too 0.8578 (fp32 0.8587)
@@ -44,15 +51,6 @@ def available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("nncf", "onnx", "onnxscript", "openvino"))
 
 
-def _nncf() -> Any:
-    """NNCF with its usage telemetry off. openvino-telemetry reads a missing consent file as consent, so NNCF would
-    send usage events to Google Analytics from a hospital's machine while quantizing; NNCF swaps in its no-op
-    stub when NNCF_CI is set at its import (nncf/telemetry/wrapper.py, NNCF 3.4). Nothing else imports nncf."""
-    if not os.environ.get("NNCF_CI"):
-        os.environ["NNCF_CI"] = "1"
-    import nncf
-
-    return nncf
 
 
 class OpenVinoTokenClassifier:
@@ -125,9 +123,8 @@ def calibration_inputs(tokenizer: Any) -> list[dict[str, Any]]:
 
 
 def export_int8(model: torch.nn.Module, calibration: Sequence[dict[str, Any]], path: Path) -> None:
+    import nncf
     import openvino as ov
-
-    nncf = _nncf()
 
     class Logits(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
