@@ -96,7 +96,7 @@ def main() -> None:
     precisions = {"cpu": ["fp32", "bf16", "int8"], "cuda": ["fp32", "bf16", "fp16"]}
 
     devel = None
-    if DEVEL.exists():
+    if DEVEL.exists() and args.devel_sentences > 0:  # 0: speed only
         from processors.ner_training import read_iob
 
         devel = read_iob(DEVEL)[: args.devel_sentences]
