@@ -589,9 +589,10 @@ class Coder:
             return []
         prepared = [self.prepare(m, ranking) for m in mentions]
         candidates = self._search(sorted({p.text for p in prepared}), ranking)
-        # each mention ranked by what its own words give ("acute", "bilateral"...): two mentions that embed as
-        # one text ("acute pancreatitis" and "pancreatitis", the qualifier dropped) rank alike only if their
-        # words do, so a mention's codes never depend on the other mentions of its batch
+        # each mention ranked by the context its own words give (history, subsequent, pregnancy...): two mentions
+        # that embed as one text ("recurrent episodes of inferior STEMI" and "inferior STEMI", the shorthand's
+        # drop list taking "recurrent episodes of") rank alike only if their words do, so a mention's codes never
+        # depend on the other mentions of its batch
         ranked_by: dict[tuple[str, int], list[tuple[str, float]]] = {}
         results = []
         for mention, prep in zip(mentions, prepared):
