@@ -51,8 +51,6 @@ def available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("nncf", "onnx", "onnxscript", "openvino"))
 
 
-
-
 class OpenVinoTokenClassifier:
     """Called like a transformers token classifier: `(input_ids=, attention_mask=) -> .logits` (CPU tensors).
     One inference request: call it from one thread at a time (the worker's model thread)."""
@@ -166,10 +164,7 @@ def export_int8(model: torch.nn.Module, calibration: Sequence[dict[str, Any]], p
 
 def _check_export(model: torch.nn.Module, path: Path, ids: torch.Tensor, mask: torch.Tensor) -> None:
     """The exported fp32 graph must give torch's logits on real tokens: a wrong export is silent otherwise."""
-    import openvino as ov
-
-    request = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}).create_infer_request()
-    exported = torch.from_numpy(request.infer({"input_ids": ids[:, :20].numpy(), "attention_mask": mask[:, :20].numpy()})[0])
+    exported = OpenVinoTokenClassifier(path, threads=0)(input_ids=ids[:, :20], attention_mask=mask[:, :20]).logits
     with torch.inference_mode():
         expected = model(input_ids=ids[:, :20], attention_mask=mask[:, :20]).logits
     worst = float((exported - expected)[mask[:, :20].bool()].abs().max())
@@ -179,8 +174,8 @@ def _check_export(model: torch.nn.Module, path: Path, ids: torch.Tensor, mask: t
 
 @contextlib.contextmanager
 def _quiet():
-    """The exporter prints its progress and warns (optional torchvision ops, axis names), and the quantizer
-    warns on the root logger about optional pre-processing; none of it is news in a worker's log."""
+    """The exporter prints its progress and warns (optional torchvision ops, axis names), and NNCF prints its
+    progress bars and statistics tables; none of it is news in a worker's log."""
     loggers = [logging.getLogger(), logging.getLogger("torch.onnx")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
