@@ -149,7 +149,9 @@ def annotate_cmd(
     texts: Annotated[Optional[list[str]], typer.Argument(help="clinical texts (default: one per line on stdin)")] = None,
 ) -> None:
     """NER, assertion and ICD-10-CM codes for clinical text, one JSON line per text: {"text", "entities": [{text,
-    label, start, end, score, assertion, icd10cm, expands (a short form's long form, when the text defines it)}]}. The inference worker's own functions, so models can be checked by hand."""
+    label, source_label (the model's, or shorthand for a clinical abbreviation from the lexicon), start, end, score, assertion,
+    icd10cm, expands (a short form's long form, when the text defines it)}]}. The inference worker's own functions, so models
+    can be checked by hand."""
     from clinstream.envelope import ModelRef
     from processors.diagnoses import mentions_to_code
     from processors.enrich import text_envelopes, with_codes, with_entities
@@ -169,7 +171,7 @@ def annotate_cmd(
         mentions = mentions_to_code(envelopes)
         codes = dict(zip(mentions, coder.code(mentions, k=settings.icd10cm_top_k))) if mentions else {}
         for text, env in zip(chunk, with_codes(envelopes, codes, coder_ref)):
-            entities = [e.model_dump(include={"text", "label", "start", "end", "score", "assertion", "icd10cm", "expands"}, exclude_none=True)
+            entities = [e.model_dump(include={"text", "label", "source_label", "start", "end", "score", "assertion", "icd10cm", "expands"}, exclude_none=True)
                         for e in env.entities]
             typer.echo(json.dumps({"text": text, "entities": entities}))
 

@@ -53,7 +53,8 @@ class Entity(Model):
 
     narrative_id: str
     label: str = Field(description="clinical label: PROBLEM or MEDICATION")
-    source_label: str = Field(description="the model's own label: Disease or Chemical")
+    source_label: str = Field(description="the model's own label, Disease or Chemical; or shorthand: a clinical abbreviation "
+                                          "the lexicon names as a problem (processors/icd10cm_synonyms.yaml), which the model missed")
     start: int = Field(description="character offset into the narrative's text")
     end: int
     text: str

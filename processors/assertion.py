@@ -26,6 +26,7 @@ from bisect import bisect_right
 from typing import NamedTuple
 
 from clinstream.envelope import Assertion
+from processors.phrases import lower_keeping_offsets, trie_regex
 
 MAX_SCOPE_TOKENS = 15  # long enough for a review-of-systems list, short enough to stop a runaway scope
 PRECEDENCE: list[Assertion] = ["negated", "family", "hypothetical", "historical", "possible"]
@@ -127,34 +128,12 @@ class _Rule(NamedTuple):
     ends: frozenset[Assertion | None] = frozenset()  # a terminator's: the categories whose scopes it ends, None: all
 
 
-def _trie_regex(phrases: list[str]) -> re.Pattern[str]:
-    """One regex for all phrases, factored as a character trie: Python's re tries a plain alternation of
-    hundreds of phrases branch by branch at every position (milliseconds a sentence); a trie tries one.
-    Longer phrases win (children before the end of a phrase); a space matches any run of whitespace."""
-    trie: dict[str, dict] = {}
-    for p in phrases:
-        node = trie
-        for ch in " ".join(p.lower().split()):
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def body(node: dict[str, dict], last: str) -> str:
-        alts = [(r"\s+" if ch == " " else re.escape(ch)) + body(child, ch) for ch, child in node.items() if ch]
-        if "" in node:
-            alts.append(r"(?!\w)" if last.isalnum() else "")
-        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-
-    words = [re.escape(ch) + body(child, ch) for ch, child in trie.items() if ch.isalnum()]
-    others = [re.escape(ch) + body(child, ch) for ch, child in trie.items() if not ch.isalnum()]
-    return re.compile("|".join([r"(?<!\w)(?:" + "|".join(words) + ")", *others]))  # one look-behind, not one a branch
-
-
 # phrase -> rule; the longest phrase at a position wins, as in ConText's lexicon matching
 _RULES: dict[str, _Rule] = {p: _Rule("pseudo", None, "") for p in PSEUDO_TRIGGERS}
 _RULES.update({p: _Rule("terminator", None, "", frozenset(c for c, ps in TERMINATORS.items() if p in ps))
                for ps in TERMINATORS.values() for p in ps})
 _RULES.update({p: _Rule("trigger", c, d) for c, ds in TRIGGERS.items() for d, ps in ds.items() for p in ps})
-_PHRASES = _trie_regex(list(_RULES))
+_PHRASES = trie_regex(list(_RULES))
 _WORD = re.compile(r"\w+")
 _HEADERS = sorted(SECTION_HEADERS, key=len, reverse=True)
 _SPLIT = re.compile(r"[\n;:.!?](?:(?<=\n)[ \t\r]*\n|(?<=[.!?])(?=\s|$)|(?<=[;:]))")
@@ -204,9 +183,7 @@ def sentences(text: str) -> list[_Sentence]:
 
 def _analyse(text: str, sentence: _Sentence) -> list[_Match]:
     """The sentence's triggers and terminators, pseudo-triggers dropped."""
-    lower = text[sentence.start:sentence.end].lower()
-    if len(lower) != sentence.end - sentence.start:  # the odd character whose lower case is longer
-        lower = "".join(c if len(c.lower()) > 1 else c.lower() for c in text[sentence.start:sentence.end])
+    lower = lower_keeping_offsets(text[sentence.start:sentence.end])
     matches = (_Match(sentence.start + m.start(), sentence.start + m.end(), _RULES[" ".join(m.group().split())])
                for m in _PHRASES.finditer(lower))
     return [m for m in matches if m.rule.kind != "pseudo"]

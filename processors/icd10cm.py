@@ -27,6 +27,7 @@ import torch
 import yaml
 
 from clinstream.envelope import CodeMatch
+from processors.phrases import lower_keeping_offsets, trie_regex
 
 PACKAGE = "simple-icd-10-cm"
 SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -73,8 +74,13 @@ class Shorthand:
     drop: list[str]
     patterns: list[tuple[str, str]]
     codes: dict[str, str] = field(default_factory=dict)  # squashed phrase -> code
+    problems: list[str] = field(default_factory=list)  # abbreviations that name a problem on their own in a note
+    problem_exceptions: list[str] = field(default_factory=list)  # regular expressions: uses that mean something else
 
     def __post_init__(self) -> None:
+        unknown = [t for t in self.problems if t not in self.abbreviations]
+        if unknown:  # the coder must be able to expand every problem NER tags from here
+            raise ValueError(f"problems without an abbreviations entry: {unknown}")
         terms = {t: e for t, e in self.abbreviations.items()}
         terms.update({t: "" for t in self.drop})
         exact = sorted((t for t in terms if t != t.lower()), key=len, reverse=True)
@@ -88,6 +94,17 @@ class Shorthand:
         self._groups = [t for t, _ in alternatives]
         self._patterns = [(re.compile(p), r) for p, r in self.patterns]
         self._codes = {self._rewrite(phrase): code for phrase, code in self.codes.items()}
+        # matched lower-cased in one trie regex (an alternation of 150 terms took 2 ms a note); the case rule after:
+        # a term with capitals only as written, a lower-case one in any case
+        self._problem_regex = trie_regex(self.problems) if self.problems else None
+        self._problem_forms: dict[str, set[str] | None] = {}
+        for term in self.problems:
+            key = " ".join(term.lower().split())
+            if term == term.lower():
+                self._problem_forms[key] = None
+            elif self._problem_forms.get(key, set()) is not None:
+                self._problem_forms.setdefault(key, set()).add(term)  # type: ignore[union-attr]
+        self._problem_exceptions = [re.compile(p) for p in self.problem_exceptions]
 
     @classmethod
     def load(cls, path: Path = SYNONYMS_FILE) -> Shorthand:
@@ -98,6 +115,8 @@ class Shorthand:
             drop=[str(d) for d in data.get("drop") or []],
             patterns=[(str(p), str(r)) for p, r in data.get("patterns") or []],
             codes=codes,
+            problems=[str(t) for t in data.get("problems") or []],
+            problem_exceptions=[str(p) for p in data.get("problem_exceptions") or []],
         )
 
     def _replace(self, match: re.Match[str]) -> str:
@@ -114,11 +133,34 @@ class Shorthand:
             text = pattern.sub(replacement, text)
         return " ".join(text.split())
 
+    def problem_spans(self, text: str) -> list[tuple[int, int, bool]]:
+        """(start, end, is_problem) of each use of a problem abbreviation in a note: not a problem where an exception
+        matches it ("PE: lungs clear"). Lines written all in capitals are passed over (there "CAP" or "PAD" is as
+        likely a word)."""
+        if self._problem_regex is None:
+            return []
+        excluded = [m.span() for p in self._problem_exceptions for m in p.finditer(text)]
+        spans = []
+        for m in self._problem_regex.finditer(lower_keeping_offsets(text)):
+            start, end = m.span()
+            forms = self._problem_forms[" ".join(m.group().split())]
+            if forms is not None and " ".join(text[start:end].split()) not in forms:
+                continue
+            line_end = text.find("\n", end)
+            if not _shouting(text[text.rfind("\n", 0, start) + 1 : line_end if line_end != -1 else len(text)]):
+                spans.append((start, end, not any(a <= start and end <= b for a, b in excluded)))
+        return spans
+
     def expand(self, mention: str) -> Expansion:
         text = self._rewrite(mention)
         if not text:  # the mention was only qualifiers: embed it as written
             text = squash(mention)
         return Expansion(text, self._codes.get(text))
+
+
+def _shouting(line: str) -> bool:
+    """A line of at least four words with no lower-case letter (old systems' notes, headings)."""
+    return not any(c.islower() for c in line) and len(line.split()) >= 4
 
 
 @lru_cache(maxsize=1)

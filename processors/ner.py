@@ -19,6 +19,7 @@ from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokeni
 from transformers.utils import logging as hf_logging
 
 from processors import abbreviations, openvino_int8
+from processors.icd10cm import default_shorthand
 from processors.model_delta import DELTA_FILE, META_FILE, apply_delta, base_model_dir, read_meta
 
 # the base checkpoint has a pooler and no head: transformers' load report about that is expected noise
@@ -33,7 +34,7 @@ CLINICAL_LABEL = {"Chemical": "MEDICATION", "Disease": "PROBLEM"}
 @dataclass(frozen=True)
 class Entity:
     label: str  # clinical label: MEDICATION, PROBLEM
-    source_label: str  # model label: Chemical, Disease
+    source_label: str  # model label: Chemical, Disease; or "shorthand", a clinical abbreviation the lexicon names (with_shorthand)
     start: int  # character offsets into the source text
     end: int
     text: str
@@ -250,12 +251,15 @@ class NerModel:
         self, texts: list[str], *, max_batch: int = 32, token_budget: int = 2048, window: int = 256, stride: int = 32
     ) -> list[list[Entity]]:
         """Entities for each text. Long texts are split into overlapping windows, never truncated. A short
-        form the text defines ("acute renal failure (ARF)") is tagged as its long form is, wherever it is used."""
+        form the text defines ("acute renal failure (ARF)") is tagged as its long form is, wherever it is used,
+        and clinical shorthand the model was never taught ("HTN", "r/o PE") as a problem (with_shorthand)."""
         if not texts:
             return []
         encoding = self.encode(texts, window, stride)
         per_sample = self._word_logprobs(encoding, len(texts), max_batch, token_budget)
-        return [self._with_abbreviations(text, self._entities(text, decoded)) for text, decoded in zip(texts, self._decode(per_sample))]
+        shorthand = default_shorthand()
+        return [with_shorthand(text, self._with_abbreviations(text, self._entities(text, decoded)), shorthand.problem_spans(text))
+                for text, decoded in zip(texts, self._decode(per_sample))]
 
     @staticmethod
     def _with_abbreviations(text: str, entities: list[Entity]) -> list[Entity]:
@@ -300,6 +304,29 @@ class NerModel:
                 current, kind = [], ""
         close()
         return entities
+
+
+SHORTHAND = "shorthand"
+
+
+def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int, bool]]) -> list[Entity]:
+    """The entities with each use of a clinical problem abbreviation (`uses`: start, end, and whether it names a problem
+    there, from the lexicon) a PROBLEM. The model learned from PubMed abstracts, which define a short form before using
+    it; notes do not, and it misses "CKD" or calls "HTN" a chemical. Where the model found a problem overlapping the
+    use, its entity stands; a medication inside the use is replaced; one reaching beyond it ("HIV protease inhibitors")
+    stands and the use is passed over. A use that names no problem there ("PE: lungs clear", the examination) is no
+    medication either. A shorthand entity scores 1.0, as a synonym hit does in the coder: it has no model probability."""
+    if not uses:
+        return entities
+    kept = list(entities)
+    for start, end, problem in uses:
+        overlapping = [e for e in kept if e.start < end and start < e.end]
+        if any(e.label == "PROBLEM" or e.start < start or end < e.end for e in overlapping):
+            continue
+        kept = [e for e in kept if e not in overlapping]
+        if problem:
+            kept.append(Entity("PROBLEM", SHORTHAND, start, end, text[start:end], 1.0))
+    return sorted(kept, key=lambda e: e.start)
 
 
 def padded_width(width: int) -> int:

@@ -78,7 +78,7 @@ def test_annotate_runs_the_worker_functions():
         if os.environ.get("CI"):
             pytest.fail(f"{exc}: CI runs make setup, which builds it")
         pytest.skip(f"{exc} (make setup builds it)")
-    texts = ["Patient denies chest pain. Acute kidney injury noted.", "Started on vancomycin."]
+    texts = ["Patient denies chest pain. Acute kidney injury noted.", "Started on vancomycin.", "Hx of HTN. Tachycardic, r/o PE."]
     result = runner.invoke(app, ["annotate", *texts])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines()]
@@ -88,3 +88,8 @@ def test_annotate_runs_the_worker_functions():
     assert first["acute kidney injury"]["assertion"] == "present"
     assert first["acute kidney injury"]["icd10cm"][0]["code"].startswith("N17")
     assert {e["label"] for e in lines[1]["entities"]} == {"MEDICATION"}
+    # shorthand the model calls a chemical: problems from the lexicon, with their assertions, "PE" coded
+    third = {e["text"]: e for e in lines[2]["entities"]}
+    assert {k: (third[k]["label"], third[k]["source_label"], third[k]["assertion"]) for k in ("HTN", "PE")} == {
+        "HTN": ("PROBLEM", "shorthand", "historical"), "PE": ("PROBLEM", "shorthand", "possible")}
+    assert third["PE"]["icd10cm"][0]["code"].startswith("I26")

@@ -4,7 +4,7 @@ from unittest import mock
 
 import torch
 
-from processors.ner import LABELS, allowed_transitions, padded_width, token_budget_groups, viterbi
+from processors.ner import LABELS, Entity, allowed_transitions, padded_width, token_budget_groups, viterbi, with_shorthand
 
 
 def test_viterbi_forbids_o_to_i():
@@ -70,3 +70,31 @@ def test_precision_defaults_and_limits():
 def test_padded_width_is_a_multiple_of_eight():
     """Forward passes are padded up to the next multiple of 8 tokens, never down."""
     assert [padded_width(n) for n in (1, 8, 9, 73, 256)] == [8, 8, 16, 80, 256]
+
+
+def _entity(text: str, phrase: str, label: str, score: float = 0.9, at: int = 0) -> Entity:
+    start = text.index(phrase, at)
+    return Entity(label, {"PROBLEM": "Disease", "MEDICATION": "Chemical"}[label], start, start + len(phrase), phrase, score)
+
+
+def test_shorthand_adds_problems_the_model_missed_or_called_chemicals():
+    """A problem abbreviation the model missed becomes a PROBLEM, one it called a MEDICATION is replaced; shorthand
+    entities score 1.0 and carry the source label 'shorthand'; the rest stand, in text order."""
+    text = "HTN, CKD and acute kidney injury, on lisinopril."
+    model = [_entity(text, "HTN", "MEDICATION", 0.8), _entity(text, "acute kidney injury", "PROBLEM"), _entity(text, "lisinopril", "MEDICATION")]
+    uses = [(0, 3, True), (5, 8, True)]
+    found = with_shorthand(text, model, uses)
+    assert [(e.text, e.label, e.source_label, e.score) for e in found] == [
+        ("HTN", "PROBLEM", "shorthand", 1.0), ("CKD", "PROBLEM", "shorthand", 1.0),
+        ("acute kidney injury", "PROBLEM", "Disease", 0.9), ("lisinopril", "MEDICATION", "Chemical", 0.9)]
+    assert with_shorthand(text, model, []) == model
+
+
+def test_shorthand_leaves_the_models_own_problems_and_longer_chemicals():
+    """The model's problem over a use ("CHF exacerbation") stands, as does a chemical reaching beyond the use
+    ("HIV protease inhibitors"); a use that names no problem there drops a chemical inside it ("PE:" the examination)."""
+    text = "CHF exacerbation on HIV protease inhibitors. PE: clear."
+    model = [_entity(text, "CHF exacerbation", "PROBLEM"), _entity(text, "HIV protease inhibitors", "MEDICATION"), _entity(text, "PE", "MEDICATION")]
+    pe = text.index("PE:")
+    found = with_shorthand(text, model, [(0, 3, True), (20, 23, True), (pe, pe + 2, False)])
+    assert found == model[:2]

@@ -3,6 +3,7 @@ character offsets, windows long texts instead of truncating them, batches withou
 
 import json
 import os
+import re
 
 import pytest
 import torch
@@ -181,3 +182,43 @@ def test_openvino_and_nncf_send_no_telemetry(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["openvino.tools.ovc.telemetry_stub", "False"]
     assert list(tmp_path.iterdir()) == []  # no ~/intel client id
+
+
+# Notes written the way clinicians write them: each listed abbreviation (its first use) must lie in a PROBLEM (the
+# model's own, "MRSA bacteremia", or the lexicon's), and the words in the third list must be in no entity of either label.
+SHORTHAND_NOTES = [
+    ("72M with HTN, DM2 and CKD stage 3 presents with SOB and DOE.", ["HTN", "DM2", "CKD", "SOB", "DOE"], []),
+    ("PMH: CAD s/p CABG, CHF with EF 30%, afib on apixaban, OSA on CPAP.", ["CAD", "CHF", "afib", "OSA"], []),
+    ("Tachycardic and hypoxic, r/o PE; CTA ordered.", ["PE"], []),
+    ("Hx of CVA and TIA, now with new L sided weakness.", ["CVA", "TIA"], []),
+    ("Admitted with AKI on CKD, likely prerenal.", ["AKI", "CKD"], []),
+    ("Dysuria and fever, UA c/w UTI, started ceftriaxone.", ["UTI"], []),
+    ("COPD exacerbation vs CAP; CXR with RLL infiltrate.", ["CAP"], []),
+    ("Known T2DM, A1c 9.1, presenting in DKA.", ["T2DM", "DKA"], []),
+    ("LLE swelling, duplex negative for DVT.", ["DVT"], []),
+    ("NSTEMI, troponin peaked at 2.3, cardiology consulted.", ["NSTEMI"], []),
+    ("GERD and IBS, no BRBPR or melena.", ["GERD", "IBS", "BRBPR"], []),
+    ("HIV on ART, last CD4 450; HCV treated in 2019.", ["HIV", "HCV"], []),
+    ("MRSA bacteremia, on vancomycin.", ["MRSA"], []),
+    ("N/V x2 days, hypoK to 2.9, repleted.", ["N/V", "hypoK"], []),
+    ("AMS on arrival, CT head negative for ICH or SAH.", ["AMS", "ICH", "SAH"], []),
+    ("Hx of MDD and GAD, on sertraline; denies SI.", ["MDD", "GAD"], []),
+    ("ESRD on HD MWF via L AVF.", ["ESRD"], []),
+    ("OA of both knees, DJD of the lumbar spine with LBP.", ["OA", "DJD", "LBP"], []),
+    ("PE: lungs clear bilaterally, no edema.", [], ["PE"]),
+    ("On PE, abdomen soft and non-tender.", [], ["PE"]),
+    ("SpO2 98% on RA, AF, VSS.", [], ["RA", "AF"]),
+    ("MS Contin 15 mg BID for pain.", [], []),
+]
+
+
+def test_clinical_shorthand_in_notes(model):
+    """Clinical abbreviations the PubMed-trained model misses or calls chemicals are problems in the worker's output,
+    and the lexicon's exceptions and left-out abbreviations make none."""
+    texts = [t for t, _, _ in SHORTHAND_NOTES]
+    for (text, problems, nothing), entities in zip(SHORTHAND_NOTES, model.predict(texts)):
+        def labels_over(word: str) -> list[str]:
+            start = re.search(rf"(?<![A-Za-z]){re.escape(word)}(?![A-Za-z])", text).start()  # type: ignore[union-attr]
+            return [e.label for e in entities if e.start <= start and start + len(word) <= e.end]
+        assert {p: labels_over(p) for p in problems} == {p: ["PROBLEM"] for p in problems}, text
+        assert {w: labels_over(w) for w in nothing} == {w: [] for w in nothing}, text
