@@ -16,7 +16,7 @@ import sys
 import time
 import unicodedata
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -53,11 +53,25 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def _term_pattern(term: str) -> str:
-    # a term is bounded by non-alphanumerics, but "w/" or "2/2" may touch the next word
-    left = r"(?<![A-Za-z0-9])" if term[0].isalnum() else ""
-    right = r"(?![A-Za-z0-9])" if term[-1].isalnum() else ""
-    return left + re.escape(term).replace(r"\ ", r"\s+") + right
+def _spaced(term: str) -> str:
+    return " ".join(term.split())
+
+
+def _uses(regex: re.Pattern[str], text: str, exact: Container[str], folded: Container[str]) -> Iterator[tuple[int, int, str]]:
+    """(start, end, term) of each term of `regex` (a trie_regex of the terms, lower-cased) in the text, left to right, the
+    longest first, under the lexicon's case rule: a term written with capitals (`exact`) matches only as written, a
+    lower-case one (`folded`) in any case. Terms are matched lower-cased in one trie regex, the case rule checked after: a
+    plain alternation of the 450 terms took 0.7 ms a mention, of the 150 problems 2 ms a note."""
+    lower = lower_keeping_offsets(text)
+    pos = 0
+    while (m := regex.search(lower, pos)) is not None:
+        start, end = m.span()
+        written, any_case = _spaced(text[start:end]), _spaced(m.group())
+        if written in exact or any_case in folded:
+            yield start, end, written if written in exact else any_case
+            pos = end
+        else:  # capitals not as written: a term may still start inside it
+            pos = start + 1
 
 
 @dataclass(frozen=True)
@@ -81,29 +95,15 @@ class Shorthand:
         unknown = [t for t in self.problems if t not in self.abbreviations]
         if unknown:  # the coder must be able to expand every problem NER tags from here
             raise ValueError(f"problems without an abbreviations entry: {unknown}")
-        terms = {t: e for t, e in self.abbreviations.items()}
-        terms.update({t: "" for t in self.drop})
-        exact = sorted((t for t in terms if t != t.lower()), key=len, reverse=True)
-        folded = sorted((t for t in terms if t == t.lower()), key=len, reverse=True)
-        self._exact = {t: terms[t] for t in exact}
-        self._folded = {t.lower(): terms[t] for t in folded}
-        # one pass, longest term first; case-sensitive terms before the folded ones of the same text
-        alternatives = [(t, f"(?-i:{_term_pattern(t)})") for t in exact] + [(t, _term_pattern(t)) for t in folded]
-        alternatives.sort(key=lambda a: len(a[0]), reverse=True)
-        self._regex = re.compile("|".join(f"({p})" for _, p in alternatives), re.IGNORECASE) if alternatives else None
-        self._groups = [t for t, _ in alternatives]
+        terms = {**self.abbreviations, **{t: "" for t in self.drop}}
+        self._exact = {_spaced(t): v for t, v in terms.items() if t != t.lower()}
+        self._folded = {_spaced(t): v for t, v in terms.items() if t == t.lower()}
+        self._terms = trie_regex(list(terms)) if terms else None
         self._patterns = [(re.compile(p), r) for p, r in self.patterns]
         self._codes = {self._rewrite(phrase): code for phrase, code in self.codes.items()}
-        # matched lower-cased in one trie regex (an alternation of 150 terms took 2 ms a note); the case rule after:
-        # a term with capitals only as written, a lower-case one in any case
-        self._problem_regex = trie_regex(self.problems) if self.problems else None
-        self._problem_forms: dict[str, set[str] | None] = {}
-        for term in self.problems:
-            key = " ".join(term.lower().split())
-            if term == term.lower():
-                self._problem_forms[key] = None
-            elif self._problem_forms.get(key, set()) is not None:
-                self._problem_forms.setdefault(key, set()).add(term)  # type: ignore[union-attr]
+        self._problems = trie_regex(self.problems) if self.problems else None
+        self._problems_exact = {_spaced(t) for t in self.problems if t != t.lower()}
+        self._problems_folded = {_spaced(t) for t in self.problems if t == t.lower()}
         self._problem_exceptions = [re.compile(p) for p in self.problem_exceptions]
 
     @classmethod
@@ -119,15 +119,14 @@ class Shorthand:
             problem_exceptions=[str(p) for p in data.get("problem_exceptions") or []],
         )
 
-    def _replace(self, match: re.Match[str]) -> str:
-        term = self._groups[match.lastindex - 1]  # type: ignore[operator]
-        value = self._exact[term] if term in self._exact else self._folded[term.lower()]
-        return f" {value} "
-
     def _rewrite(self, mention: str) -> str:
         text = unicodedata.normalize("NFKC", mention).strip()
-        if self._regex is not None:
-            text = self._regex.sub(self._replace, text)
+        if self._terms is not None:
+            parts, last = [], 0
+            for start, end, term in _uses(self._terms, text, self._exact, self._folded):
+                parts += [text[last:start], f" {self._exact[term] if term in self._exact else self._folded[term]} "]
+                last = end
+            text = "".join(parts) + text[last:]
         text = squash(text)
         for pattern, replacement in self._patterns:
             text = pattern.sub(replacement, text)
@@ -137,15 +136,11 @@ class Shorthand:
         """(start, end, is_problem) of each use of a problem abbreviation in a note: not a problem where an exception
         matches it ("PE: lungs clear"). Lines written all in capitals are passed over (there "CAP" or "PAD" is as
         likely a word)."""
-        if self._problem_regex is None:
+        if self._problems is None:
             return []
         excluded = [m.span() for p in self._problem_exceptions for m in p.finditer(text)]
         spans = []
-        for m in self._problem_regex.finditer(lower_keeping_offsets(text)):
-            start, end = m.span()
-            forms = self._problem_forms[" ".join(m.group().split())]
-            if forms is not None and " ".join(text[start:end].split()) not in forms:
-                continue
+        for start, end, _ in _uses(self._problems, text, self._problems_exact, self._problems_folded):
             line_end = text.find("\n", end)
             if not _shouting(text[text.rfind("\n", 0, start) + 1 : line_end if line_end != -1 else len(text)]):
                 spans.append((start, end, not any(a <= start and end <= b for a, b in excluded)))
