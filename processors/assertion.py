@@ -208,10 +208,23 @@ def _closes(text: str, trigger: _Match, matches: list[_Match], end: int) -> bool
         o.rule.kind == "terminator" and o.start >= trigger.end and not text[trigger.end:o.start].strip() for o in matches)
 
 
-def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, end: int) -> bool:
+def _item_start(text: str, trigger: _Match, start: int) -> int:
+    """Where the list item a clause-closing conditional looks back over begins: its own item ("ASA daily, NTG SL prn,"
+    covers NTG, not the drugs listed before it), or the item before when it stands alone there. A negation closing a
+    list covers the whole list ("cough, fever, chills: denies"); a "prn" qualifies one drug of it."""
+    cut = max(text.rfind(",", start, trigger.start), text.rfind(";", start, trigger.start))
+    if cut == -1 or text[cut + 1 : trigger.start].strip():
+        return cut + 1 if cut != -1 else start
+    before = max(text.rfind(",", start, cut), text.rfind(";", start, cut))
+    return before + 1 if before != -1 else start
+
+
+def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, sentence: _Sentence) -> bool:
     """Is the mention [s, e) in the scope of this trigger?"""
-    direction = trigger.rule.direction
+    direction, end = trigger.rule.direction, sentence.end
     if direction == "forward" and _closes(text, trigger, matches, end):
+        if trigger.rule.category == "hypothetical" and s < _item_start(text, trigger, sentence.start):
+            return False
         direction = "backward"
     if trigger.end <= s and direction in ("forward", "bidirectional"):
         return (_words(text, trigger.end, s) <= MAX_SCOPE_TOKENS and not any(
@@ -237,7 +250,7 @@ def assertions(text: str, spans: list[tuple[int, int]]) -> list[Assertion]:
         found = {sent.section} if sent.section else set()
         for m in matches:
             if m.rule.kind == "trigger" and (m.end <= s or m.start >= e) and m.rule.category not in found:
-                if _covers(text, m, matches, s, e, sent.end):
+                if _covers(text, m, matches, s, e, sent):
                     found.add(m.rule.category)
         out.append(next((c for c in PRECEDENCE if c in found), "present"))
     return out

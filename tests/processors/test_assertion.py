@@ -36,8 +36,13 @@ PRESENT = [
     ("Pneumonia ruled out, sepsis confirmed.", "sepsis"),
     ("No fever in a patient who has pneumonia.", "pneumonia"),
     ("Sepsis without shock.", "Sepsis"),
+    # a "prn" closing one drug of a list qualifies that drug only, not those listed before it
+    ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "aspirin"),
+    ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "HCTZ"),
 ]
 NEGATED = [
+    ("Cough, fever, chills: denies.", "Cough"),  # a negation closing a list covers all of it (a "prn" does not)
+    ("Nausea, vomiting, diarrhea, none.", "Nausea"),
     ("Patient denies chest pain.", "chest pain"),
     ("No evidence of pneumonia.", "pneumonia"),
     ("Negative for pulmonary embolism on CTA.", "pulmonary embolism"),
@@ -120,6 +125,8 @@ FAMILY = [
 ]
 HYPOTHETICAL = [
     ("Return if chest pain develops.", "chest pain"),
+    ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "NTG"),
+    ("Oxycodone 5 mg q4h prn pain.", "pain"),
     ("In case of fever, call the clinic.", "fever"),
     ("Should she experience shortness of breath, return to the ED.", "shortness of breath"),
     ("Call for any signs of bleeding.", "bleeding"),
