@@ -98,7 +98,7 @@ PSEUDO_TRIGGERS = [
 TERMINATORS: dict[Assertion | None, list[str]] = {
     None: ["but", "however", "although", "though", "except", "except for", "apart from", "aside from",
            "other than", "with the exception of", "which", "secondary to", "due to", "presents with",
-           "presenting with", "presented with", "cause of", "cause for", "source of", "source for", "etiology of",
+           "presenting with", "presented with", "p/w", "cause of", "cause for", "source of", "source for", "etiology of",
            "yet", "still"],
     "negated": ["reports", "reported", "endorses", "complains of", "c/o", "positive for", "admits", "notes", "who"],
     "historical": ["now", "currently", "today", "this admission", "admitted with", "admitted for",

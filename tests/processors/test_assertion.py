@@ -36,6 +36,7 @@ PRESENT = [
     ("Pneumonia ruled out, sepsis confirmed.", "sepsis"),
     ("No fever in a patient who has pneumonia.", "pneumonia"),
     ("Sepsis without shock.", "Sepsis"),
+    ("Hx of alcohol abuse, p/w hematemesis.", "hematemesis"),  # p/w: presents with, which ends the history's scope
     # a "prn" closing one drug of a list qualifies that drug only, not those listed before it
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "aspirin"),
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "HCTZ"),
