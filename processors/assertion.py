@@ -94,6 +94,9 @@ PSEUDO_TRIGGERS = [
     "family medicine", "family physician", "family meeting", "prior to", "year old", "years old", "month old",
     "week old", "day old", "if needed", "if necessary", "if any",
 ]
+# dosing conditionals: they qualify one item of a medication list ("NTG SL prn, KCl 20 mEq", "Zofran prn N/V, Lasix"),
+# so a comma or semicolon ends their scope either way (a negation closing a list covers all of it: "cough, fever: denies")
+ITEM_SCOPED = {"prn", "as needed for"}
 # None: ends every scope; a category: ends only that category's scopes
 TERMINATORS: dict[Assertion | None, list[str]] = {
     None: ["but", "however", "although", "though", "except", "except for", "apart from", "aside from",
@@ -126,13 +129,14 @@ class _Rule(NamedTuple):
     category: Assertion | None  # a trigger's
     direction: str  # a trigger's
     ends: frozenset[Assertion | None] = frozenset()  # a terminator's: the categories whose scopes it ends, None: all
+    item: bool = False  # a trigger's scope is its own list item (ITEM_SCOPED)
 
 
 # phrase -> rule; the longest phrase at a position wins, as in ConText's lexicon matching
 _RULES: dict[str, _Rule] = {p: _Rule("pseudo", None, "") for p in PSEUDO_TRIGGERS}
 _RULES.update({p: _Rule("terminator", None, "", frozenset(c for c, ps in TERMINATORS.items() if p in ps))
                for ps in TERMINATORS.values() for p in ps})
-_RULES.update({p: _Rule("trigger", c, d) for c, ds in TRIGGERS.items() for d, ps in ds.items() for p in ps})
+_RULES.update({p: _Rule("trigger", c, d, item=p in ITEM_SCOPED) for c, ds in TRIGGERS.items() for d, ps in ds.items() for p in ps})
 _PHRASES = trie_regex(list(_RULES))
 _WORD = re.compile(r"\w+")
 _HEADERS = sorted(SECTION_HEADERS, key=len, reverse=True)
@@ -209,9 +213,8 @@ def _closes(text: str, trigger: _Match, matches: list[_Match], end: int) -> bool
 
 
 def _item_start(text: str, trigger: _Match, start: int) -> int:
-    """Where the list item a clause-closing conditional looks back over begins: its own item ("ASA daily, NTG SL prn,"
-    covers NTG, not the drugs listed before it), or the item before when it stands alone there. A negation closing a
-    list covers the whole list ("cough, fever, chills: denies"); a "prn" qualifies one drug of it."""
+    """Where the list item an item-scoped trigger closing its clause looks back over begins: its own item ("ASA daily,
+    NTG SL prn," covers NTG, not the drugs listed before it), or the item before when it stands alone there."""
     cut = max(text.rfind(",", start, trigger.start), text.rfind(";", start, trigger.start))
     if cut == -1 or text[cut + 1 : trigger.start].strip():
         return cut + 1 if cut != -1 else start
@@ -223,10 +226,12 @@ def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, s
     """Is the mention [s, e) in the scope of this trigger?"""
     direction, end = trigger.rule.direction, sentence.end
     if direction == "forward" and _closes(text, trigger, matches, end):
-        if trigger.rule.category == "hypothetical" and s < _item_start(text, trigger, sentence.start):
+        if trigger.rule.item and s < _item_start(text, trigger, sentence.start):
             return False
         direction = "backward"
     if trigger.end <= s and direction in ("forward", "bidirectional"):
+        if trigger.rule.item and ("," in text[trigger.end : s] or ";" in text[trigger.end : s]):
+            return False
         return (_words(text, trigger.end, s) <= MAX_SCOPE_TOKENS and not any(
             trigger.end <= o.start and o.end <= s and _blocks(text, trigger, o, (trigger.end, o.start)) for o in matches))
     if direction == "modifier":

@@ -40,6 +40,8 @@ PRESENT = [
     # a "prn" closing one drug of a list qualifies that drug only, not those listed before it
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "aspirin"),
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "HCTZ"),
+    ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "KCl"),
+    ("Zofran 4 mg IV q6h prn nausea, Lasix 40 mg IV BID.", "Lasix"),  # nor the drugs after it
 ]
 NEGATED = [
     ("Cough, fever, chills: denies.", "Cough"),  # a negation closing a list covers all of it (a "prn" does not)
@@ -128,6 +130,7 @@ HYPOTHETICAL = [
     ("Return if chest pain develops.", "chest pain"),
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "NTG"),
     ("Oxycodone 5 mg q4h prn pain.", "pain"),
+    ("Zofran 4 mg IV q6h prn nausea, Lasix 40 mg IV BID.", "nausea"),
     ("In case of fever, call the clinic.", "fever"),
     ("Should she experience shortness of breath, return to the ED.", "shortness of breath"),
     ("Call for any signs of bleeding.", "bleeding"),
