@@ -310,18 +310,19 @@ SHORTHAND = "shorthand"
 
 
 def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int, bool]]) -> list[Entity]:
-    """The entities with each use of a clinical problem abbreviation (`uses`: start, end, and whether it names a problem
-    there, from the lexicon) a PROBLEM. The model learned from PubMed abstracts, which define a short form before using
-    it; notes do not, and it misses "CKD" or calls "HTN" a chemical. Where the model found a problem overlapping the
-    use, its entity stands; a medication inside the use is replaced; one reaching beyond it ("HIV protease inhibitors")
-    stands and the use is passed over. A use that names no problem there ("PE: lungs clear", the examination) is no
-    medication either. A shorthand entity scores 1.0, as a synonym hit does in the coder: it has no model probability."""
+    """The entities with each use of a clinical problem term (`uses`: start, end, and whether it names a problem there,
+    from the lexicon) a PROBLEM. The model learned from PubMed abstracts, which define a short form before using it;
+    notes do not, and it misses "CKD" or calls "HTN" a chemical. An entity of the model reaching beyond the use stands
+    ("CHF exacerbation", "HIV protease inhibitors"), as does its problem of exactly the use; entities inside the use are
+    replaced ("HTN" the chemical, "stroke" in "mini-stroke", which is a TIA). A use that names no problem there ("PE:
+    lungs clear", the examination) is no medication either. A shorthand entity scores 1.0, as a synonym hit does in the
+    coder: it has no model probability."""
     if not uses:
         return entities
     kept = list(entities)
     for start, end, problem in uses:
         overlapping = [e for e in kept if e.start < end and start < e.end]
-        if any(e.label == "PROBLEM" or e.start < start or end < e.end for e in overlapping):
+        if any(e.start < start or end < e.end or (e.label == "PROBLEM" and (e.start, e.end) == (start, end)) for e in overlapping):
             continue
         kept = [e for e in kept if e not in overlapping]
         if problem:

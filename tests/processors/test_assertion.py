@@ -36,7 +36,8 @@ PRESENT = [
     ("Pneumonia ruled out, sepsis confirmed.", "sepsis"),
     ("No fever in a patient who has pneumonia.", "pneumonia"),
     ("Sepsis without shock.", "Sepsis"),
-    ("Hx of alcohol abuse, p/w hematemesis.", "hematemesis"),  # p/w: presents with, which ends the history's scope
+    ("Hx of alcohol abuse, p/w hematemesis.", "hematemesis"),
+    ("Myocardial infarction in 2019, now admitted with chest pain.", "chest pain"),  # p/w: presents with, which ends the history's scope
     # a "prn" closing one drug of a list qualifies that drug only, not those listed before it
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "aspirin"),
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "HCTZ"),
@@ -100,6 +101,8 @@ POSSIBLE = [
     ("Sepsis is possible given fever.", "Sepsis"),
 ]
 HISTORICAL = [
+    ("She had a heart attack in 2015.", "heart attack"),  # a year names the past, before or after the mention
+    ("In 2019 she had a stroke.", "stroke"),
     ("History of MI.", "MI"),
     ("S/p CABG in 2015.", "CABG"),
     ("Prior stroke with residual weakness.", "stroke"),

@@ -90,11 +90,13 @@ def test_shorthand_adds_problems_the_model_missed_or_called_chemicals():
     assert with_shorthand(text, model, []) == model
 
 
-def test_shorthand_leaves_the_models_own_problems_and_longer_chemicals():
-    """The model's problem over a use ("CHF exacerbation") stands, as does a chemical reaching beyond the use
-    ("HIV protease inhibitors"); a use that names no problem there drops a chemical inside it ("PE:" the examination)."""
-    text = "CHF exacerbation on HIV protease inhibitors. PE: clear."
-    model = [_entity(text, "CHF exacerbation", "PROBLEM"), _entity(text, "HIV protease inhibitors", "MEDICATION"), _entity(text, "PE", "MEDICATION")]
-    pe = text.index("PE:")
-    found = with_shorthand(text, model, [(0, 3, True), (20, 23, True), (pe, pe + 2, False)])
-    assert found == model[:2]
+def test_shorthand_leaves_the_models_longer_entities_and_its_own_problems():
+    """The model's entities reaching beyond a use stand ("CHF exacerbation", "HIV protease inhibitors"), as does its
+    problem of exactly the use ("DVT"); a problem inside the use gives way ("stroke" in "mini-stroke", a TIA); a use that
+    names no problem there drops a chemical inside it ("PE:" the examination)."""
+    text = "CHF exacerbation on HIV protease inhibitors. DVT, had a mini-stroke. PE: clear."
+    model = [_entity(text, "CHF exacerbation", "PROBLEM"), _entity(text, "HIV protease inhibitors", "MEDICATION"), _entity(text, "DVT", "PROBLEM"),
+             _entity(text, "stroke", "PROBLEM"), _entity(text, "PE", "MEDICATION")]
+    dvt, mini, pe = text.index("DVT"), text.index("mini-stroke"), text.index("PE:")
+    found = with_shorthand(text, model, [(0, 3, True), (20, 23, True), (dvt, dvt + 3, True), (mini, mini + 11, True), (pe, pe + 2, False)])
+    assert found == [*model[:3], Entity("PROBLEM", "shorthand", mini, mini + 11, "mini-stroke", 1.0)]

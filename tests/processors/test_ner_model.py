@@ -209,6 +209,10 @@ SHORTHAND_NOTES = [
     ("On PE, abdomen soft and non-tender.", [], ["PE"]),
     ("SpO2 98% on RA, AF, VSS.", [], ["RA", "AF"]),
     ("MS Contin 15 mg BID for pain.", [], []),
+    # patients' words
+    ("She had a heart attack in 2015 and has high blood pressure and sugar diabetes.", ["heart attack", "high blood pressure", "sugar diabetes"], []),
+    ("He passed out at home and had a blood clot in the leg last year.", ["passed out", "blood clot in the leg"], []),
+    ("Complains of heartburn and trouble breathing; had a mini-stroke.", ["heartburn", "trouble breathing", "mini-stroke"], []),
 ]
 
 
