@@ -138,9 +138,10 @@ _RULES.update({p: _Rule("terminator", None, "", frozenset(c for c, ps in TERMINA
                for ps in TERMINATORS.values() for p in ps})
 _RULES.update({p: _Rule("trigger", c, d, item=p in ITEM_SCOPED) for c, ds in TRIGGERS.items() for d, ps in ds.items() for p in ps})
 _PHRASES = trie_regex(list(_RULES))
-# "MI in 2015", "in 2019 she had a stroke": a year names the past (notes do not date today's problems by its year)
+# "MI in 2015", "in 2019 she had a stroke": a year names the past (notes do not date today's problems by its year). It
+# looks back, and forward only from the start of its sentence ("MI in 2015 and has hypertension": the hypertension is now)
 _YEAR = re.compile(r"\b(?:in|during)\s+(?:19|20)\d\d\b")
-_IN_A_YEAR = _Rule("trigger", "historical", "bidirectional")
+_IN_A_YEAR = {True: _Rule("trigger", "historical", "forward"), False: _Rule("trigger", "historical", "backward")}
 _WORD = re.compile(r"\w+")
 _HEADERS = sorted(SECTION_HEADERS, key=len, reverse=True)
 _SPLIT = re.compile(r"[\n;:.!?](?:(?<=\n)[ \t\r]*\n|(?<=[.!?])(?=\s|$)|(?<=[;:]))")
@@ -193,7 +194,8 @@ def _analyse(text: str, sentence: _Sentence) -> list[_Match]:
     lower = lower_keeping_offsets(text[sentence.start:sentence.end])
     matches = [_Match(sentence.start + m.start(), sentence.start + m.end(), _RULES[" ".join(m.group().split())])
                for m in _PHRASES.finditer(lower)]
-    years = [_Match(sentence.start + m.start(), sentence.start + m.end(), _IN_A_YEAR) for m in _YEAR.finditer(lower)]
+    years = [_Match(sentence.start + m.start(), sentence.start + m.end(), _IN_A_YEAR[not lower[: m.start()].strip()])
+             for m in _YEAR.finditer(lower)]
     return sorted((m for m in matches + years if m.rule.kind != "pseudo"), key=lambda m: m.start)
 
 

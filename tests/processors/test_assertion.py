@@ -37,7 +37,8 @@ PRESENT = [
     ("No fever in a patient who has pneumonia.", "pneumonia"),
     ("Sepsis without shock.", "Sepsis"),
     ("Hx of alcohol abuse, p/w hematemesis.", "hematemesis"),
-    ("Myocardial infarction in 2019, now admitted with chest pain.", "chest pain"),  # p/w: presents with, which ends the history's scope
+    ("Myocardial infarction in 2019, now admitted with chest pain.", "chest pain"),
+    ("She had a heart attack in 2015 and has high blood pressure.", "high blood pressure"),  # a year looks forward only from the start  # p/w: presents with, which ends the history's scope
     # a "prn" closing one drug of a list qualifies that drug only, not those listed before it
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "aspirin"),
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "HCTZ"),
