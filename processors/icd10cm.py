@@ -16,7 +16,7 @@ import sys
 import time
 import unicodedata
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -27,7 +27,7 @@ import torch
 import yaml
 
 from clinstream.envelope import CodeMatch
-from processors.phrases import lower_keeping_offsets, trie_regex
+from processors.phrases import Lexicon, spaced
 
 PACKAGE = "simple-icd-10-cm"
 SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -53,27 +53,6 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def _spaced(term: str) -> str:
-    return " ".join(term.split())
-
-
-def _uses(regex: re.Pattern[str], text: str, exact: Container[str], folded: Container[str]) -> Iterator[tuple[int, int, str]]:
-    """(start, end, term) of each term of `regex` (a trie_regex of the terms, lower-cased) in the text, left to right, the
-    longest first, under the lexicon's case rule: a term written with capitals (`exact`) matches only as written, a
-    lower-case one (`folded`) in any case. Terms are matched lower-cased in one trie regex, the case rule checked after: a
-    plain alternation of the 450 terms took 0.7 ms a mention, of the 150 problems 2 ms a note."""
-    lower = lower_keeping_offsets(text)
-    pos = 0
-    while (m := regex.search(lower, pos)) is not None:
-        start, end = m.span()
-        written, any_case = _spaced(text[start:end]), _spaced(m.group())
-        if written in exact or any_case in folded:
-            yield start, end, written if written in exact else any_case
-            pos = end
-        else:  # capitals not as written: a term may still start inside it
-            pos = start + 1
-
-
 @dataclass(frozen=True)
 class Expansion:
     text: str  # what is embedded
@@ -88,23 +67,20 @@ class Shorthand:
     drop: list[str]
     patterns: list[tuple[str, str]]
     codes: dict[str, str] = field(default_factory=dict)  # squashed phrase -> code
-    problems: list[str] = field(default_factory=list)  # abbreviations that name a problem on their own in a note
-    problem_exceptions: list[str] = field(default_factory=list)  # regular expressions: uses that mean something else
+    # read by NER (processors/ner.py shorthand_uses): terms that name a problem on their own in a note, and regular
+    # expressions of their uses that mean something else
+    problems: list[str] = field(default_factory=list)
+    problem_exceptions: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.problems if t not in self.abbreviations]
         if unknown:  # the coder must be able to expand every problem NER tags from here
             raise ValueError(f"problems without an abbreviations entry: {unknown}")
         terms = {**self.abbreviations, **{t: "" for t in self.drop}}
-        self._exact = {_spaced(t): v for t, v in terms.items() if t != t.lower()}
-        self._folded = {_spaced(t): v for t, v in terms.items() if t == t.lower()}
-        self._terms = trie_regex(list(terms)) if terms else None
+        self._terms = Lexicon(terms)
+        self._expansions = {spaced(t): v for t, v in terms.items()}  # keyed as Lexicon.find names a term
         self._patterns = [(re.compile(p), r) for p, r in self.patterns]
         self._codes = {self._rewrite(phrase): code for phrase, code in self.codes.items()}
-        self._problems = trie_regex(self.problems) if self.problems else None
-        self._problems_exact = {_spaced(t) for t in self.problems if t != t.lower()}
-        self._problems_folded = {_spaced(t) for t in self.problems if t == t.lower()}
-        self._problem_exceptions = [re.compile(p) for p in self.problem_exceptions]
 
     @classmethod
     def load(cls, path: Path = SYNONYMS_FILE) -> Shorthand:
@@ -121,41 +97,20 @@ class Shorthand:
 
     def _rewrite(self, mention: str) -> str:
         text = unicodedata.normalize("NFKC", mention).strip()
-        if self._terms is not None:
-            parts, last = [], 0
-            for start, end, term in _uses(self._terms, text, self._exact, self._folded):
-                parts += [text[last:start], f" {self._exact[term] if term in self._exact else self._folded[term]} "]
-                last = end
-            text = "".join(parts) + text[last:]
-        text = squash(text)
+        parts, last = [], 0
+        for start, end, term in self._terms.find(text):
+            parts += [text[last:start], f" {self._expansions[term]} "]
+            last = end
+        text = squash("".join(parts) + text[last:])
         for pattern, replacement in self._patterns:
             text = pattern.sub(replacement, text)
         return " ".join(text.split())
-
-    def problem_spans(self, text: str) -> list[tuple[int, int, bool]]:
-        """(start, end, is_problem) of each use of a problem abbreviation in a note: not a problem where an exception
-        matches it ("PE: lungs clear"). Lines written all in capitals are passed over (there "CAP" or "PAD" is as
-        likely a word)."""
-        if self._problems is None:
-            return []
-        excluded = [m.span() for p in self._problem_exceptions for m in p.finditer(text)]
-        spans = []
-        for start, end, _ in _uses(self._problems, text, self._problems_exact, self._problems_folded):
-            line_end = text.find("\n", end)
-            if not _shouting(text[text.rfind("\n", 0, start) + 1 : line_end if line_end != -1 else len(text)]):
-                spans.append((start, end, not any(a <= start and end <= b for a, b in excluded)))
-        return spans
 
     def expand(self, mention: str) -> Expansion:
         text = self._rewrite(mention)
         if not text:  # the mention was only qualifiers: embed it as written
             text = squash(mention)
         return Expansion(text, self._codes.get(text))
-
-
-def _shouting(line: str) -> bool:
-    """A line of at least four words with no lower-case letter (old systems' notes, headings)."""
-    return not any(c.islower() for c in line) and len(line.split()) >= 4
 
 
 @lru_cache(maxsize=1)

@@ -8,19 +8,23 @@ folder works too. Nothing is fetched from a hub.
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from processors import abbreviations, openvino_int8
 from processors.icd10cm import default_shorthand
 from processors.model_delta import DELTA_FILE, META_FILE, apply_delta, base_model_dir, read_meta
+from processors.phrases import Lexicon, spaced
 
 # the base checkpoint has a pooler and no head: transformers' load report about that is expected noise
 hf_logging.set_verbosity_error()
@@ -34,7 +38,7 @@ CLINICAL_LABEL = {"Chemical": "MEDICATION", "Disease": "PROBLEM"}
 @dataclass(frozen=True)
 class Entity:
     label: str  # clinical label: MEDICATION, PROBLEM
-    source_label: str  # model label: Chemical, Disease; or "shorthand", a clinical abbreviation the lexicon names (with_shorthand)
+    source_label: str  # model label: Chemical, Disease; or "shorthand", a term of the notes' lexicons (with_shorthand)
     start: int  # character offsets into the source text
     end: int
     text: str
@@ -252,13 +256,12 @@ class NerModel:
     ) -> list[list[Entity]]:
         """Entities for each text. Long texts are split into overlapping windows, never truncated. A short
         form the text defines ("acute renal failure (ARF)") is tagged as its long form is, wherever it is used,
-        and clinical shorthand the model was never taught ("HTN", "r/o PE") as a problem (with_shorthand)."""
+        and the notes' shorthand the model was never taught ("HTN", "r/o PE", "vanc") as the lexicons say (with_shorthand)."""
         if not texts:
             return []
         encoding = self.encode(texts, window, stride)
         per_sample = self._word_logprobs(encoding, len(texts), max_batch, token_budget)
-        shorthand = default_shorthand()
-        return [with_shorthand(text, self._with_abbreviations(text, self._entities(text, decoded)), shorthand.problem_spans(text))
+        return [with_shorthand(text, self._with_abbreviations(text, self._entities(text, decoded)), shorthand_uses(text))
                 for text, decoded in zip(texts, self._decode(per_sample))]
 
     @staticmethod
@@ -307,26 +310,64 @@ class NerModel:
 
 
 SHORTHAND = "shorthand"
+MEDICATION_SHORTHAND_FILE = Path(__file__).with_name("medication_shorthand.yaml")
 
 
-def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int, bool]]) -> list[Entity]:
-    """The entities with each use of a clinical problem term (`uses`: start, end, and whether it names a problem there,
-    from the lexicon) a PROBLEM. The model learned from PubMed abstracts, which define a short form before using it;
-    notes do not, and it misses "CKD" or calls "HTN" a chemical. An entity of the model reaching beyond the use stands
-    ("CHF exacerbation", "HIV protease inhibitors"), as does its problem of exactly the use; entities inside the use are
-    replaced ("HTN" the chemical, "stroke" in "mini-stroke", which is a TIA). A use that names no problem there ("PE:
-    lungs clear", the examination) is no medication either. A shorthand entity scores 1.0, as a synonym hit does in the
-    coder: it has no model probability."""
+@lru_cache(maxsize=1)
+def _note_lexicon() -> tuple[Lexicon, dict[str, str | None], list[re.Pattern[str]]]:
+    """One lexicon of every term NER reads from the lexicon files (one scan of a note), each term's label (None: no
+    entity), and the problem file's exceptions."""
+    problems = default_shorthand()
+    data = yaml.safe_load(MEDICATION_SHORTHAND_FILE.read_text())
+    labels: dict[str, str | None] = {spaced(str(t)): None for t in data["dosing"]}
+    labels.update({spaced(str(t)): "MEDICATION" for t in data["medications"]})
+    labels.update({spaced(t): "PROBLEM" for t in problems.problems})
+    return Lexicon(labels), labels, [re.compile(p) for p in problems.problem_exceptions]
+
+
+def shorthand_uses(text: str) -> list[tuple[int, int, str | None]]:
+    """(start, end, label) of each use of a note lexicon's term in the text: problems (`problems:` of the coder's
+    shorthand file, processors/icd10cm_synonyms.yaml), medications and dosing words (medication_shorthand.yaml); label
+    None for a use that is no entity: a dosing word, or a use an exception matches ("PE:" the examination). Lines
+    written all in capitals are passed over: there an abbreviation and an English word ("CAP", "PAD") look alike."""
+    lexicon, labels, exceptions = _note_lexicon()
+    uses = []
+    excluded: list[tuple[int, int]] | None = None
+    for start, end, term in lexicon.find(text):
+        if _shouting(text, start, end):
+            continue
+        if excluded is None:
+            excluded = [m.span() for p in exceptions for m in p.finditer(text)]
+        label = None if any(a <= start and end <= b for a, b in excluded) else labels[term]
+        uses.append((start, end, label))
+    return uses
+
+
+def _shouting(text: str, start: int, end: int) -> bool:
+    """Whether the line around [start, end) has at least four words and no lower-case letter (old systems' notes)."""
+    line_end = text.find("\n", end)
+    line = text[text.rfind("\n", 0, start) + 1 : line_end if line_end != -1 else len(text)]
+    return not any(c.islower() for c in line) and len(line.split()) >= 4
+
+
+def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int, str | None]]) -> list[Entity]:
+    """The entities with each use of a note lexicon's term (`uses`: start, end and its label there, from
+    shorthand_uses) an entity of that label. The model learned from PubMed abstracts, which define a short form before
+    using it; notes do not, and it misses "CKD" or "vanc" or calls "HTN" a chemical. An entity of the model reaching
+    beyond the use stands ("CHF exacerbation", "HIV protease inhibitors"), as does its entity of exactly the use with
+    the same label; entities inside the use are replaced ("HTN" the chemical; "stroke" in "mini-stroke", which is a
+    TIA). A use labelled None ("PE:" the examination, "SL" the route) leaves no entity. A shorthand entity scores 1.0,
+    as a synonym hit does in the coder: it has no model probability."""
     if not uses:
         return entities
     kept = list(entities)
-    for start, end, problem in uses:
+    for start, end, label in uses:
         overlapping = [e for e in kept if e.start < end and start < e.end]
-        if any(e.start < start or end < e.end or (e.label == "PROBLEM" and (e.start, e.end) == (start, end)) for e in overlapping):
+        if any(e.start < start or end < e.end or (e.label == label and (e.start, e.end) == (start, end)) for e in overlapping):
             continue
         kept = [e for e in kept if e not in overlapping]
-        if problem:
-            kept.append(Entity("PROBLEM", SHORTHAND, start, end, text[start:end], 1.0))
+        if label:
+            kept.append(Entity(label, SHORTHAND, start, end, text[start:end], 1.0))
     return sorted(kept, key=lambda e: e.start)
 
 

@@ -1,9 +1,10 @@
-"""Phrase lists as one fast regex: the assertion lexicon (processors/assertion.py) and the clinical problem
-abbreviations (processors/icd10cm.py) match hundreds of phrases over every note."""
+"""Phrase lists as one fast regex: the assertion lexicon (processors/assertion.py), the coder's shorthand layer and
+the note lexicons NER reads (processors/icd10cm.py, processors/ner.py) match hundreds of phrases over every note."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
 
 def trie_regex(phrases: list[str]) -> re.Pattern[str]:
@@ -32,3 +33,36 @@ def lower_keeping_offsets(text: str) -> str:
     """text.lower(), except the odd character whose lower case is longer ("İ"), kept as it is so offsets still agree."""
     lower = text.lower()
     return lower if len(lower) == len(text) else "".join(c if len(c.lower()) > 1 else c.lower() for c in text)
+
+
+class Lexicon:
+    """Terms found in text under the clinical lexicons' case rule: a term written with capitals matches only as written
+    ("PE", "AS" and "MS" collide with English words), a lower-case one in any case; a space matches any run of
+    whitespace. One trie regex over the lower-cased text, the case rule checked after: a plain alternation of 450
+    terms took 0.7 ms a coder mention, of 150 terms 2 ms a note."""
+
+    def __init__(self, terms: Iterable[str]) -> None:
+        terms = list(terms)
+        self._exact = {spaced(t) for t in terms if t != t.lower()}
+        self._folded = {spaced(t) for t in terms if t == t.lower()}
+        self._regex = trie_regex(terms) if terms else None
+
+    def find(self, text: str) -> Iterator[tuple[int, int, str]]:
+        """(start, end, term) of each use, left to right, the longest term first at a place; `term` as the lexicon has
+        it (whitespace single), lower-cased for a lower-case term."""
+        if self._regex is None:
+            return
+        lower = lower_keeping_offsets(text)
+        pos = 0
+        while (m := self._regex.search(lower, pos)) is not None:
+            start, end = m.span()
+            written, any_case = spaced(text[start:end]), spaced(m.group())
+            if written in self._exact or any_case in self._folded:
+                yield start, end, written if written in self._exact else any_case
+                pos = end
+            else:  # capitals not as written: a term may still start inside it
+                pos = start + 1
+
+
+def spaced(term: str) -> str:
+    return " ".join(term.split())

@@ -2,9 +2,11 @@
 
 from unittest import mock
 
+import pytest
+
 import torch
 
-from processors.ner import LABELS, Entity, allowed_transitions, padded_width, token_budget_groups, viterbi, with_shorthand
+from processors.ner import LABELS, Entity, allowed_transitions, padded_width, shorthand_uses, token_budget_groups, viterbi, with_shorthand
 
 
 def test_viterbi_forbids_o_to_i():
@@ -82,7 +84,7 @@ def test_shorthand_adds_problems_the_model_missed_or_called_chemicals():
     entities score 1.0 and carry the source label 'shorthand'; the rest stand, in text order."""
     text = "HTN, CKD and acute kidney injury, on lisinopril."
     model = [_entity(text, "HTN", "MEDICATION", 0.8), _entity(text, "acute kidney injury", "PROBLEM"), _entity(text, "lisinopril", "MEDICATION")]
-    uses = [(0, 3, True), (5, 8, True)]
+    uses = [(0, 3, "PROBLEM"), (5, 8, "PROBLEM")]
     found = with_shorthand(text, model, uses)
     assert [(e.text, e.label, e.source_label, e.score) for e in found] == [
         ("HTN", "PROBLEM", "shorthand", 1.0), ("CKD", "PROBLEM", "shorthand", 1.0),
@@ -98,5 +100,57 @@ def test_shorthand_leaves_the_models_longer_entities_and_its_own_problems():
     model = [_entity(text, "CHF exacerbation", "PROBLEM"), _entity(text, "HIV protease inhibitors", "MEDICATION"), _entity(text, "DVT", "PROBLEM"),
              _entity(text, "stroke", "PROBLEM"), _entity(text, "PE", "MEDICATION")]
     dvt, mini, pe = text.index("DVT"), text.index("mini-stroke"), text.index("PE:")
-    found = with_shorthand(text, model, [(0, 3, True), (20, 23, True), (dvt, dvt + 3, True), (mini, mini + 11, True), (pe, pe + 2, False)])
+    found = with_shorthand(text, model, [(0, 3, "PROBLEM"), (20, 23, "PROBLEM"), (dvt, dvt + 3, "PROBLEM"), (mini, mini + 11, "PROBLEM"),
+                                         (pe, pe + 2, None)])
     assert found == [*model[:3], Entity("PROBLEM", "shorthand", mini, mini + 11, "mini-stroke", 1.0)]
+
+
+def test_shorthand_uses_of_a_note():
+    """Problems, medications and dosing words of the notes' lexicons, in text order; dosing words and PE the examination
+    are uses of no label; a line written all in capitals is passed over, the next line is not."""
+    text = "PE: clear. r/o PE, on vanc and zosyn, NTG SL prn; HTN.\nPATIENT LOST HIS CAP AND KNEE PAD\nHx of CAP."
+    uses = [(text[a:b], label) for a, b, label in shorthand_uses(text)]
+    assert uses == [("PE", None), ("PE", "PROBLEM"), ("vanc", "MEDICATION"), ("zosyn", "MEDICATION"), ("NTG", "MEDICATION"),
+                    ("SL", None), ("prn", None), ("HTN", "PROBLEM"), ("CAP", "PROBLEM")]
+    assert text.rindex("CAP") == [a for a, _, label in shorthand_uses(text) if label == "PROBLEM"][-1]
+
+
+def test_dosing_words_and_medication_shorthand():
+    """A route the model called a chemical is dropped; a drug it missed is added; its own drug of the use stands."""
+    text = "NTG SL prn and vanc, lasix 40 mg."
+    model = [_entity(text, "SL", "MEDICATION", 0.65), _entity(text, "lasix", "MEDICATION")]
+    found = with_shorthand(text, model, shorthand_uses(text))
+    assert [(e.text, e.label, e.source_label) for e in found] == [
+        ("NTG", "MEDICATION", "shorthand"), ("vanc", "MEDICATION", "shorthand"), ("lasix", "MEDICATION", "Chemical")]
+
+
+@pytest.mark.parametrize(("text", "uses"), [
+    ("72M with HTN, DM2 and CKD presents with SOB.", [("HTN", "PROBLEM"), ("DM2", "PROBLEM"), ("CKD", "PROBLEM"), ("SOB", "PROBLEM")]),
+    ("AKI on CKD; a-fib, a fib and Afib; htn.", [("AKI", "PROBLEM"), ("CKD", "PROBLEM"), ("a-fib", "PROBLEM"), ("a fib", "PROBLEM"),
+                                               ("Afib", "PROBLEM"), ("htn", "PROBLEM")]),
+    ("N/V/D x2 days, cdiff pending, T2DM w/ hypoK.", [("N/V/D", "PROBLEM"), ("cdiff", "PROBLEM"), ("T2DM", "PROBLEM"), ("hypoK", "PROBLEM")]),
+    ("Tachycardic, r/o PE. Hx of PEs.", [("PE", "PROBLEM")]),  # "PEs" is no listed term
+    # PE the physical examination and the ear tube: no entity
+    ("PE: lungs clear. On PE abdomen soft. PE unremarkable. s/p PE tubes.", [("PE", None)] * 4),
+    # ambiguous ones left out of the lists, and capitalised terms only as written
+    ("Tmax 37.2, AF, VSS. 98% on RA. CA 19-9 normal. Seen by CM. mi casa, dm me, pe class.", []),
+    ("WordsHTN and HTNs and DM2x are not uses", []),
+    ("Has high blood pressure, had a mini-stroke; heart attack in 2015.", [("high blood pressure", "PROBLEM"), ("mini-stroke", "PROBLEM"),
+                                                                         ("heart attack", "PROBLEM")]),
+])
+def test_problem_terms_of_a_note(text, uses):
+    """The problem lexicon's terms, found as whole words with their case rules; a use an exception matches (PE the
+    examination) has no label."""
+    assert [(text[a:b], label) for a, b, label in shorthand_uses(text)] == uses
+
+
+def test_note_lexicons_do_not_overlap():
+    """A term is a problem, a medication or a dosing word, never two of them (one lexicon reads all three)."""
+    import yaml
+
+    from processors.icd10cm import default_shorthand
+    from processors.ner import MEDICATION_SHORTHAND_FILE
+
+    data = yaml.safe_load(MEDICATION_SHORTHAND_FILE.read_text())
+    lists = [set(default_shorthand().problems), set(map(str, data["medications"])), set(map(str, data["dosing"]))]
+    assert not (lists[0] & lists[1] or lists[0] & lists[2] or lists[1] & lists[2])

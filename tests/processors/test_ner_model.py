@@ -226,3 +226,23 @@ def test_clinical_shorthand_in_notes(model):
             return [e.label for e in entities if e.start <= start and start + len(word) <= e.end]
         assert {p: labels_over(p) for p in problems} == {p: ["PROBLEM"] for p in problems}, text
         assert {w: labels_over(w) for w in nothing} == {w: [] for w in nothing}, text
+
+
+# drug shorthand and brands of notes, and the dosing words around them (which must be no entity)
+MEDICATION_NOTES = [
+    ("Vanc 1 g IV q12h and zosyn 4.5 g IV q8h.", ["Vanc", "zosyn"], ["IV", "q12h"]),
+    ("Nitroglycerin 0.4 mg SL q5min prn; NTG given twice.", ["Nitroglycerin", "NTG"], ["SL"]),
+    ("Home meds: lantus 20 units qHS, aspirin 81 mg, plavix 75 mg daily.", ["lantus", "aspirin", "plavix"], ["qHS"]),
+    ("MSO4 2 mg IV q2h prn pain, zofran 4 mg IV prn N/V.", ["MSO4", "zofran"], ["q2h"]),
+]
+
+
+def test_medication_shorthand_in_notes(model):
+    """Drug shorthand the model misses is a MEDICATION in the worker's output, and routes and frequencies are no entity."""
+    texts = [t for t, _, _ in MEDICATION_NOTES]
+    for (text, drugs, nothing), entities in zip(MEDICATION_NOTES, model.predict(texts)):
+        def labels_over(word: str) -> list[str]:
+            start = text.index(word)
+            return [e.label for e in entities if e.start <= start and start + len(word) <= e.end]
+        assert {d: labels_over(d) for d in drugs} == {d: ["MEDICATION"] for d in drugs}, text
+        assert {w: labels_over(w) for w in nothing} == {w: [] for w in nothing}, text
