@@ -205,6 +205,7 @@ SHORTHAND_NOTES = [
     ("Hx of MDD and GAD, on sertraline; denies SI.", ["MDD", "GAD"], []),
     ("ESRD on HD MWF via L AVF.", ["ESRD"], []),
     ("OA of both knees, DJD of the lumbar spine with LBP.", ["OA", "DJD", "LBP"], []),
+    ("Denies CP, SOB or palpitations; 2+ LE edema.", ["CP", "SOB"], []),
     ("PE: lungs clear bilaterally, no edema.", [], ["PE"]),
     ("On PE, abdomen soft and non-tender.", [], ["PE"]),
     ("SpO2 98% on RA, AF, VSS.", [], ["RA", "AF"]),
