@@ -319,7 +319,7 @@ def _note_lexicon() -> tuple[Lexicon, dict[str, str | None], list[re.Pattern[str
     entity), and the problem file's exceptions."""
     problems = default_shorthand()
     data = yaml.safe_load(MEDICATION_SHORTHAND_FILE.read_text())
-    labels: dict[str, str | None] = {spaced(str(t)): None for t in data["dosing"]}
+    labels: dict[str, str | None] = {spaced(str(t)): None for t in data["not_entities"]}
     labels.update({spaced(str(t)): "MEDICATION" for t in data["medications"]})
     labels.update({spaced(t): "PROBLEM" for t in problems.problems})
     return Lexicon(labels), labels, [re.compile(p) for p in problems.problem_exceptions]
@@ -327,9 +327,10 @@ def _note_lexicon() -> tuple[Lexicon, dict[str, str | None], list[re.Pattern[str
 
 def shorthand_uses(text: str) -> list[tuple[int, int, str | None]]:
     """(start, end, label) of each use of a note lexicon's term in the text: problems (`problems:` of the coder's
-    shorthand file, processors/icd10cm_synonyms.yaml), medications and dosing words (medication_shorthand.yaml); label
-    None for a use that is no entity: a dosing word, or a use an exception matches ("PE:" the examination). Lines
-    written all in capitals are passed over: there an abbreviation and an English word ("CAP", "PAD") look alike."""
+    shorthand file, processors/icd10cm_synonyms.yaml), medications, and words that are no entity (routes, places,
+    laboratory tests: medication_shorthand.yaml). Label None for a use that is no entity: one of those words, or a use
+    an exception matches ("PE:" the examination). Lines written all in capitals are passed over: there an abbreviation
+    and an English word ("CAP", "PAD") look alike."""
     lexicon, labels, exceptions = _note_lexicon()
     uses = []
     excluded: list[tuple[int, int]] | None = None

@@ -106,7 +106,7 @@ def test_shorthand_leaves_the_models_longer_entities_and_its_own_problems():
 
 
 def test_shorthand_uses_of_a_note():
-    """Problems, medications and dosing words of the notes' lexicons, in text order; dosing words and PE the examination
+    """Problems, medications and no-entity words of the notes' lexicons, in text order; routes and PE the examination
     are uses of no label; a line written all in capitals is passed over, the next line is not."""
     text = "PE: clear. r/o PE, on vanc and zosyn, NTG SL prn; HTN.\nPATIENT LOST HIS CAP AND KNEE PAD\nHx of CAP."
     uses = [(text[a:b], label) for a, b, label in shorthand_uses(text)]
@@ -115,7 +115,7 @@ def test_shorthand_uses_of_a_note():
     assert text.rindex("CAP") == [a for a, _, label in shorthand_uses(text) if label == "PROBLEM"][-1]
 
 
-def test_dosing_words_and_medication_shorthand():
+def test_no_entity_words_and_medication_shorthand():
     """A route the model called a chemical is dropped; a drug it missed is added; its own drug of the use stands."""
     text = "NTG SL prn and vanc, lasix 40 mg."
     model = [_entity(text, "SL", "MEDICATION", 0.65), _entity(text, "lasix", "MEDICATION")]
@@ -145,12 +145,12 @@ def test_problem_terms_of_a_note(text, uses):
 
 
 def test_note_lexicons_do_not_overlap():
-    """A term is a problem, a medication or a dosing word, never two of them (one lexicon reads all three)."""
+    """A term is a problem, a medication or no entity, never two of them (one lexicon reads all three)."""
     import yaml
 
     from processors.icd10cm import default_shorthand
     from processors.ner import MEDICATION_SHORTHAND_FILE
 
     data = yaml.safe_load(MEDICATION_SHORTHAND_FILE.read_text())
-    lists = [set(default_shorthand().problems), set(map(str, data["medications"])), set(map(str, data["dosing"]))]
+    lists = [set(default_shorthand().problems), set(map(str, data["medications"])), set(map(str, data["not_entities"]))]
     assert not (lists[0] & lists[1] or lists[0] & lists[2] or lists[1] & lists[2])

@@ -229,12 +229,13 @@ def test_clinical_shorthand_in_notes(model):
         assert {w: labels_over(w) for w in nothing} == {w: [] for w in nothing}, text
 
 
-# drug shorthand and brands of notes, and the dosing words around them (which must be no entity)
+# drug shorthand and brands of notes, and the routes, frequencies, places and tests around them (which must be no entity)
 MEDICATION_NOTES = [
     ("Vanc 1 g IV q12h and zosyn 4.5 g IV q8h.", ["Vanc", "zosyn"], ["IV", "q12h"]),
     ("Nitroglycerin 0.4 mg SL q5min prn; NTG given twice.", ["Nitroglycerin", "NTG"], ["SL"]),
     ("Home meds: lantus 20 units qHS, aspirin 81 mg, plavix 75 mg daily.", ["lantus", "aspirin", "plavix"], ["qHS"]),
     ("MSO4 2 mg IV q2h prn pain, zofran 4 mg IV prn N/V.", ["MSO4", "zofran"], ["q2h"]),
+    ("Crackles at the RLL, lactate 4.1, started on vanc; cath showed LAD disease.", ["vanc"], ["RLL", "lactate", "cath"]),
 ]
 
 
