@@ -278,7 +278,8 @@ def resume_then(fault, rig: Rig, started: float, collector: Collector) -> dict:
 
 
 def test_flood_ten_times_the_sustainable_rate(rig):
-    """The whole feed at once (about ten times what the stages sustain): memory stays bounded, lag drains."""
+    """The whole feed at once (sent while the stages are paused, so they meet it as one backlog, far beyond ten times what
+    they sustain): memory stays bounded, lag drains."""
     before = rig.peak_rss_mb()
 
     def fault(rig: Rig, started: float, collector: Collector) -> dict:
@@ -313,7 +314,10 @@ def test_flood_ten_times_the_sustainable_rate(rig):
     row["peak_rss_mb"] = peak
     print("PEAK RSS MB before", json.dumps(before), "after", json.dumps(peak))
     assert row["ok"], row
-    assert row["offered_msgs_per_s"] >= 10 * row["sustained_msgs_per_s"], "not a flood"
+    # the stages were paused while the publisher sent the whole feed, so they met all of it as one backlog: the
+    # normalizer's lag reached the feed. (The publisher's own rate says nothing about that: 2,079 and 9,913 msg/s in two
+    # CI runs of 2026-12-04 on the same machine, against 265-276 msg/s sustained; the first failed a check of ten times.)
+    assert row["peak_lag_normalizer"] >= 0.9 * (row["valid_in"] + row["malformed_in"]), ("not a flood", row)
     assert row["peak_lag_inference"] + row["peak_lag_normalizer"] > 1000 and row["lag_drained_after_s"], "the flood never built up or never drained"
     # the caps that bound a worker's memory under a flood: faust's stream buffer and fetch sizes, the held-record
     # backlog (BACKLOG_MAX_RECORDS) and the patient cache (STATE_CACHE_PATIENTS); a flood must not grow it by more than 25 %
