@@ -97,6 +97,7 @@ PSEUDO_TRIGGERS = [
 # dosing conditionals: they qualify one item of a medication list ("NTG SL prn, KCl 20 mEq", "Zofran prn N/V, Lasix"),
 # so a comma or semicolon ends their scope either way (a negation closing a list covers all of it: "cough, fever: denies")
 ITEM_SCOPED = {"prn", "as needed for"}
+CAUSAL = {"secondary to", "due to"}  # terminators that open a cause (see _closes)
 # None: ends every scope; a category: ends only that category's scopes
 TERMINATORS: dict[Assertion | None, list[str]] = {
     None: ["but", "however", "although", "though", "except", "except for", "apart from", "aside from",
@@ -212,10 +213,17 @@ def _blocks(text: str, trigger: _Match, other: _Match, gap: tuple[int, int]) -> 
     return _ADJACENT.fullmatch(text, *gap) is None
 
 
+def _opens_its_cause(text: str, trigger: _Match, other: _Match) -> bool:
+    """Is `other` a causal terminator right after the trigger ("likely due to GERD": the doubt is about the cause)?"""
+    return " ".join(text[other.start:other.end].lower().split()) in CAUSAL and not text[trigger.end:other.start].strip()
+
+
 def _closes(text: str, trigger: _Match, matches: list[_Match], end: int) -> bool:
-    """Does the trigger end its clause (only punctuation, a terminator or the sentence end after it)?"""
+    """Does the trigger end its clause (only punctuation, a terminator or the sentence end after it)? Not before a
+    cause: in "sepsis likely secondary to pneumonia" the doubt is about the cause, and the sepsis is asserted."""
     return bool(_CLOSING.match(text, trigger.end, end)) or any(
-        o.rule.kind == "terminator" and o.start >= trigger.end and not text[trigger.end:o.start].strip() for o in matches)
+        o.rule.kind == "terminator" and o.start >= trigger.end and not text[trigger.end:o.start].strip()
+        and not _opens_its_cause(text, trigger, o) for o in matches)
 
 
 def _item_start(text: str, trigger: _Match, start: int) -> int:
@@ -239,7 +247,8 @@ def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, s
         if trigger.rule.item and ("," in text[trigger.end : s] or ";" in text[trigger.end : s]):
             return False
         return (_words(text, trigger.end, s) <= MAX_SCOPE_TOKENS and not any(
-            trigger.end <= o.start and o.end <= s and _blocks(text, trigger, o, (trigger.end, o.start)) for o in matches))
+            trigger.end <= o.start and o.end <= s and _blocks(text, trigger, o, (trigger.end, o.start))
+            and not _opens_its_cause(text, trigger, o) for o in matches))
     if direction == "modifier":
         return trigger.start >= e and _words(text, e, trigger.start) == 0
     if trigger.start >= e and direction in ("backward", "bidirectional"):
