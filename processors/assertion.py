@@ -97,7 +97,7 @@ PSEUDO_TRIGGERS = [
 # dosing conditionals: they qualify one item of a medication list ("NTG SL prn, KCl 20 mEq", "Zofran prn N/V, Lasix"),
 # so a comma or semicolon ends their scope either way (a negation closing a list covers all of it: "cough, fever: denies")
 ITEM_SCOPED = {"prn", "as needed for"}
-CAUSAL = {"secondary to", "due to"}  # terminators that open a cause (see _closes)
+CAUSAL = {"secondary to", "due to"}  # terminators that open a cause (see _opens_its_cause)
 # None: ends every scope; a category: ends only that category's scopes
 TERMINATORS: dict[Assertion | None, list[str]] = {
     None: ["but", "however", "although", "though", "except", "except for", "apart from", "aside from",
@@ -131,11 +131,12 @@ class _Rule(NamedTuple):
     direction: str  # a trigger's
     ends: frozenset[Assertion | None] = frozenset()  # a terminator's: the categories whose scopes it ends, None: all
     item: bool = False  # a trigger's scope is its own list item (ITEM_SCOPED)
+    causal: bool = False  # a terminator that opens a cause (CAUSAL)
 
 
 # phrase -> rule; the longest phrase at a position wins, as in ConText's lexicon matching
 _RULES: dict[str, _Rule] = {p: _Rule("pseudo", None, "") for p in PSEUDO_TRIGGERS}
-_RULES.update({p: _Rule("terminator", None, "", frozenset(c for c, ps in TERMINATORS.items() if p in ps))
+_RULES.update({p: _Rule("terminator", None, "", frozenset(c for c, ps in TERMINATORS.items() if p in ps), causal=p in CAUSAL)
                for ps in TERMINATORS.values() for p in ps})
 _RULES.update({p: _Rule("trigger", c, d, item=p in ITEM_SCOPED) for c, ds in TRIGGERS.items() for d, ps in ds.items() for p in ps})
 _PHRASES = trie_regex(list(_RULES))
@@ -215,7 +216,7 @@ def _blocks(text: str, trigger: _Match, other: _Match, gap: tuple[int, int]) -> 
 
 def _opens_its_cause(text: str, trigger: _Match, other: _Match) -> bool:
     """Is `other` a causal terminator right after the trigger ("likely due to GERD": the doubt is about the cause)?"""
-    return " ".join(text[other.start:other.end].lower().split()) in CAUSAL and not text[trigger.end:other.start].strip()
+    return other.rule.causal and not text[trigger.end:other.start].strip()
 
 
 def _closes(text: str, trigger: _Match, matches: list[_Match], end: int) -> bool:

@@ -332,16 +332,9 @@ def shorthand_uses(text: str) -> list[tuple[int, int, str | None]]:
     an exception matches ("PE:" the examination). Lines written all in capitals are passed over: there an abbreviation
     and an English word ("CAP", "PAD") look alike."""
     lexicon, labels, exceptions = _note_lexicon()
-    uses = []
-    excluded: list[tuple[int, int]] | None = None
-    for start, end, term in lexicon.find(text):
-        if _shouting(text, start, end):
-            continue
-        if excluded is None:
-            excluded = [m.span() for p in exceptions for m in p.finditer(text)]
-        label = None if any(a <= start and end <= b for a, b in excluded) else labels[term]
-        uses.append((start, end, label))
-    return uses
+    excluded = [m.span() for p in exceptions for m in p.finditer(text)]
+    return [(start, end, None if any(a <= start and end <= b for a, b in excluded) else labels[term])
+            for start, end, term in lexicon.find(text) if not _shouting(text, start, end)]
 
 
 def _shouting(text: str, start: int, end: int) -> bool:

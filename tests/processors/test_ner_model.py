@@ -222,11 +222,14 @@ def test_clinical_shorthand_in_notes(model):
     and the lexicon's exceptions and left-out abbreviations make none."""
     texts = [t for t, _, _ in SHORTHAND_NOTES]
     for (text, problems, nothing), entities in zip(SHORTHAND_NOTES, model.predict(texts)):
-        def labels_over(word: str) -> list[str]:
-            start = re.search(rf"(?<![A-Za-z]){re.escape(word)}(?![A-Za-z])", text).start()  # type: ignore[union-attr]
-            return [e.label for e in entities if e.start <= start and start + len(word) <= e.end]
-        assert {p: labels_over(p) for p in problems} == {p: ["PROBLEM"] for p in problems}, text
-        assert {w: labels_over(w) for w in nothing} == {w: [] for w in nothing}, text
+        assert {p: _labels_over(text, entities, p) for p in problems} == {p: ["PROBLEM"] for p in problems}, text
+        assert {w: _labels_over(text, entities, w) for w in nothing} == {w: [] for w in nothing}, text
+
+
+def _labels_over(text: str, entities: list, word: str) -> list[str]:
+    """The labels of the entities that hold the word's first whole-word use."""
+    start = re.search(rf"(?<![A-Za-z]){re.escape(word)}(?![A-Za-z])", text).start()  # type: ignore[union-attr]
+    return [e.label for e in entities if e.start <= start and start + len(word) <= e.end]
 
 
 # drug shorthand and brands of notes, and the routes, frequencies, places and tests around them (which must be no entity)
@@ -243,8 +246,5 @@ def test_medication_shorthand_in_notes(model):
     """Drug shorthand the model misses is a MEDICATION in the worker's output, and routes and frequencies are no entity."""
     texts = [t for t, _, _ in MEDICATION_NOTES]
     for (text, drugs, nothing), entities in zip(MEDICATION_NOTES, model.predict(texts)):
-        def labels_over(word: str) -> list[str]:
-            start = text.index(word)
-            return [e.label for e in entities if e.start <= start and start + len(word) <= e.end]
-        assert {d: labels_over(d) for d in drugs} == {d: ["MEDICATION"] for d in drugs}, text
-        assert {w: labels_over(w) for w in nothing} == {w: [] for w in nothing}, text
+        assert {d: _labels_over(text, entities, d) for d in drugs} == {d: ["MEDICATION"] for d in drugs}, text
+        assert {w: _labels_over(text, entities, w) for w in nothing} == {w: [] for w in nothing}, text
