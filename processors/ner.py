@@ -21,7 +21,7 @@ import yaml
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from processors import abbreviations, openvino_int8
+from processors import abbreviations, consistency, openvino_int8
 from processors.icd10cm import default_shorthand
 from processors.model_delta import DELTA_FILE, META_FILE, apply_delta, base_model_dir, read_meta
 from processors.phrases import Lexicon, spaced
@@ -261,13 +261,18 @@ class NerModel:
             return []
         encoding = self.encode(texts, window, stride)
         per_sample = self._word_logprobs(encoding, len(texts), max_batch, token_budget)
-        return [with_shorthand(text, self._with_abbreviations(text, self._entities(text, decoded)), shorthand_uses(text))
+        return [with_shorthand(text, self._with_text_rules(text, self._entities(text, decoded)), shorthand_uses(text))
                 for text, decoded in zip(texts, self._decode(per_sample))]
 
     @staticmethod
-    def _with_abbreviations(text: str, entities: list[Entity]) -> list[Entity]:
+    def text_rules(text: str, spans: list[abbreviations.Span]) -> list[abbreviations.Span]:
+        """What the whole text decides about the model's spans: a defined short form is tagged as its long form
+        (abbreviations.resolve), then each entity string tagged at all its uses or none (consistency.consistent)."""
+        return consistency.consistent(text, abbreviations.resolve(text, spans))
+
+    def _with_text_rules(self, text: str, entities: list[Entity]) -> list[Entity]:
         spans = [abbreviations.Span(e.start, e.end, e.source_label, e.score) for e in entities]
-        resolved = abbreviations.resolve(text, spans)
+        resolved = self.text_rules(text, spans)
         if resolved == sorted(spans):
             return entities
         return [Entity(CLINICAL_LABEL.get(s.label, s.label.upper()), s.label, s.start, s.end, text[s.start : s.end], s.score, s.long_form)

@@ -25,7 +25,7 @@ from processors.ner import LABELS, NerModel, base_model_dir
 
 Sentence = tuple[list[str], list[str]]
 POOL_BATCHES = 50
-DOCUMENT_SENTENCES = 20  # an IOB file has no document breaks: a sentence's "text" is it and the sentences before it
+CONTEXT_SENTENCES = 10  # an IOB file has no document breaks: a sentence's "text" is it and the sentences around it (an abstract is about ten)
 
 
 def read_iob(path: Path) -> list[Sentence]:
@@ -67,35 +67,37 @@ def evaluate(model: NerModel, sentences: list[Sentence]) -> dict[str, Any]:
     predicted: list[list[str]] = []
     for i in range(0, len(sentences), 256):
         predicted.extend(model.predict_tags([tokens for tokens, _ in sentences[i : i + 256]]))
-    predicted = with_abbreviations([tokens for tokens, _ in sentences], predicted)
+    predicted = with_text_rules([tokens for tokens, _ in sentences], predicted)
     return score([tags for _, tags in sentences], predicted)
 
 
-def with_abbreviations(sentences: list[list[str]], tags: list[list[str]], window: int = DOCUMENT_SENTENCES) -> list[list[str]]:
-    """The worker resolves a note's abbreviations over the whole note (processors/abbreviations.py); an IOB
-    file's sentences get the same, each inside the text of the `window` sentences before it."""
+def with_text_rules(sentences: list[list[str]], tags: list[list[str]], before: int = CONTEXT_SENTENCES,
+                    after: int = CONTEXT_SENTENCES) -> list[list[str]]:
+    """The worker applies its whole-text rules (`NerModel.text_rules`: abbreviations, consistency) to a whole
+    note; an IOB file has no document breaks, so each sentence gets them inside the text of the sentences
+    around it (`before` and `after`)."""
     out = []
     for i, tokens in enumerate(sentences):
-        first = max(0, i - window)
+        first, last = max(0, i - before), min(len(sentences), i + after + 1)
         starts, words, spans = [], [], []
         offset = 0
-        for j in range(first, i + 1):
-            for token, tag in zip(sentences[j], tags[j]):
+        for j in range(first, last):
+            for token in sentences[j]:
                 starts.append(offset)
                 words.append(token)
                 offset += len(token) + 1
         text = " ".join(words)
-        flat = [tag for j in range(first, i + 1) for tag in tags[j]]
+        flat = [tag for j in range(first, last) for tag in tags[j]]
         for k, tag in enumerate(flat):
             if tag.startswith("B-") or (tag.startswith("I-") and (k == 0 or flat[k - 1][2:] != tag[2:])):
                 spans.append(abbreviations.Span(starts[k], starts[k] + len(words[k]), tag[2:], 1.0))
             elif tag.startswith("I-"):
                 spans[-1] = spans[-1]._replace(end=starts[k] + len(words[k]))
-        base = len(flat) - len(tokens)
+        base = sum(len(sentences[j]) for j in range(first, i))
         index = {starts[base + k]: k for k in range(len(tokens))}
         ends = {starts[base + k] + len(tokens[k]): k for k in range(len(tokens))}
         row = ["O"] * len(tokens)
-        for span in abbreviations.resolve(text, spans):
+        for span in NerModel.text_rules(text, spans):
             a, b = index.get(span.start), ends.get(span.end)
             if a is None or b is None or b < a:
                 continue  # another sentence's, or not on word boundaries
@@ -202,7 +204,7 @@ def train_ner(
         "training": {
             "data": str(Path(train_path).name), "sentences": len(train), "epochs": epochs, "lr": lr,
             "batch_size": batch_size, "seed": seed, "frozen": "embeddings", "labels_on": "first sub-word",
-            "decoding": "BIO-constrained Viterbi; short forms defined in the text tagged as their long form",
+            "decoding": "BIO-constrained Viterbi; short forms defined in the text tagged as their long form; each entity string tagged at all its uses in the text or none",
             "seconds": round(train_seconds), "torch_threads": torch.get_num_threads(),
         },
     }
@@ -249,8 +251,9 @@ In clinstream's envelope `Chemical` is reported as MEDICATION and `Disease` as P
   batch {t['batch_size']}, seed {t['seed']}, labels on the {t['labels_on']}; {t['seconds']} s on {t['torch_threads']} CPU threads.
   Reproduce with `clinstream train ner`.
 - **Decoding**: {t['decoding']} (an I- tag only after B-/I- of the same type; "acute renal failure (ARF)"
-  makes every ARF of the text a Disease, `processors/abbreviations.py`). The scores below include it: an IOB
-  file has no document breaks, so a sentence's text is it and the {DOCUMENT_SENTENCES} sentences before it.
+  makes every ARF of the text a Disease, `processors/abbreviations.py`; the uses of each entity string vote on
+  whether all or none are tagged, `processors/consistency.py`). The scores below include both: an IOB file has no
+  document breaks, so a sentence's text is it and the {CONTEXT_SENTENCES} sentences on each side.
 
 ## Scores on `{dev['data']}` (entity level, seqeval strict IOB2, {dev['sentences']} sentences)
 

@@ -50,11 +50,11 @@ def test_short_forms_with_digits_and_hyphens():
 
 
 def test_sentences_of_an_iob_file_share_the_definitions_of_the_sentences_before():
-    from processors.ner_training import with_abbreviations
+    from processors.ner_training import with_text_rules
 
     sentences = [["Acute", "renal", "failure", "(", "ARF", ")", "occurred", "."], ["ARF", "resolved", "."], ["No", "ARF", "."]]
     tags = [["B-Disease", "I-Disease", "I-Disease", "O", "O", "O", "O", "O"], ["O", "O", "O"], ["O", "O", "O"]]
-    out = with_abbreviations(sentences, tags, window=1)
+    out = with_text_rules(sentences, tags, before=1, after=0)
     assert out[0][4] == "B-Disease" and out[1][0] == "B-Disease"
     assert out[2] == ["O", "O", "O"], "the definition is two sentences back, outside a window of one"
-    assert with_abbreviations(sentences, tags)[2][1] == "B-Disease"
+    assert with_text_rules(sentences, tags)[2][1] == "B-Disease"
