@@ -17,8 +17,9 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-# a short form: 2-10 letters, digits and hyphens with at least two capitals ("ARF", "5-FU", "NaCl", "PTH")
-_DEFINITION = re.compile(r"\(\s*([A-Za-z0-9][A-Za-z0-9-]{1,9})\s*\)")
+# a short form: 2-10 letters, digits and hyphens with at least two capitals ("ARF", "5-FU", "NaCl", "PTH"),
+# alone in its parentheses or first before a dose or comment: "phenobarbital (PB: 15 mg/kg)", "(ASA, 81 mg)"
+_DEFINITION = re.compile(r"\(\s*([A-Za-z0-9][A-Za-z0-9-]{1,9})\s*[),;:]")
 _TWO_CAPITALS = re.compile(r"[A-Z].*[A-Z]")
 
 
@@ -28,6 +29,11 @@ class Span(NamedTuple):
     label: str
     score: float
     long_form: str | None = None  # for a use of a defined short form: the text of its long form
+
+
+def short_forms(text: str) -> set[str]:
+    """The short forms the text defines, whatever their long forms are."""
+    return {m.group(1) for m in _DEFINITION.finditer(text) if _TWO_CAPITALS.search(m.group(1))}
 
 
 def definitions(text: str, spans: Sequence[Span]) -> dict[str, Span | None]:

@@ -334,12 +334,15 @@ def shorthand_uses(text: str) -> list[tuple[int, int, str | None]]:
     """(start, end, label) of each use of a note lexicon's term in the text: problems (`problems:` of the coder's
     shorthand file, processors/icd10cm_synonyms.yaml), medications, and words that are no entity (routes, places,
     laboratory tests: medication_shorthand.yaml). Label None for a use that is no entity: one of those words, or a use
-    an exception matches ("PE:" the examination). Lines written all in capitals are passed over: there an abbreviation
-    and an English word ("CAP", "PAD") look alike."""
+    an exception matches ("PE:" the examination). Passed over: a short form the text defines for itself ("cerebral
+    palsy (CP)": its definition decides, abbreviations.resolve), and lines written all in capitals, where an
+    abbreviation and an English word ("CAP", "PAD") look alike."""
     lexicon, labels, exceptions = _note_lexicon()
     excluded = [m.span() for p in exceptions for m in p.finditer(text)]
+    defined = abbreviations.short_forms(text)
     return [(start, end, None if any(a <= start and end <= b for a, b in excluded) else labels[term])
-            for start, end, term in lexicon.find(text) if not _shouting(text, start, end)]
+            for start, end, term in lexicon.find(text)
+            if text[start:end] not in defined and not _shouting(text, start, end)]
 
 
 def _shouting(text: str, start: int, end: int) -> bool:

@@ -49,6 +49,14 @@ def test_short_forms_with_digits_and_hyphens():
     assert texts(text, resolve(text, found)) == [("5-fluorouracil", "Chemical"), ("5-FU", "Chemical"), ("5-FU", "Chemical")]
 
 
+def test_a_definition_may_go_on_with_a_dose_or_comment():
+    text = "Rats received phenobarbital (PB: 15 mg per rat) or aspirin (ASA, 81 mg). PB and ASA were stopped."
+    found = spans_of(text, "phenobarbital", "aspirin", label="Chemical")
+    assert texts(text, resolve(text, found)) == [
+        ("phenobarbital", "Chemical"), ("PB", "Chemical"), ("aspirin", "Chemical"), ("ASA", "Chemical"),
+        ("PB", "Chemical"), ("ASA", "Chemical")]
+
+
 def test_sentences_of_an_iob_file_share_the_definitions_of_the_sentences_before():
     from processors.ner_training import with_text_rules
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from clinstream.settings import REPO_ROOT, Settings
-from processors.ner import DELTA_FILE, META_FILE, NerModel
+from processors.ner import DELTA_FILE, META_FILE, NerModel, shorthand_uses
 
 MODEL = REPO_ROOT / "models" / "ner-minilm-bc5cdr"
 
@@ -248,3 +248,15 @@ def test_medication_shorthand_in_notes(model):
     for (text, drugs, nothing), entities in zip(MEDICATION_NOTES, model.predict(texts)):
         assert {d: _labels_over(text, entities, d) for d in drugs} == {d: ["MEDICATION"] for d in drugs}, text
         assert {w: _labels_over(text, entities, w) for w in nothing} == {w: [] for w in nothing}, text
+
+
+def test_a_short_form_the_note_defines_outranks_the_lexicons(model):
+    """CP is chest pain to the lexicon and PE a pulmonary embolism, but a note that defines them means what it says."""
+    assert [text for text in ("CP", "PE") if any(u[:2] == (0, 2) for u in shorthand_uses(text))] == ["CP", "PE"]
+    texts = ["Child with cerebral palsy (CP) and seizures; CP is spastic.",
+             "Phenylephrine (PE) 100 mcg given for hypotension; PE repeated twice."]
+    palsy, pressor = model.predict(texts)
+    cps = [e for e in palsy if e.text == "CP"]
+    assert len(cps) == 2 and {(e.label, e.expands) for e in cps} == {("PROBLEM", "cerebral palsy")}
+    assert {e.label for e in pressor if e.text == "PE"} == {"MEDICATION"}
+    assert all(texts[0][a:b] != "CP" for a, b, _ in shorthand_uses(texts[0]))
