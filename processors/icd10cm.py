@@ -71,6 +71,7 @@ class Shorthand:
     # expressions of their uses that mean something else
     problems: list[str] = field(default_factory=list)
     problem_exceptions: list[str] = field(default_factory=list)
+    problem_modifiers: dict[str, list[str]] = field(default_factory=dict)  # "before"/"after" -> words (regexes)
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.problems if t not in self.abbreviations]
@@ -93,6 +94,7 @@ class Shorthand:
             codes=codes,
             problems=[str(t) for t in data.get("problems") or []],
             problem_exceptions=[str(p) for p in data.get("problem_exceptions") or []],
+            problem_modifiers={k: [str(w) for w in v] for k, v in (data.get("problem_modifiers") or {}).items()},
         )
 
     def _rewrite(self, mention: str) -> str:

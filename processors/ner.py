@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -318,31 +318,55 @@ SHORTHAND = "shorthand"
 MEDICATION_SHORTHAND_FILE = Path(__file__).with_name("medication_shorthand.yaml")
 
 
+class _NoteLexicon(NamedTuple):
+    lexicon: Lexicon  # every term NER reads from the lexicon files: one scan of a note
+    labels: dict[str, str | None]  # term -> its label (None: no entity)
+    exceptions: list[re.Pattern[str]]  # uses of a problem term that mean something else
+    before: re.Pattern[str]  # modifiers a problem is widened over, ending where the problem starts
+    after: re.Pattern[str]  # and starting where it ends
+
+
 @lru_cache(maxsize=1)
-def _note_lexicon() -> tuple[Lexicon, dict[str, str | None], list[re.Pattern[str]]]:
-    """One lexicon of every term NER reads from the lexicon files (one scan of a note), each term's label (None: no
-    entity), and the problem file's exceptions."""
+def _note_lexicon() -> _NoteLexicon:
     problems = default_shorthand()
     data = yaml.safe_load(MEDICATION_SHORTHAND_FILE.read_text())
     labels: dict[str, str | None] = {spaced(str(t)): None for t in data["not_entities"]}
     labels.update({spaced(str(t)): "MEDICATION" for t in data["medications"]})
     labels.update({spaced(t): "PROBLEM" for t in problems.problems})
-    return Lexicon(labels), labels, [re.compile(p) for p in problems.problem_exceptions]
+
+    def words(key: str) -> str:
+        return "|".join(w.replace(" ", r"\s+") for w in sorted(problems.problem_modifiers.get(key, []), key=len, reverse=True))
+
+    return _NoteLexicon(
+        Lexicon(labels), labels, [re.compile(p) for p in problems.problem_exceptions],
+        re.compile(rf"(?i)(?<![\w-])(?:(?:{words('before')})\s+)+\Z"),
+        re.compile(rf"(?i)(?:\s+(?:{words('after')})(?![\w-]))+"),
+    )
 
 
 def shorthand_uses(text: str) -> list[tuple[int, int, str | None]]:
     """(start, end, label) of each use of a note lexicon's term in the text: problems (`problems:` of the coder's
     shorthand file, processors/icd10cm_synonyms.yaml), medications, and words that are no entity (routes, places,
     laboratory tests: medication_shorthand.yaml). Label None for a use that is no entity: one of those words, or a use
-    an exception matches ("PE:" the examination). Passed over: a short form the text defines for itself ("cerebral
-    palsy (CP)": its definition decides, abbreviations.resolve), and lines written all in capitals, where an
-    abbreviation and an English word ("CAP", "PAD") look alike."""
-    lexicon, labels, exceptions = _note_lexicon()
-    excluded = [m.span() for p in exceptions for m in p.finditer(text)]
+    an exception matches ("PE:" the examination). A problem takes in the modifiers its code depends on, right before
+    or after it (`problem_modifiers:`: "acute on chronic HFrEF exacerbation", "CKD stage 3b"). Passed over: a short
+    form the text defines for itself ("cerebral palsy (CP)": its definition decides, abbreviations.resolve), and lines
+    written all in capitals, where an abbreviation and an English word ("CAP", "PAD") look alike."""
+    note = _note_lexicon()
+    excluded = [m.span() for p in note.exceptions for m in p.finditer(text)]
     defined = abbreviations.short_forms(text)
-    return [(start, end, None if any(a <= start and end <= b for a, b in excluded) else labels[term])
-            for start, end, term in lexicon.find(text)
-            if text[start:end] not in defined and not _shouting(text, start, end)]
+    uses = []
+    for start, end, term in note.lexicon.find(text):
+        if text[start:end] in defined or _shouting(text, start, end):
+            continue
+        label = None if any(a <= start and end <= b for a, b in excluded) else note.labels[term]
+        if label == "PROBLEM":
+            if before := note.before.search(text, max(0, start - 80), start):
+                start = before.start()
+            if after := note.after.match(text, end, end + 80):
+                end = after.end()
+        uses.append((start, end, label))
+    return uses
 
 
 def _shouting(text: str, start: int, end: int) -> bool:

@@ -248,3 +248,31 @@ def test_code_command_prints_json_lines(coder):
 def test_default_kinds_include_descriptions():
     """The tuned ranking searches the code descriptions themselves."""
     assert DESCRIPTION in Ranking().kinds
+
+
+# problems as NER hands them over from a note: a lexicon term widened over the modifiers its code depends on
+# (processors/ner.py shorthand_uses, `problem_modifiers:`), and organ shorthand for a cancer
+NOTE_PROBLEMS = [
+    ("acute on chronic HFrEF exacerbation", "I50.23"),
+    ("HFrEF", "I50.20"),
+    ("paroxysmal afib", "I48.0"),
+    ("persistent afib", "I48.19"),
+    ("CKD stage 3b", "N18.32"),
+    ("uncontrolled DM2 with hyperglycemia", "E11.65"),
+    ("COPD with exacerbation", "J44.1"),
+    ("COPD flare", "J44.1"),
+    ("asthma flare", "J45.901"),
+    ("gout flare", "M10.9"),
+    ("uncontrolled HTN", "I10"),
+    ("well controlled HTN", "I10"),
+    ("saddle PE", "I26.92"),
+    ("breast CA", "C50.919"),
+    ("prostate ca", "C61"),
+]
+
+
+@pytest.mark.icd10cm_index
+def test_modifiers_a_note_puts_around_a_problem_reach_its_code(coder):
+    """'uncontrolled HTN' is I10 (the embedding search gave I1A.0, resistant hypertension), 'persistent afib' I48.19."""
+    codes = [matches[0].code for matches in coder.code([m for m, _ in NOTE_PROBLEMS])]
+    assert dict(zip([m for m, _ in NOTE_PROBLEMS], codes)) == dict(NOTE_PROBLEMS)

@@ -111,7 +111,7 @@ def test_shorthand_uses_of_a_note():
     text = "PE: clear. r/o PE, on vanc and zosyn, NTG SL prn; HTN.\nPATIENT LOST HIS CAP AND KNEE PAD\nHx of CAP."
     uses = [(text[a:b], label) for a, b, label in shorthand_uses(text)]
     assert uses == [("PE", None), ("PE", "PROBLEM"), ("vanc", "MEDICATION"), ("zosyn", "MEDICATION"), ("NTG", "MEDICATION"),
-                    ("SL", None), ("prn", None), ("HTN", "PROBLEM"), ("CAP", "PROBLEM")]
+                    ("SL", None), ("prn", None), ("HTN", "PROBLEM"), ("Hx", None), ("CAP", "PROBLEM")]
     assert text.rindex("CAP") == [a for a, _, label in shorthand_uses(text) if label == "PROBLEM"][-1]
 
 
@@ -129,7 +129,7 @@ def test_no_entity_words_and_medication_shorthand():
     ("AKI on CKD; a-fib, a fib and Afib; htn.", [("AKI", "PROBLEM"), ("CKD", "PROBLEM"), ("a-fib", "PROBLEM"), ("a fib", "PROBLEM"),
                                                ("Afib", "PROBLEM"), ("htn", "PROBLEM")]),
     ("N/V/D x2 days, cdiff pending, T2DM w/ hypoK.", [("N/V/D", "PROBLEM"), ("cdiff", "PROBLEM"), ("T2DM", "PROBLEM"), ("hypoK", "PROBLEM")]),
-    ("Tachycardic, r/o PE. Hx of PEs.", [("PE", "PROBLEM")]),  # "PEs" is no listed term
+    ("Tachycardic, r/o PE. Hx of PEs.", [("PE", "PROBLEM"), ("Hx", None)]),  # "PEs" is no listed term
     # PE the physical examination and the ear tube: no entity
     ("PE: lungs clear. On PE abdomen soft. PE unremarkable. s/p PE tubes.", [("PE", None)] * 4),
     # ambiguous ones left out of the lists, and capitalised terms only as written

@@ -210,6 +210,7 @@ SHORTHAND_NOTES = [
     ("On PE, abdomen soft and non-tender.", [], ["PE"]),
     ("SpO2 98% on RA, AF, VSS.", [], ["RA", "AF"]),
     ("MS Contin 15 mg BID for pain.", [], []),
+    ("Hx breast CA s/p lumpectomy, on tamoxifen; father with prostate ca.", ["breast CA", "prostate ca"], []),
     # patients' words
     ("She had a heart attack in 2015 and has high blood pressure and sugar diabetes.", ["heart attack", "high blood pressure", "sugar diabetes"], []),
     ("He passed out at home and had a blood clot in the leg last year.", ["passed out", "blood clot in the leg"], []),
@@ -239,6 +240,12 @@ MEDICATION_NOTES = [
     ("Home meds: lantus 20 units qHS, aspirin 81 mg, plavix 75 mg daily.", ["lantus", "aspirin", "plavix"], ["qHS"]),
     ("MSO4 2 mg IV q2h prn pain, zofran 4 mg IV prn N/V.", ["MSO4", "zofran"], ["q2h"]),
     ("Crackles at the RLL, lactate 4.1, started on vanc; cath showed LAD disease.", ["vanc"], ["RLL", "lactate", "cath"]),
+    ("Home meds: lipitor, crestor, toprol XL, coreg, entresto, ozempic, trulicity, neurontin, nexium.",
+     ["lipitor", "crestor", "toprol XL", "coreg", "entresto", "ozempic", "trulicity", "neurontin", "nexium"], []),
+    ("Hyperkalemia, lokelma given; insulin sliding scale; colace and senna.",
+     ["lokelma", "insulin sliding scale", "colace", "senna"], []),
+    ("Dx: AKI. Na 131, K 5.9, Cl 99, HCO3 18, BUN 45, Cr 2.1, Hgb 7.2, WBC 14.2, INR 1.4.", [],
+     ["Dx", "Na", "K", "Cl", "HCO3", "BUN", "Cr", "Hgb", "WBC", "INR"]),
 ]
 
 
@@ -260,3 +267,15 @@ def test_a_short_form_the_note_defines_outranks_the_lexicons(model):
     assert len(cps) == 2 and {(e.label, e.expands) for e in cps} == {("PROBLEM", "cerebral palsy")}
     assert {e.label for e in pressor if e.text == "PE"} == {"MEDICATION"}
     assert all(texts[0][a:b] != "CP" for a, b, _ in shorthand_uses(texts[0]))
+
+
+def test_a_problem_takes_in_the_modifiers_its_code_depends_on():
+    """The coder codes what NER hands it: "HFrEF" alone is I50.20, "acute on chronic HFrEF exacerbation" I50.23."""
+    def problems(text):
+        return [text[a:b] for a, b, label in shorthand_uses(text) if label == "PROBLEM"]
+
+    assert problems("Pt with acute on chronic HFrEF exacerbation, on lasix.") == ["acute on chronic HFrEF exacerbation"]
+    assert problems("CKD stage 3b; paroxysmal afib; uncontrolled DM2 with hyperglycemia") == [
+        "CKD stage 3b", "paroxysmal afib", "uncontrolled DM2 with hyperglycemia"]
+    assert problems("Acute   CHF and COPD exacerbations.") == ["Acute   CHF", "COPD exacerbations"]
+    assert problems("non-acute HTN; HTN controlled; chronic-HTN") == ["HTN", "HTN", "HTN"], "only whole words, before or after"
