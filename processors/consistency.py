@@ -34,6 +34,8 @@ def consistent(text: str, spans: Sequence[Span]) -> list[Span]:
         tagged = [s for s in current if lowered[s.start : s.end] == string]
         if not tagged:
             continue  # its uses were all taken by a longer string
+        if lowered.count(string) == len(tagged) and len({s.label for s in tagged}) == 1:
+            continue  # no use of it but the tagged ones, all agreeing (most strings of a note: no regex needed)
         free: list[tuple[int, int]] = []
         inner: list[tuple[int, int, list[Span]]] = []
         for m in re.finditer(rf"(?<![a-z0-9]){re.escape(string)}(?![a-z0-9])", lowered):
