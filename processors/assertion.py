@@ -61,7 +61,9 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                     "uncertain", "unclear if", "unclear whether", "not clear if", "not clear whether", "not sure if"],
         # "not ruled out" also shadows the negation "ruled out": the pseudo-trigger of the issue, with a meaning
         "backward": ["not ruled out", "not been ruled out", "cannot be ruled out", "not be ruled out",
-                     "to be ruled out", "cannot be excluded", "not be excluded", "not excluded"],
+                     "to be ruled out", "cannot be excluded", "not be excluded", "not excluded", "may be present",
+                     "might be present", "could be present", "is possible", "is suspected", "is questionable",
+                     "is a possibility", "remains possible"],
         "bidirectional": ["vs", "versus"],
     },
     "historical": {
@@ -104,7 +106,10 @@ TERMINATORS: dict[Assertion | None, list[str]] = {
            "other than", "with the exception of", "which", "secondary to", "due to", "presents with",
            "presenting with", "presented with", "p/w", "cause of", "cause for", "source of", "source for", "etiology of",
            "yet", "still"],
-    "negated": ["reports", "reported", "endorses", "complains of", "c/o", "positive for", "admits", "notes", "who"],
+    "negated": ["reports", "reported", "endorses", "complains of", "c/o", "positive for", "admits", "notes", "who",
+                # a new verb of having ends a denial: "denies chest pain and has pneumonia" (a bare "and" does not:
+                # "denies chest pain and dyspnea")
+                "and has", "and is having", "and does have", "and now has"],
     "historical": ["now", "currently", "today", "this admission", "admitted with", "admitted for",
                    "comes in with", "came in with"],
     "family": ["patient", "pt", "reports", "reported", "states", "stated", "says", "notes", "noted", "per"],
