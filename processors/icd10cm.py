@@ -81,7 +81,11 @@ class Shorthand:
         self._terms = Lexicon(terms)
         self._expansions = {spaced(t): v for t, v in terms.items()}  # keyed as Lexicon.find names a term
         self._patterns = [(re.compile(p), r) for p, r in self.patterns]
-        self._codes = {self._rewrite(phrase): code for phrase, code in self.codes.items()}
+        self._codes: dict[str, str] = {}
+        for phrase, code in self.codes.items():
+            key = self._rewrite(phrase)
+            if self._codes.setdefault(key, code) != code:  # e.g. a dropped word ("persistent") made two phrases one
+                raise ValueError(f"direct code phrases {phrase!r} ({code}) and another ({self._codes[key]}) both read {key!r}")
 
     @classmethod
     def load(cls, path: Path = SYNONYMS_FILE) -> Shorthand:

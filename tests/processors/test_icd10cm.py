@@ -80,6 +80,14 @@ def test_whole_mention_phrases_code_directly(shorthand):
     assert shorthand.expand("HTN with CKD stage 3").code is None
 
 
+def test_two_direct_code_phrases_may_not_read_alike():
+    """A dropped word ("persistent") would make "persistent atrial fibrillation" read "atrial fibrillation", and its code
+    replace that phrase's: loading refuses it (it happened, and every atrial fibrillation was coded persistent)."""
+    with pytest.raises(ValueError, match="both read 'atrial fibrillation'"):
+        Shorthand(abbreviations={}, drop=["persistent"], patterns=[],
+                  codes={"atrial fibrillation": "I48.91", "persistent atrial fibrillation": "I48.19"})
+
+
 def test_synonym_file_codes_are_billable():
     """Every direct code in the shorthand file is a billable ICD-10-CM code of the installed package."""
     import simple_icd_10_cm as icd
@@ -256,7 +264,8 @@ NOTE_PROBLEMS = [
     ("acute on chronic HFrEF exacerbation", "I50.23"),
     ("HFrEF", "I50.20"),
     ("paroxysmal afib", "I48.0"),
-    ("persistent afib", "I48.19"),
+    ("afib", "I48.91"),
+    ("atrial fibrillation", "I48.91"),
     ("CKD stage 3b", "N18.32"),
     ("uncontrolled DM2 with hyperglycemia", "E11.65"),
     ("COPD with exacerbation", "J44.1"),
@@ -266,6 +275,10 @@ NOTE_PROBLEMS = [
     ("uncontrolled HTN", "I10"),
     ("well controlled HTN", "I10"),
     ("saddle PE", "I26.92"),
+    ("CKD 3a", "N18.31"),
+    ("b/l LE swelling", "R60.0"),
+    ("2+ LE edema", "R60.0"),  # the grade says nothing about the code (it came out T87.89, an amputation stump)
+    ("swelling", "R22.9"),  # came out B83.1, gnathostomiasis
     ("breast CA", "C50.919"),
     ("prostate ca", "C61"),
 ]
@@ -273,6 +286,6 @@ NOTE_PROBLEMS = [
 
 @pytest.mark.icd10cm_index
 def test_modifiers_a_note_puts_around_a_problem_reach_its_code(coder):
-    """'uncontrolled HTN' is I10 (the embedding search gave I1A.0, resistant hypertension), 'persistent afib' I48.19."""
+    """'uncontrolled HTN' is I10 (the embedding search gave I1A.0, resistant hypertension), 'CKD 3a' N18.31."""
     codes = [matches[0].code for matches in coder.code([m for m, _ in NOTE_PROBLEMS])]
     assert dict(zip([m for m, _ in NOTE_PROBLEMS], codes)) == dict(NOTE_PROBLEMS)
