@@ -279,6 +279,8 @@ NOTE_PROBLEMS = [
     ("b/l LE swelling", "R60.0"),
     ("2+ LE edema", "R60.0"),  # the grade says nothing about the code (it came out T87.89, an amputation stump)
     ("swelling", "R22.9"),  # came out B83.1, gnathostomiasis
+    ("acute hypoxic respiratory failure", "J96.01"),
+    ("hypercapnic respiratory failure", "J96.92"),  # came out J96.12, chronic
     ("breast CA", "C50.919"),
     ("prostate ca", "C61"),
 ]

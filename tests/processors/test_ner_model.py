@@ -212,6 +212,7 @@ SHORTHAND_NOTES = [
     ("MS Contin 15 mg BID for pain.", [], []),
     ("Hx breast CA s/p lumpectomy, on tamoxifen; father with prostate ca.", ["breast CA", "prostate ca"], []),
     ("AKI on CKD 3a, likely cardiorenal; b/l LE swelling.", ["AKI", "CKD 3a", "b/l LE swelling"], []),
+    ("Intubated for acute hypoxic respiratory failure; new AFib with RVR.", ["acute hypoxic respiratory failure", "AFib"], ["RVR"]),
     # patients' words
     ("She had a heart attack in 2015 and has high blood pressure and sugar diabetes.", ["heart attack", "high blood pressure", "sugar diabetes"], []),
     ("He passed out at home and had a blood clot in the leg last year.", ["passed out", "blood clot in the leg"], []),
@@ -246,6 +247,8 @@ MEDICATION_NOTES = [
     ("Hyperkalemia, lokelma given; insulin sliding scale; colace and senna.",
      ["lokelma", "insulin sliding scale", "colace", "senna"], []),
     ("CC: SOB x3 days. HPI: 68F with COPD.", [], ["CC", "HPI"]),
+    ("Echo: EF 45%, no LV thrombus.", [], ["LV", "EF"]),
+    ("AFib with RVR, started on dilt gtt.", ["dilt"], ["RVR"]),
     ("Dx: AKI. Na 131, K 5.9, Cl 99, HCO3 18, BUN 45, Cr 2.1, Hgb 7.2, WBC 14.2, INR 1.4.", [],
      ["Dx", "Na", "K", "Cl", "HCO3", "BUN", "Cr", "Hgb", "WBC", "INR"]),
 ]
