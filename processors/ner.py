@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -382,12 +382,15 @@ def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int,
     using it; notes do not, and it misses "CKD" or "vanc" or calls "HTN" a chemical. An entity of the model reaching
     beyond the use stands ("CHF exacerbation", "HIV protease inhibitors"), as does its entity of exactly the use with
     the same label; entities inside the use are replaced ("HTN" the chemical; "stroke" in "mini-stroke", which is a
-    TIA). A use labelled None ("PE:" the examination, "SL" the route) leaves no entity. A shorthand entity scores 1.0,
+    TIA). A use labelled None ("PE:" the examination, "SL" the route) leaves no entity, and an entity it begins loses it
+    ("prn hydroxyzine" is hydroxyzine). A shorthand entity scores 1.0,
     as a synonym hit does in the coder: it has no model probability."""
     if not uses:
         return entities
     kept = list(entities)
     for start, end, label in uses:
+        if label is None:  # "prn hydroxyzine", "IV vancomycin": the entity begins after the word ("K-Dur" is one name)
+            kept = [_after(text, e, end) if e.start == start and end < e.end and text[end].isspace() else e for e in kept]
         overlapping = [e for e in kept if e.start < end and start < e.end]
         if any(e.start < start or end < e.end or (e.label == label and (e.start, e.end) == (start, end)) for e in overlapping):
             continue
@@ -395,6 +398,12 @@ def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int,
         if label:
             kept.append(Entity(label, SHORTHAND, start, end, text[start:end], 1.0))
     return sorted(kept, key=lambda e: e.start)
+
+
+def _after(text: str, entity: Entity, end: int) -> Entity:
+    """The entity without what precedes `end` (and the spaces and dashes after it)."""
+    start = end + len(text[end : entity.end]) - len(text[end : entity.end].lstrip(" \t\n-"))
+    return replace(entity, start=start, text=text[start : entity.end])
 
 
 def padded_width(width: int) -> int:

@@ -281,6 +281,8 @@ NOTE_PROBLEMS = [
     ("swelling", "R22.9"),  # came out B83.1, gnathostomiasis
     ("acute hypoxic respiratory failure", "J96.01"),
     ("hypercapnic respiratory failure", "J96.92"),  # came out J96.12, chronic
+    ("AVH", "R44.3"),  # auditory and visual hallucinations (the search gave R44.0, auditory only)
+    ("GI bleed", "K92.2"),
     ("breast CA", "C50.919"),
     ("prostate ca", "C61"),
 ]

@@ -124,6 +124,19 @@ def test_no_entity_words_and_medication_shorthand():
         ("NTG", "MEDICATION", "shorthand"), ("vanc", "MEDICATION", "shorthand"), ("lasix", "MEDICATION", "Chemical")]
 
 
+def test_an_entity_a_no_entity_word_begins_loses_it():
+    """"prn hydroxyzine" and "No - lisinopril" as the model drew them are the drugs; a name joined by a hyphen is one
+    ("K-Dur"), and a no-entity word ending an entity leaves it ("Ringer's lactate")."""
+    text = "prn hydroxyzine; No - lisinopril; K-Dur 20 mEq; Ringer's lactate; on no statin."
+    model = [_entity(text, "prn hydroxyzine", "MEDICATION"), _entity(text, "No - lisinopril", "MEDICATION"),
+             _entity(text, "K-Dur", "MEDICATION"), _entity(text, "Ringer's lactate", "MEDICATION"),
+             _entity(text, "no", "MEDICATION", at=text.index("on no"))]
+    found = with_shorthand(text, model, shorthand_uses(text))
+    assert [(e.text, e.start) for e in found] == [
+        ("hydroxyzine", 4), ("lisinopril", text.index("lisinopril")), ("K-Dur", text.index("K-Dur")),
+        ("Ringer's lactate", text.index("Ringer's"))]
+
+
 @pytest.mark.parametrize(("text", "uses"), [
     ("72M with HTN, DM2 and CKD presents with SOB.", [("HTN", "PROBLEM"), ("DM2", "PROBLEM"), ("CKD", "PROBLEM"), ("SOB", "PROBLEM")]),
     ("AKI on CKD; a-fib, a fib and Afib; htn.", [("AKI", "PROBLEM"), ("CKD", "PROBLEM"), ("a-fib", "PROBLEM"), ("a fib", "PROBLEM"),
