@@ -97,8 +97,11 @@ PSEUDO_TRIGGERS = [
     "week old", "day old", "if needed", "if necessary", "if any",
 ]
 # dosing conditionals: they qualify one item of a medication list ("NTG SL prn, KCl 20 mEq", "Zofran prn N/V, Lasix"),
-# so a comma or semicolon ends their scope either way (a negation closing a list covers all of it: "cough, fever: denies")
-ITEM_SCOPED = {"prn", "as needed for"}
+# so a comma or semicolon ends their scope either way (a negation closing a list covers all of it: "cough, fever: denies");
+# "status post", which dates the one procedure or event it names ("POD#2 s/p lap chole, mild incisional pain": the
+# pain is today's; "h/o HTN, DM, CKD" is a history of all three); and "vs", which weighs the two things beside it
+# ("Hypotensive, started NE, concern for septic vs cardiogenic shock": the hypotension is seen)
+ITEM_SCOPED = {"prn", "as needed for", "s/p", "status post", "vs", "versus"}
 CAUSAL = {"secondary to", "due to"}  # terminators that open a cause (see _opens_its_cause)
 # None: ends every scope; a category: ends only that category's scopes
 TERMINATORS: dict[Assertion | None, list[str]] = {
@@ -258,6 +261,8 @@ def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, s
     if direction == "modifier":
         return trigger.start >= e and _words(text, e, trigger.start) == 0
     if trigger.start >= e and direction in ("backward", "bidirectional"):
+        if trigger.rule.item and direction == "bidirectional" and ("," in text[e : trigger.start] or ";" in text[e : trigger.start]):
+            return False
         return (_words(text, e, trigger.start) <= MAX_SCOPE_TOKENS and not any(
             e <= o.start and o.end <= trigger.start and _blocks(text, trigger, o, (o.end, trigger.start)) for o in matches))
     return False

@@ -321,6 +321,7 @@ MEDICATION_SHORTHAND_FILE = Path(__file__).with_name("medication_shorthand.yaml"
 class _NoteLexicon(NamedTuple):
     lexicon: Lexicon  # every term NER reads from the lexicon files: one scan of a note
     labels: dict[str, str | None]  # term -> its label (None: no entity)
+    qualifiers: frozenset[str]  # no-entity words never part of a name (routes, frequencies, "no"), lower case
     exceptions: list[re.Pattern[str]]  # uses of a problem term that mean something else
     before: re.Pattern[str]  # modifiers a problem is widened over, ending where the problem starts
     after: re.Pattern[str]  # and starting where it ends
@@ -330,7 +331,7 @@ class _NoteLexicon(NamedTuple):
 def _note_lexicon() -> _NoteLexicon:
     problems = default_shorthand()
     data = yaml.safe_load(MEDICATION_SHORTHAND_FILE.read_text())
-    labels: dict[str, str | None] = {spaced(str(t)): None for t in data["not_entities"]}
+    labels: dict[str, str | None] = {spaced(str(t)): None for t in data["not_entities"] + data["qualifiers"]}
     labels.update({spaced(str(t)): "MEDICATION" for t in data["medications"]})
     labels.update({spaced(t): "PROBLEM" for t in problems.problems})
 
@@ -338,7 +339,8 @@ def _note_lexicon() -> _NoteLexicon:
         return "|".join(w.replace(" ", r"\s+") for w in sorted(problems.problem_modifiers.get(key, []), key=len, reverse=True))
 
     return _NoteLexicon(
-        Lexicon(labels), labels, [re.compile(p) for p in problems.problem_exceptions],
+        Lexicon(labels), labels, frozenset(str(t).lower() for t in data["qualifiers"]),
+        [re.compile(p) for p in problems.problem_exceptions],
         re.compile(rf"(?i)(?<![\w-])(?:(?:{words('before')})\s+)+\Z"),
         re.compile(rf"(?i)(?:\s+(?:{words('after')})(?![\w-]))+"),
     )
@@ -382,14 +384,15 @@ def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int,
     using it; notes do not, and it misses "CKD" or "vanc" or calls "HTN" a chemical. An entity of the model reaching
     beyond the use stands ("CHF exacerbation", "HIV protease inhibitors"), as does its entity of exactly the use with
     the same label; entities inside the use are replaced ("HTN" the chemical; "stroke" in "mini-stroke", which is a
-    TIA). A use labelled None ("PE:" the examination, "SL" the route) leaves no entity, and an entity it begins loses it
-    ("prn hydroxyzine" is hydroxyzine). A shorthand entity scores 1.0,
+    TIA). A use labelled None ("PE:" the examination, "SL" the route) leaves no entity, and an entity a route, frequency
+    or "no" begins loses it ("prn hydroxyzine" is hydroxyzine; "RLL pneumonia" stays). A shorthand entity scores 1.0,
     as a synonym hit does in the coder: it has no model probability."""
     if not uses:
         return entities
+    qualifiers = _note_lexicon().qualifiers
     kept = list(entities)
     for start, end, label in uses:
-        if label is None:  # "prn hydroxyzine", "IV vancomycin": the entity begins after the word ("K-Dur" is one name)
+        if label is None and text[start:end].lower() in qualifiers:  # "prn hydroxyzine", "IV vancomycin": the entity
             kept = [_after(text, e, end) if e.start == start and end < e.end and text[end].isspace() else e for e in kept]
         overlapping = [e for e in kept if e.start < end and start < e.end]
         if any(e.start < start or end < e.end or (e.label == label and (e.start, e.end) == (start, end)) for e in overlapping):

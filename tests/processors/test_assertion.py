@@ -43,6 +43,8 @@ PRESENT = [
     ("She had a heart attack in 2015 and has high blood pressure.", "high blood pressure"),  # a year looks forward only from the start  # p/w: presents with, which ends the history's scope
     ("Patient denies chest pain and has pneumonia.", "pneumonia"),  # a known limitation until 2026-12-04: "and has" ends the denial
     ("Denies fever and now has a productive cough.", "productive cough"),
+    ("POD#2 s/p lap chole, afebrile, mild incisional pain.", "incisional pain"),  # s/p dates its own item only
+    ("Hypotensive to 80s, started NE, concern for septic vs cardiogenic shock.", "Hypotensive"),  # vs weighs its neighbours
     # a "prn" closing one drug of a list qualifies that drug only, not those listed before it
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "aspirin"),
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "HCTZ"),
@@ -105,6 +107,7 @@ POSSIBLE = [
     ("Sepsis, likely.", "Sepsis"),
     ("R/O acute coronary syndrome.", "acute coronary syndrome"),
     ("Pneumonia vs atelectasis at the left base.", "Pneumonia"),
+    ("Hypotensive, concern for septic vs cardiogenic shock.", "cardiogenic shock"),
     ("Not clear if this is sepsis.", "sepsis"),
     ("Dr. Smith suspects pneumonia.", "pneumonia"),
     ("MI was not excluded.", "MI"),
@@ -114,6 +117,8 @@ HISTORICAL = [
     ("She had a heart attack in 2015.", "heart attack"),  # a year names the past, before or after the mention
     ("In 2019 she had a stroke.", "stroke"),
     ("History of MI.", "MI"),
+    ("Status post MI with stent placement.", "MI"),
+    ("H/o HTN, DM, CKD.", "CKD"),  # a history covers its whole list
     ("S/p CABG in 2015.", "CABG"),
     ("Prior stroke with residual weakness.", "stroke"),
     ("PMH: diabetes, hypertension.", "hypertension"),

@@ -125,16 +125,17 @@ def test_no_entity_words_and_medication_shorthand():
 
 
 def test_an_entity_a_no_entity_word_begins_loses_it():
-    """"prn hydroxyzine" and "No - lisinopril" as the model drew them are the drugs; a name joined by a hyphen is one
-    ("K-Dur"), and a no-entity word ending an entity leaves it ("Ringer's lactate")."""
-    text = "prn hydroxyzine; No - lisinopril; K-Dur 20 mEq; Ringer's lactate; on no statin."
+    """"prn hydroxyzine" and "No - lisinopril" as the model drew them are the drugs (a route, a frequency or "no" is never
+    part of a name); a name joined by a hyphen is one ("K-Dur"), and other no-entity words leave an entity that reaches
+    beyond them ("Ringer's lactate", "RLL pneumonia")."""
+    text = "prn hydroxyzine; No - lisinopril; K-Dur 20 mEq; Ringer's lactate; on no statin; RLL pneumonia."
     model = [_entity(text, "prn hydroxyzine", "MEDICATION"), _entity(text, "No - lisinopril", "MEDICATION"),
              _entity(text, "K-Dur", "MEDICATION"), _entity(text, "Ringer's lactate", "MEDICATION"),
-             _entity(text, "no", "MEDICATION", at=text.index("on no"))]
+             _entity(text, "no", "MEDICATION", at=text.index("on no")), _entity(text, "RLL pneumonia", "PROBLEM")]
     found = with_shorthand(text, model, shorthand_uses(text))
     assert [(e.text, e.start) for e in found] == [
         ("hydroxyzine", 4), ("lisinopril", text.index("lisinopril")), ("K-Dur", text.index("K-Dur")),
-        ("Ringer's lactate", text.index("Ringer's"))]
+        ("Ringer's lactate", text.index("Ringer's")), ("RLL pneumonia", text.index("RLL"))]
 
 
 @pytest.mark.parametrize(("text", "uses"), [
@@ -158,12 +159,12 @@ def test_problem_terms_of_a_note(text, uses):
 
 
 def test_note_lexicons_do_not_overlap():
-    """A term is a problem, a medication or no entity, never two of them (one lexicon reads all three)."""
+    """A term is a problem, a medication, no entity or a qualifier, never two of them (one lexicon reads them all)."""
     import yaml
 
     from processors.icd10cm import default_shorthand
     from processors.ner import MEDICATION_SHORTHAND_FILE
 
     data = yaml.safe_load(MEDICATION_SHORTHAND_FILE.read_text())
-    lists = [set(default_shorthand().problems), set(map(str, data["medications"])), set(map(str, data["not_entities"]))]
-    assert not (lists[0] & lists[1] or lists[0] & lists[2] or lists[1] & lists[2])
+    lists = [set(default_shorthand().problems), *(set(map(str, data[k])) for k in ("medications", "not_entities", "qualifiers"))]
+    assert not any(a & b for i, a in enumerate(lists) for b in lists[i + 1 :])

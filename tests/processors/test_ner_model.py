@@ -213,6 +213,7 @@ SHORTHAND_NOTES = [
     ("Hx breast CA s/p lumpectomy, on tamoxifen; father with prostate ca.", ["breast CA", "prostate ca"], []),
     ("AKI on CKD 3a, likely cardiorenal; b/l LE swelling.", ["AKI", "CKD 3a", "b/l LE swelling"], []),
     ("SI without plan, denies AVH; R TM bulging c/w AOM; GI bleed.", ["SI", "AVH", "AOM", "GI bleed"], []),
+    ("Admitted with urosepsis. MRI: acute L MCA infarct.", ["urosepsis", "acute L MCA infarct"], []),
     ("Intubated for acute hypoxic respiratory failure; new AFib with RVR.", ["acute hypoxic respiratory failure", "AFib"], ["RVR"]),
     # patients' words
     ("She had a heart attack in 2015 and has high blood pressure and sugar diabetes.", ["heart attack", "high blood pressure", "sugar diabetes"], []),
@@ -251,6 +252,7 @@ MEDICATION_NOTES = [
     ("Echo: EF 45%, no LV thrombus.", [], ["LV", "EF"]),
     ("AFib with RVR, started on dilt gtt.", ["dilt"], ["RVR"]),
     ("UTI, sensitive to cipro; pt allergic to PCN (hives). On no statin.", ["PCN"], ["no"]),
+    ("Hypotensive, started NE; afebrile; DNR/DNI. Neuro: nonfocal.", ["NE"], ["afebrile", "DNR/DNI", "Neuro"]),
     ("Dx: AKI. Na 131, K 5.9, Cl 99, HCO3 18, BUN 45, Cr 2.1, Hgb 7.2, WBC 14.2, INR 1.4.", [],
      ["Dx", "Na", "K", "Cl", "HCO3", "BUN", "Cr", "Hgb", "WBC", "INR"]),
 ]
