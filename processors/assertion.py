@@ -67,7 +67,7 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
         "bidirectional": ["vs", "versus"],
     },
     "historical": {
-        "forward": ["history of", "hx of", "h/o", "pmh", "pmhx", "psh", "pmh of", "past history of",
+        "forward": ["history of", "hx of", "hx", "h/o", "pmh", "pmhx", "psh", "pmh of", "past history of",
                     "past medical history of", "past medical history", "past surgical history", "s/p",
                     "status post", "prior", "previous", "previously", "remote", "old", "resolution of",
                     "recovered from", "was treated for", "history significant for"],
@@ -114,7 +114,7 @@ TERMINATORS: dict[Assertion | None, list[str]] = {
                 # "denies chest pain and dyspnea")
                 "and has", "and is having", "and does have", "and now has"],
     "historical": ["now", "currently", "today", "this admission", "admitted with", "admitted for",
-                   "comes in with", "came in with"],
+                   "comes in with", "came in with", "started on"],
     "family": ["patient", "pt", "reports", "reported", "states", "stated", "says", "notes", "noted", "per"],
     "possible": ["given"],
     "hypothetical": ["because", "since", "given"],

@@ -44,6 +44,7 @@ PRESENT = [
     ("Patient denies chest pain and has pneumonia.", "pneumonia"),  # a known limitation until 2026-12-04: "and has" ends the denial
     ("Denies fever and now has a productive cough.", "productive cough"),
     ("POD#2 s/p lap chole, afebrile, mild incisional pain.", "incisional pain"),  # s/p dates its own item only
+    ("Hx of alcohol use disorder, CIWA 15, tremulous, started on lorazepam for withdrawal.", "withdrawal"),
     ("Hypotensive to 80s, started NE, concern for septic vs cardiogenic shock.", "Hypotensive"),  # vs weighs its neighbours
     # a "prn" closing one drug of a list qualifies that drug only, not those listed before it
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "aspirin"),
@@ -119,6 +120,7 @@ HISTORICAL = [
     ("History of MI.", "MI"),
     ("Status post MI with stent placement.", "MI"),
     ("H/o HTN, DM, CKD.", "CKD"),  # a history covers its whole list
+    ("Triage: c/o chest pressure x1hr, hx HTN, DM, smoker.", "DM"),  # "hx" without "of", as notes write it
     ("S/p CABG in 2015.", "CABG"),
     ("Prior stroke with residual weakness.", "stroke"),
     ("PMH: diabetes, hypertension.", "hypertension"),

@@ -283,6 +283,9 @@ NOTE_PROBLEMS = [
     ("hypercapnic respiratory failure", "J96.92"),  # came out J96.12, chronic
     ("AVH", "R44.3"),  # auditory and visual hallucinations (the search gave R44.0, auditory only)
     ("GI bleed", "K92.2"),
+    ("chest pressure", "R07.89"),
+    ("former smoker", "Z87.891"),
+    ("ETOH withdrawal", "F10.230"),
     ("urosepsis", "A41.9"),  # no code of its own: the sepsis it means (and its flag)
     ("acute L MCA infarct", "I63.9"),  # a bare "infarct" codes I21.9, and raised the MI flag for a stroke
     ("breast CA", "C50.919"),

@@ -214,6 +214,8 @@ SHORTHAND_NOTES = [
     ("AKI on CKD 3a, likely cardiorenal; b/l LE swelling.", ["AKI", "CKD 3a", "b/l LE swelling"], []),
     ("SI without plan, denies AVH; R TM bulging c/w AOM; GI bleed.", ["SI", "AVH", "AOM", "GI bleed"], []),
     ("Admitted with urosepsis. MRI: acute L MCA infarct.", ["urosepsis", "acute L MCA infarct"], []),
+    ("Triage: c/o chest pressure x1hr, hx HTN, DM, former smoker.", ["chest pressure", "HTN", "former smoker"], ["hx"]),
+    ("Hx of ETOH use disorder, CIWA 15; wife reports occasional EtOH.", ["ETOH use disorder"], ["CIWA", "EtOH"]),
     ("Intubated for acute hypoxic respiratory failure; new AFib with RVR.", ["acute hypoxic respiratory failure", "AFib"], ["RVR"]),
     # patients' words
     ("She had a heart attack in 2015 and has high blood pressure and sugar diabetes.", ["heart attack", "high blood pressure", "sugar diabetes"], []),
