@@ -14,7 +14,7 @@ Pure: text and spans in, spans out.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 # a short form: 2-10 letters, digits and hyphens with at least two capitals ("ARF", "5-FU", "NaCl", "PTH"),
@@ -31,9 +31,14 @@ class Span(NamedTuple):
     long_form: str | None = None  # for a use of a defined short form: the text of its long form
 
 
+def _definitions(text: str) -> Iterator[re.Match[str]]:
+    """Each "(SF)" of the text whose SF is a short form."""
+    return (m for m in _DEFINITION.finditer(text) if _TWO_CAPITALS.search(m.group(1)))
+
+
 def short_forms(text: str) -> set[str]:
     """The short forms the text defines, whatever their long forms are."""
-    return {m.group(1) for m in _DEFINITION.finditer(text) if _TWO_CAPITALS.search(m.group(1))}
+    return {m.group(1) for m in _definitions(text)}
 
 
 def definitions(text: str, spans: Sequence[Span]) -> dict[str, Span | None]:
@@ -41,11 +46,8 @@ def definitions(text: str, spans: Sequence[Span]) -> dict[str, Span | None]:
     The first definition of a short form counts."""
     ends = {s.end: s for s in spans}
     found: dict[str, Span | None] = {}
-    for m in _DEFINITION.finditer(text):
-        short = m.group(1)
-        if short in found or not _TWO_CAPITALS.search(short):
-            continue
-        found[short] = ends.get(len(text[: m.start()].rstrip()))
+    for m in _definitions(text):
+        found.setdefault(m.group(1), ends.get(len(text[: m.start()].rstrip())))
     return found
 
 

@@ -245,6 +245,11 @@ def _item_start(text: str, trigger: _Match, start: int) -> int:
     return before + 1 if before != -1 else start
 
 
+def _crosses_item(text: str, start: int, end: int) -> bool:
+    """Whether [start, end) crosses from one list item into another (a comma or semicolon)."""
+    return "," in text[start:end] or ";" in text[start:end]
+
+
 def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, sentence: _Sentence) -> bool:
     """Is the mention [s, e) in the scope of this trigger?"""
     direction, end = trigger.rule.direction, sentence.end
@@ -253,7 +258,7 @@ def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, s
             return False
         direction = "backward"
     if trigger.end <= s and direction in ("forward", "bidirectional"):
-        if trigger.rule.item and ("," in text[trigger.end : s] or ";" in text[trigger.end : s]):
+        if trigger.rule.item and _crosses_item(text, trigger.end, s):
             return False
         return (_words(text, trigger.end, s) <= MAX_SCOPE_TOKENS and not any(
             trigger.end <= o.start and o.end <= s and _blocks(text, trigger, o, (trigger.end, o.start))
@@ -261,7 +266,7 @@ def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, s
     if direction == "modifier":
         return trigger.start >= e and _words(text, e, trigger.start) == 0
     if trigger.start >= e and direction in ("backward", "bidirectional"):
-        if trigger.rule.item and direction == "bidirectional" and ("," in text[e : trigger.start] or ";" in text[e : trigger.start]):
+        if trigger.rule.item and direction == "bidirectional" and _crosses_item(text, e, trigger.start):
             return False
         return (_words(text, e, trigger.start) <= MAX_SCOPE_TOKENS and not any(
             e <= o.start and o.end <= trigger.start and _blocks(text, trigger, o, (o.end, trigger.start)) for o in matches))
