@@ -96,7 +96,7 @@ def table_code(segment: Segment, n: int, table: dict[str, Any], prefix: int | No
     """Field n's code (its first component, unescaped, trimmed, upper case; its first `prefix` letters) looked up in a
     mapper's table. A code the table lacks maps to nothing: the field goes back to the unmapped report (unused) rather
     than vanish."""
-    code = unescape(comps(field(segment, n))[0]).strip().upper()[:prefix]
+    code = unescape(field(segment, n).split("^", 1)[0]).strip().upper()[:prefix]
     found = table.get(code)
     if found is None and code:
         unused(segment, n)

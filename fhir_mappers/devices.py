@@ -4,10 +4,11 @@ taking part), FT1-34/35 (an item charged for) and AIG (equipment an appointment 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from fhir_mappers.datatypes import codeable, comps, date_only, dtm, entity_identifier, field, reps, unescape
-from fhir_mappers.ids import ref, resource_id
+from fhir_mappers.datatypes import cache_zone, codeable, comps, date_only, dtm, entity_identifier, field, registered, reps, unescape
+from fhir_mappers.ids import Clean, fhir_safe, frozen, ref, resource_id
 from fhir_mappers.organizations import xon_organization
 
 
@@ -20,7 +21,14 @@ def _device(idents: list[dict[str, Any]]) -> dict[str, Any]:
 
 def application_device(msh: Any, owner: dict[str, Any] | None) -> dict[str, Any] | None:
     """MSH-3 (HD) -> the sending application as a Device, owned by the sending facility (MSH-4)."""
-    c = comps(field(msh, 3))
+    text, owner_id = field(msh, 3), owner["id"] if owner else ""
+    if cache_zone() is None or len(text) > 200:  # a sender's own code systems, or long free text: not kept
+        return _application_device(text, owner_id)
+    return _cached_application_device(text, owner_id)
+
+
+def _application_device(hd: str, owner_id: str) -> dict[str, Any] | None:
+    c = comps(hd)
     namespace, universal, kind = (unescape(x).strip() for x in (c[0], c[1], c[2]))
     if not namespace and not universal:
         return None
@@ -30,9 +38,17 @@ def application_device(msh: Any, owner: dict[str, Any] | None) -> dict[str, Any]
     if universal:
         idents.append({"value": f"urn:oid:{universal}", "system": "urn:ietf:rfc:3986"} if kind.upper() == "ISO" else {"value": universal})
     device = {"resourceType": "Device", "id": resource_id("Device", "application", namespace, universal), "identifier": idents}
-    if owner:
-        device["owner"] = ref(owner)
+    if owner_id:
+        device["owner"] = ref({"id": owner_id})
     return device
+
+
+@registered
+@lru_cache(maxsize=256)
+def _cached_application_device(hd: str, owner_id: str) -> Clean | None:
+    """Kept final (ids.frozen): every message of a feed names the same application or two."""
+    device = _application_device(hd, owner_id)
+    return frozen(fhir_safe(device)) if device else None
 
 
 INSTALL_DATE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Device.version.installDate"

@@ -22,7 +22,7 @@ from fhir_mappers.encounter import encounter as map_encounter, practitioner, vis
 from fhir_mappers.episodes import episode_of_care
 from fhir_mappers.errors import HL7MappingError, MapperBug
 from fhir_mappers.header import message_header, unread_extension, unread_fields
-from fhir_mappers.ids import Clean, bundle_entries, fhir_safe, frozen, ref, resource_id
+from fhir_mappers.ids import Clean, CleanList, bundle_entries, fhir_safe, frozen, ref, resource_id
 from fhir_mappers.orders import ORDER_SEGMENTS, order_resources
 from fhir_mappers.scheduling import SCHEDULE_SEGMENTS
 from fhir_mappers.organizations import message_parties
@@ -571,7 +571,7 @@ def _map(segments: list[Any], ids: list[str], msh: Any, kind: list[str], event: 
         unmapped_ids = [s for i, s in enumerate(unmapped_ids) if i not in consumed]
         unmapped_text = [t for i, t in enumerate(unmapped_text) if i not in consumed]
 
-    focus = [ref(r) for r in resources if r["resourceType"] not in NOT_FOCUS][:20] or ([patient_ref] if patient_ref else [])
+    focus = CleanList([ref(r) for r in resources if r["resourceType"] not in NOT_FOCUS][:20] or ([patient_ref] if patient_ref else []))
     header = message_header(msh, event, msg_key, focus, unmapped_text)
     if header_extensions:
         header["extension"] = header_extensions + header.get("extension", [])

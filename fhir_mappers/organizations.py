@@ -6,8 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from fhir_mappers.datatypes import coded, comps, field, identifier, registered, unescape
-from fhir_mappers.ids import Clean, CleanList, clean_text, ref, resource_id
+from fhir_mappers.datatypes import cache_zone, coded, comps, field, identifier, registered, unescape
+from fhir_mappers.ids import Clean, CleanList, clean_text, fhir_safe, frozen, ref, resource_id
 
 # HD-3 universal id types whose value the guide writes as a URI (system urn:ietf:rfc:3986)
 URI_PREFIX = {"ISO": "urn:oid:", "UUID": "urn:uuid:"}
@@ -78,24 +78,14 @@ def xon_organization(xon: str, scope: str = "") -> dict[str, Any] | None:
 def message_parties(msh: Any, header: dict[str, Any]) -> list[dict[str, Any]]:
     """MSH-4 sending and MSH-6 receiving facility, MSH-22/23 their responsible organisations -> Organizations
     set as MessageHeader.sender, .responsible and .destination.receiver (the guide prefers MSH-23 to MSH-6)."""
+    texts = (field(msh, 4), field(msh, 22).split("~")[0], field(msh, 23).split("~")[0], field(msh, 6), msh[17])
+    if cache_zone() is None or sum(map(len, texts)) > 400:  # a sender's own code systems, or long free text: not kept
+        sender, responsible, receiver = _parties(*texts)
+    else:
+        sender, responsible, receiver = _cached_parties(*texts)
     found: list[dict[str, Any]] = []
-
-    def facility(n: int) -> dict[str, Any] | None:
-        c = comps(field(msh, n))
-        org = hd_organization(c[0], c[1], c[2])
-        if org is None and unescape(c[0]).strip():  # a bare namespace still names the facility
-            org = {"resourceType": "Organization", "id": resource_id("Organization", "hd", unescape(c[0]).strip(), ""),
-                   "identifier": [{"value": unescape(c[0]).strip()}]}
-        return org
-
-    sender, responsible = facility(4), xon_organization(field(msh, 22).split("~")[0], "msh")
-    receiver = xon_organization(field(msh, 23).split("~")[0], "msh") or facility(6)
     if sender:
-        country = clean_text(unescape(field(msh, 17)))  # MSH-17, the sender's country (the guide's MSH map)
-        if country:
-            sender["address"] = [{"country": country}]
-        if responsible:
-            sender["partOf"] = ref(responsible)
+        field(msh, 17)  # MSH-17, the sender's country (the guide's MSH map), read for the sender only
         header["sender"] = ref(sender)
         found.append(sender)
     if responsible:
@@ -105,3 +95,32 @@ def message_parties(msh: Any, header: dict[str, Any]) -> list[dict[str, Any]]:
         header["destination"][0]["receiver"] = ref(receiver)
         found.append(receiver)
     return found
+
+
+def _parties(sending: str, responsible_xon: str, receiving_xon: str, receiving: str, country: str) -> tuple[Any, Any, Any]:
+    """(sender, responsible, receiver) Organizations of message_parties, from the MSH fields' texts."""
+    def facility(text: str) -> dict[str, Any] | None:
+        c = comps(text)
+        org = hd_organization(c[0], c[1], c[2])
+        if org is None and unescape(c[0]).strip():  # a bare namespace still names the facility
+            org = {"resourceType": "Organization", "id": resource_id("Organization", "hd", unescape(c[0]).strip(), ""),
+                   "identifier": [{"value": unescape(c[0]).strip()}]}
+        return org
+
+    sender, responsible = facility(sending), xon_organization(responsible_xon, "msh")
+    receiver = xon_organization(receiving_xon, "msh") or facility(receiving)
+    if sender:
+        country = clean_text(unescape(country))
+        if country:
+            sender["address"] = [{"country": country}]
+        if responsible:
+            sender["partOf"] = ref(responsible)
+    return sender, responsible, receiver
+
+
+@registered
+@lru_cache(maxsize=256)
+def _cached_parties(*texts: str) -> tuple[Any, Any, Any]:
+    """_parties kept final (ids.frozen): a feed's messages name the same few senders and receivers, and these
+    Organizations were rebuilt and walked by the last pass in every message."""
+    return tuple(frozen(fhir_safe(org)) if org else None for org in _parties(*texts))

@@ -8,7 +8,7 @@ from typing import Any
 
 from fhir_mappers.datatypes import codeable, coded, comps, dtm, field, instant, unescape
 from fhir_mappers.encounter import practitioner
-from fhir_mappers.ids import Clean, clean_text, ref, resource_id
+from fhir_mappers.ids import Clean, CleanList, clean_text, ref, resource_id
 from fhir_mappers.locations import locations
 
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
@@ -41,7 +41,7 @@ def message_provenance(msh: Any, event: str, msg_key: str, targets: list[dict[st
     if not recorded or not author or not targets:
         return None
     resource: dict[str, Any] = {"resourceType": "Provenance", "id": resource_id("Provenance", msg_key, "MSH"),
-                                "target": [ref(t) for t in targets], "occurredDateTime": recorded, "recorded": recorded,
+                                "target": CleanList(ref(t) for t in targets), "occurredDateTime": recorded, "recorded": recorded,
                                 "activity": _activity(msh, event),
                                 "agent": [_agent("author", author)] + [_agent("assembler", d) for d in software]}
     if application:
@@ -61,7 +61,7 @@ def event_provenance(evn: Any, msh: Any, event: str, msg_key: str, facility: str
     if not recorded or not agent or not targets:
         return None, []
     resource: dict[str, Any] = {"resourceType": "Provenance", "id": resource_id("Provenance", msg_key, "EVN"),
-                                "target": [ref(t) for t in targets], "recorded": recorded, "activity": _activity(msh, event),
+                                "target": CleanList(ref(t) for t in targets), "recorded": recorded, "activity": _activity(msh, event),
                                 "agent": [agent]}
     occurred = dtm(field(evn, 6))
     if occurred:

@@ -72,7 +72,8 @@ def _value(obx: Any) -> dict[str, Any]:
     """OBX-5 as the Observation.value[x] its OBX-2 type calls for (ED and RP, which R4 Observations cannot
     hold, make an attachment_report instead)."""
     kind, raw, unit = field(obx, 2).strip().upper(), field(obx, 5), field(obx, 6)
-    first = reps(raw)[0] if reps(raw) else ""
+    values = reps(raw)
+    first = values[0] if values else ""
     if not first:
         return {}
     if kind == "NM":
@@ -195,21 +196,23 @@ def observation(obx: Any, index: int, msg_key: str, subject: dict | None, encoun
     ranges = _reference_range(field(obx, 7), field(obx, 6))
     if ranges:
         resource["referenceRange"] = ranges
-    flags = [c for c in (" ".join(unescape(comps(f)[0]).split()) for f in reps(field(obx, 8))) if c]  # each repetition a CWE: its code
-    if flags:
+    interpretation = field(obx, 8)
+    flags = [c for c in (" ".join(unescape(comps(f)[0]).split()) for f in reps(interpretation)) if c] if interpretation else ()
+    if flags:  # each repetition a CWE: its code
         resource["interpretation"] = CleanList(Clean(coding=CleanList([Clean(system=INTERPRETATION, code=f)])) for f in flags)
-    # the guide's OBX[Observation]: 17 method, 20 body site, 21 observation instance identifier
-    method, site = codeable(field(obx, 17).split("~")[0]), codeable(field(obx, 20).split("~")[0])
-    if method:
-        resource["method"] = method
-    if site:
-        resource["bodySite"] = site
-    instance = entity_identifier(field(obx, 21))
-    if instance:
-        resource["identifier"] = [instance]
-    analysed = dtm(field(obx, 19))
-    if analysed:
-        resource["extension"] = [{"url": "http://hl7.org/fhir/StructureDefinition/observation-analysis-date-time", "valueDateTime": analysed}]
+    if len(obx.fields) > 17:  # most results end by OBX-14/16: no reading of the fields they lack
+        # the guide's OBX[Observation]: 17 method, 20 body site, 21 observation instance identifier
+        method, site = codeable(field(obx, 17).split("~")[0]), codeable(field(obx, 20).split("~")[0])
+        if method:
+            resource["method"] = method
+        if site:
+            resource["bodySite"] = site
+        instance = entity_identifier(field(obx, 21))
+        if instance:
+            resource["identifier"] = [instance]
+        analysed = dtm(field(obx, 19))
+        if analysed:
+            resource["extension"] = [{"url": "http://hl7.org/fhir/StructureDefinition/observation-analysis-date-time", "valueDateTime": analysed}]
     if notes:
         resource["note"] = [{"text": n} for n in notes]
     return resource
@@ -219,7 +222,7 @@ def performers(obx: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(Observation.performer references, the resources they point at): OBX-16 responsible observers (role RO),
     OBX-23 the performing organisation (OBX-24 its address) and OBX-25 its medical director (role MDIR, of that
     organisation), and OBX-15, the producer's id, an Organization of that identifier (the guide's OBX map)."""
-    if not (field(obx, 23) or field(obx, 15) or field(obx, 16) or field(obx, 25)):  # most results name no one
+    if len(obx.fields) < 16 or not (field(obx, 23) or field(obx, 15) or field(obx, 16) or field(obx, 25)):  # most results name no one
         return [], []
     refs: list[dict[str, Any]] = []
     found: list[dict[str, Any]] = []

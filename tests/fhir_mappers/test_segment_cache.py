@@ -6,7 +6,7 @@ import random
 
 from clinstream.synthetic import generate
 from fhir_mappers import datatypes, hl7v2_to_fhir, message
-from tests.fhir_mappers.segments import MSH, PID, PV1, mapped, of
+from tests.fhir_mappers.segments import MSH, PID, PV1, by_ref, mapped, of
 from tests.fhir_mappers.test_participants import PRT, ROL
 
 
@@ -71,3 +71,28 @@ def test_a_shared_resource_another_segment_adds_to_is_copied_not_changed():
     assert [len(of(m, "Practitioner")) for m in (first, with_address, alone)] == [1, 1, 1]
     assert of(with_address, "Practitioner")[0]["address"][0]["city"] == "Springfield"
     assert "address" not in of(alone, "Practitioner")[0] and of(alone, "Practitioner")[0] == of(first, "Practitioner")[0]
+
+
+def test_message_parties_and_the_sending_application_are_shared_and_final():
+    """MSH-4/6 Organizations and the MSH-3 Device are kept final and shared by the Bundles of one sender (a change raises
+    rather than reach another Bundle); MSH-17 reaches the sender, and where no sender takes it, it is reported unmapped
+    on every message, as on the first."""
+    datatypes.clear_caches()
+    msh = "MSH|^~\\&|APP|FAC^1.2.3^ISO|RCV|RFAC|20260101103000+0000||ADT^A01^ADT_A01|M{n}|P|2.8|||||USA"
+    first, second = (hl7v2_to_fhir("\r".join([msh.format(n=n), PID, PV1])) for n in (1, 2))
+    def parties(m):
+        header = m.bundle["entry"][0]["resource"]
+        return [by_ref(m, header["sender"]), by_ref(m, header["destination"][0]["receiver"]), *of(m, "Device")]
+
+    assert len(parties(first)) == 3 and [id(r) for r in parties(first)] == [id(r) for r in parties(second)]
+    sender = parties(first)[0]
+    assert sender["address"] == [{"country": "USA"}]
+    try:
+        sender["name"] = "changed"
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("a shared sender Organization could be changed")
+    no_sender = "MSH|^~\\&|APP||RCV|RFAC|20260101103000+0000||ADT^A01^ADT_A01|M3|P|2.8|||||USA"
+    reports = [hl7v2_to_fhir("\r".join([no_sender, PID, PV1])).unmapped_fields for _ in range(2)]
+    assert reports[0] == reports[1] and "MSH-17" in reports[0]
