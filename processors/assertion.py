@@ -7,8 +7,9 @@ Rules (the tables below are plain data a site can read and extend):
 - A forward trigger covers what follows it, a backward one what precedes it, a bidirectional one both; a forward
   trigger that closes its clause (only punctuation, a terminator or the sentence end follows) looks backward
   instead: "suspected sepsis" / "sepsis suspected.", "?PE" / "PE?". A modifier trigger covers only the mention
-  right before it: "stroke prophylaxis", "seizure precautions" (reaching further back, "sepsis, started on
-  vancomycin and GI prophylaxis" would hide the sepsis).
+  right before it, with only spaces between: "stroke prophylaxis", "seizure precautions" (reaching further back,
+  "sepsis, started on vancomycin and GI prophylaxis" would hide the sepsis), and a premodifier the one right after it
+  ("code stroke").
 - A scope stops at the sentence end, at a terminator (of every category or of the trigger's), at a trigger of
   another category (unless the two are adjacent, as in "denies any family history of"), and after
   MAX_SCOPE_TOKENS words. Pseudo-triggers match first and mean nothing ("gram negative", "no change").
@@ -65,6 +66,9 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                      "might be present", "could be present", "is possible", "is suspected", "is questionable",
                      "is a possibility", "remains possible"],
         "bidirectional": ["vs", "versus"],
+        # an activation called for a suspected emergency: "code stroke", "STEMI alert" (the stroke is not yet seen)
+        "premodifier": ["code"],
+        "modifier": ["alert"],
     },
     "historical": {
         "forward": ["history of", "hx of", "hx", "h/o", "pmh", "pmhx", "psh", "pmh of", "past history of",
@@ -263,8 +267,10 @@ def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, s
         return (_words(text, trigger.end, s) <= MAX_SCOPE_TOKENS and not any(
             trigger.end <= o.start and o.end <= s and _blocks(text, trigger, o, (trigger.end, o.start))
             and not _opens_its_cause(text, trigger, o) for o in matches))
-    if direction == "modifier":
-        return trigger.start >= e and _words(text, e, trigger.start) == 0
+    if direction == "modifier":  # only spaces between: "sepsis, alert and oriented" is no sepsis alert
+        return trigger.start >= e and not text[e:trigger.start].strip()
+    if direction == "premodifier":
+        return trigger.end <= s and not text[trigger.end:s].strip()
     if trigger.start >= e and direction in ("backward", "bidirectional"):
         if trigger.rule.item and direction == "bidirectional" and _crosses_item(text, e, trigger.start):
             return False

@@ -13,6 +13,8 @@ def status(sentence: str, mention: str) -> str:
 
 
 PRESENT = [
+    ("Dementia, alert and oriented x1.", "Dementia"),  # a modifier takes only the word right before it, no comma between
+    ("Code status: full code, pneumonia on CXR.", "pneumonia"),  # nor a premodifier one it is not right before
     ("Assessment: sepsis secondary to pneumonia.", "sepsis"),
     ("Sepsis likely secondary to RLL pneumonia, started on vancomycin.", "Sepsis"),  # the doubt is about the cause
     ("Chest pain likely due to GERD.", "Chest pain"),
@@ -84,6 +86,9 @@ NEGATED = [
     ("Family history negative for cancer.", "cancer"),
 ]
 POSSIBLE = [
+    ("Code stroke called for new left sided weakness.", "stroke"),  # an activation for a suspected emergency
+    ("Stroke alert activated in the ED.", "Stroke"),
+    ("Code sepsis called, lactate 4.1.", "sepsis"),
     ("Chest pain likely due to GERD.", "GERD"),  # the doubt is about the cause (the chest pain is present)
     ("Picture may be due to heart failure.", "heart failure"),  # a known limitation until 2026-12-04
     ("Rule out sepsis.", "sepsis"),

@@ -88,6 +88,16 @@ def test_two_direct_code_phrases_may_not_read_alike():
                   codes={"atrial fibrillation": "I48.91", "persistent atrial fibrillation": "I48.19"})
 
 
+def test_a_key_written_twice_in_the_synonym_file_is_refused(tmp_path):
+    """PyYAML keeps the last of two equal keys without a word: a second "M32.9:" list hid the first one's phrases
+    ("lupus flare" was coded L93.0, discoid lupus), so loading refuses the file."""
+    path = tmp_path / "synonyms.yaml"
+    path.write_text("codes:\n  M32.9: [systemic lupus erythematosus]\n  I10: [hypertension]\n  M32.9: [lupus]\n")
+    with pytest.raises(ValueError, match="line 2: M32.9 written twice"):
+        Shorthand.load(path)
+    assert default_shorthand().expand("lupus flare").code == "M32.9"
+
+
 def test_synonym_file_codes_are_billable():
     """Every direct code in the shorthand file is a billable ICD-10-CM code of the installed package."""
     import simple_icd_10_cm as icd
