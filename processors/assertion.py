@@ -89,7 +89,7 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                     "as needed for", "prn", "at risk for", "at risk of", "risk of", "risks of", "to prevent",
                     "prevention of", "monitor for", "watch for", "warning signs of", "unless",
                     "prophylaxis for", "prophylaxis against", "screening for", "screen for", "precautions for"],
-        "modifier": ["prophylaxis", "prophylactic", "prevention", "screening", "screen", "precautions", "risk",
+        "modifier": ["prophylaxis", "ppx", "prophylactic", "prevention", "screening", "screen", "precautions", "risk",
                      "risk factors", "risk assessment", "risk reduction"],
     },
 }
@@ -134,7 +134,7 @@ SECTION_HEADERS: dict[str, Assertion | None] = {
         "examination", "labs", "imaging", "medications", "meds", "allergies", "social history", "hospital course",
         "subjective", "objective", "findings", "conclusion", "results", "interval history"]),
 }
-ABBREVIATIONS = ["vs", "dr", "mr", "mrs", "ms", "st", "e.g", "i.e", "approx"]  # a period after these ends nothing
+ABBREVIATIONS = ["vs", "dr", "mr", "mrs", "ms", "st", "e.g", "i.e", "approx", "c"]  # a period after these ends nothing ("C. diff")
 
 
 class _Rule(NamedTuple):

@@ -89,6 +89,7 @@ POSSIBLE = [
     ("Code stroke called for new left sided weakness.", "stroke"),  # an activation for a suspected emergency
     ("Stroke alert activated in the ED.", "Stroke"),
     ("Code sepsis called, lactate 4.1.", "sepsis"),
+    ("Suspected C. diff colitis, stool studies pending.", "diff colitis"),  # "C." ends no sentence
     ("Chest pain likely due to GERD.", "GERD"),  # the doubt is about the cause (the chest pain is present)
     ("Picture may be due to heart failure.", "heart failure"),  # a known limitation until 2026-12-04
     ("Rule out sepsis.", "sepsis"),
@@ -152,6 +153,7 @@ FAMILY = [
     ("Patient's son reports that his father had a stroke.", "stroke"),
 ]
 HYPOTHETICAL = [
+    ("S/p TKA POD1, pain controlled, DVT ppx with lovenox.", "DVT"),
     ("Return if chest pain develops.", "chest pain"),
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "NTG"),
     ("Oxycodone 5 mg q4h prn pain.", "pain"),

@@ -126,13 +126,16 @@ def test_no_entity_words_and_medication_shorthand():
 
 def test_an_entity_a_no_entity_word_begins_loses_it():
     """"prn hydroxyzine" and "No - lisinopril" as the model drew them are the drugs, and "Code stroke" a stroke (a route, a
-    frequency, "no" or "code" is never part of a name); a name joined by a hyphen is one ("K-Dur"), and other no-entity words leave an entity that reaches
-    beyond them ("Ringer's lactate", "RLL pneumonia")."""
-    text = "prn hydroxyzine; No - lisinopril; K-Dur 20 mEq; Ringer's lactate; on no statin; RLL pneumonia; Code stroke."
+    frequency, "no" or "code" is never part of a name); a laboratory word and its result are no entity ("BG 320"); a name
+    joined by a hyphen is one ("K-Dur"), and other no-entity words leave an entity that reaches beyond them ("Ringer's
+    lactate", "RLL pneumonia")."""
+    text = ("prn hydroxyzine; No - lisinopril; K-Dur 20 mEq; Ringer's lactate; on no statin; RLL pneumonia; Code stroke;"
+            " BG 320, lactate 4.1.")
     model = [_entity(text, "prn hydroxyzine", "MEDICATION"), _entity(text, "No - lisinopril", "MEDICATION"),
              _entity(text, "K-Dur", "MEDICATION"), _entity(text, "Ringer's lactate", "MEDICATION"),
              _entity(text, "no", "MEDICATION", at=text.index("on no")), _entity(text, "RLL pneumonia", "PROBLEM"),
-             _entity(text, "Code stroke", "PROBLEM")]
+             _entity(text, "Code stroke", "PROBLEM"), _entity(text, "BG 320", "MEDICATION"),
+             _entity(text, "lactate 4.1", "MEDICATION")]
     found = with_shorthand(text, model, shorthand_uses(text))
     assert [(e.text, e.start) for e in found] == [
         ("hydroxyzine", 4), ("lisinopril", text.index("lisinopril")), ("K-Dur", text.index("K-Dur")),

@@ -217,6 +217,9 @@ SHORTHAND_NOTES = [
     ("Triage: c/o chest pressure x1hr, hx HTN, DM, former smoker.", ["chest pressure", "HTN", "former smoker"], ["hx"]),
     ("Hx of ETOH use disorder, CIWA 15; wife reports occasional EtOH.", ["ETOH use disorder"], ["CIWA", "EtOH"]),
     ("Intubated for acute hypoxic respiratory failure; new AFib with RVR.", ["acute hypoxic respiratory failure", "AFib"], ["RVR"]),
+    ("AKI on CKD3; RLQ pain, CT c/w appendicitis; suspected C. diff colitis.", ["CKD3", "RLQ pain", "C. diff colitis"], []),
+    ("Alcohol withdrawal, hx of DTs; concern for septic vs cardiogenic shock; bleeding duodenal ulcer.",
+     ["Alcohol withdrawal", "DTs", "cardiogenic shock", "bleeding duodenal ulcer"], []),
     # patients' words
     ("She had a heart attack in 2015 and has high blood pressure and sugar diabetes.", ["heart attack", "high blood pressure", "sugar diabetes"], []),
     ("He passed out at home and had a blood clot in the leg last year.", ["passed out", "blood clot in the leg"], []),
@@ -257,6 +260,7 @@ MEDICATION_NOTES = [
     ("Hypotensive, started NE; afebrile; DNR/DNI. Neuro: nonfocal.", ["NE"], ["afebrile", "DNR/DNI", "Neuro"]),
     ("Dx: AKI. Na 131, K 5.9, Cl 99, HCO3 18, BUN 45, Cr 2.1, Hgb 7.2, WBC 14.2, INR 1.4.", [],
      ["Dx", "Na", "K", "Cl", "HCO3", "BUN", "Cr", "Hgb", "WBC", "INR"]),
+    ("No signs of DKA; BG 320, AG 12, lactate 4.1, trop 2.3. FSBG 250.", [], ["BG", "AG", "lactate", "trop", "FSBG"]),
 ]
 
 
