@@ -86,7 +86,8 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
     "hypothetical": {
         "forward": ["if", "in case of", "in case", "in the event of", "should he", "should she", "should the patient",
                     "should there be", "should they", "should symptoms", "return for", "come back for", "call for",
-                    "as needed for", "prn", "at risk for", "at risk of", "risk of", "risks of", "to prevent",
+                    "as needed for", "prn", "at risk for", "at risk of", "at high risk for", "at high risk of",
+                    "at increased risk for", "at increased risk of", "high risk for", "high risk of", "risk of", "risks of", "to prevent",
                     "prevention of", "monitor for", "watch for", "warning signs of", "unless",
                     "prophylaxis for", "prophylaxis against", "screening for", "screen for", "precautions for"],
         "modifier": ["prophylaxis", "ppx", "prophylactic", "prevention", "screening", "screen", "precautions", "risk",

@@ -154,6 +154,7 @@ FAMILY = [
 ]
 HYPOTHETICAL = [
     ("S/p TKA POD1, pain controlled, DVT ppx with lovenox.", "DVT"),
+    ("Pt at high risk for falls; fall precautions in place.", "falls"),
     ("Return if chest pain develops.", "chest pain"),
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "NTG"),
     ("Oxycodone 5 mg q4h prn pain.", "pain"),

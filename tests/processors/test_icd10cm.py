@@ -41,6 +41,8 @@ def shorthand() -> Shorthand:
     ("COVID-19 pneumonia", "covid-19 pneumonia"),
     ("R/O PE", "pulmonary embolism"),
     ("possible CHF exacerbation", "congestive heart failure exacerbation"),
+    ("L sided weakness", "weakness"),  # was coded M25.342, instability of the left hand
+    ("suspected C. diff colitis", "clostridioides difficile colitis"),
 ])
 def test_shorthand_expands_to_icd_wording(shorthand, mention, text):
     """Abbreviations, lay terms and connectives become the words ICD-10-CM uses; uncertainty words go."""

@@ -220,6 +220,8 @@ SHORTHAND_NOTES = [
     ("AKI on CKD3; RLQ pain, CT c/w appendicitis; suspected C. diff colitis.", ["CKD3", "RLQ pain", "C. diff colitis"], []),
     ("Alcohol withdrawal, hx of DTs; concern for septic vs cardiogenic shock; bleeding duodenal ulcer.",
      ["Alcohol withdrawal", "DTs", "cardiogenic shock", "bleeding duodenal ulcer"], []),
+    ("Melena x2 days, night sweats, generalized weakness; opioid use disorder in remission.",
+     ["Melena", "night sweats", "weakness", "opioid use disorder"], []),
     # patients' words
     ("She had a heart attack in 2015 and has high blood pressure and sugar diabetes.", ["heart attack", "high blood pressure", "sugar diabetes"], []),
     ("He passed out at home and had a blood clot in the leg last year.", ["passed out", "blood clot in the leg"], []),
