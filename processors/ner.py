@@ -384,17 +384,19 @@ def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int,
     using it; notes do not, and it misses "CKD" or "vanc" or calls "HTN" a chemical. An entity of the model reaching
     beyond the use stands ("CHF exacerbation", "HIV protease inhibitors"), as does its entity of exactly the use with
     the same label; entities inside the use are replaced ("HTN" the chemical; "stroke" in "mini-stroke", which is a
-    TIA). A use labelled None ("PE:" the examination, "SL" the route) leaves no entity, nor does an entity that adds only
-    a number to it ("BG 320"), and an entity a route, frequency, "no" or "code" begins loses it ("prn hydroxyzine" is
-    hydroxyzine; "RLL pneumonia" stays). A shorthand entity scores 1.0,
+    TIA). A use labelled None ("PE:" the examination, "SL" the route) leaves no entity, nor does an entity of such words
+    and numbers ("BG 320", "AG 12, lactate"), and an entity a route, frequency, "no", "code", an order ("hold") or a
+    note's "hx" begins loses it ("prn hydroxyzine" is hydroxyzine; "RLL pneumonia" stays). A shorthand entity scores 1.0,
     as a synonym hit does in the coder: it has no model probability."""
     if not uses:
         return entities
     qualifiers = _note_lexicon().qualifiers
-    kept = list(entities)
+    nothing = [(start, end) for start, end, label in uses if label is None]
+    # an entity whose every letter lies in no-entity words is none either: a test and its result ("BG 320"), a list of
+    # them ("AG 12, lactate")
+    kept = [e for e in entities if not all(not c.isalpha() or any(a <= e.start + i < b for a, b in nothing)
+                                           for i, c in enumerate(e.text))] if nothing else list(entities)
     for start, end, label in uses:
-        if label is None:  # a laboratory word and its result ("BG 320", "lactate 4.1") are no entity, as the word alone
-            kept = [e for e in kept if not (e.start == start and end < e.end and not any(c.isalpha() for c in text[end:e.end]))]
         if label is None and text[start:end].lower() in qualifiers:  # "prn hydroxyzine", "IV vancomycin": the entity
             kept = [_after(text, e, end) if e.start == start and end < e.end and text[end].isspace() else e for e in kept]
         overlapping = [e for e in kept if e.start < end and start < e.end]

@@ -21,7 +21,7 @@ from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokeni
 
 from processors import abbreviations, openvino_int8
 from processors.model_delta import DELTA_FILE, base_info, save_delta, write_meta
-from processors.ner import LABELS, NerModel, base_model_dir
+from processors.ner import LABELS, NerModel, allowed_transitions, base_model_dir
 
 Sentence = tuple[list[str], list[str]]
 POOL_BATCHES = 50
@@ -121,6 +121,46 @@ def length_buckets(examples: list[Any], batch_size: int, pool_batches: int = POO
     return batches
 
 
+CRF_LR = 1e-2  # the transition scores are 35 numbers starting at zero: at the encoder's lr they hardly move
+
+
+class BioCrf(torch.nn.Module):
+    """A linear-chain CRF over the first sub-word of each word, its transitions constrained to valid IOB2 (an I- tag
+    only after B-/I- of its type): the training loss. Per-token cross-entropy scores each word's tag alone; the CRF
+    scores the sentence's whole tag sequence against every other, so the encoder learns where entities begin and end
+    (devel micro F1 0.867 -> 0.872 with the same seed, Disease 0.812 -> 0.821). The learned transitions are not kept:
+    the worker's constrained Viterbi over the encoder's scores decodes as well without them (0.8716 vs 0.8708)."""
+
+    def __init__(self, labels: list[str]) -> None:
+        super().__init__()
+        n = len(labels)
+        self.transitions = torch.nn.Parameter(torch.zeros(n, n))
+        self.start = torch.nn.Parameter(torch.zeros(n))
+        self.end = torch.nn.Parameter(torch.zeros(n))
+        self.register_buffer("forbidden", (~allowed_transitions(labels)).float() * -1e4)
+        self.register_buffer("start_forbidden", torch.tensor([-1e4 if lab.startswith("I-") else 0.0 for lab in labels]))
+
+    def nll(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood of the gold tags; `labels` is -100 where a position is no word's first sub-word."""
+        keep = labels != -100
+        lengths = keep.sum(1)
+        batch, width = len(labels), max(1, int(lengths.max()))
+        emissions = logits.new_zeros(batch, width, logits.shape[-1])  # the words' scores, packed to the left
+        tags = labels.new_zeros(batch, width)
+        mask = torch.zeros(batch, width, dtype=torch.bool)
+        for row in range(batch):
+            at = keep[row].nonzero(as_tuple=True)[0]
+            emissions[row, : len(at)], tags[row, : len(at)], mask[row, : len(at)] = logits[row, at], labels[row, at], True
+        trans, start = self.transitions + self.forbidden, self.start + self.start_forbidden
+        gold = start[tags[:, 0]] + emissions[:, 0].gather(1, tags[:, :1]).squeeze(1)
+        alpha = start.unsqueeze(0) + emissions[:, 0]  # log-sum of the scores of every path to each tag
+        for t in range(1, width):
+            gold = gold + (trans[tags[:, t - 1], tags[:, t]] + emissions[:, t].gather(1, tags[:, t : t + 1]).squeeze(1)) * mask[:, t]
+            alpha = torch.where(mask[:, t : t + 1], torch.logsumexp(alpha.unsqueeze(2) + trans, dim=1) + emissions[:, t], alpha)
+        gold = gold + self.end[tags.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)]
+        return (torch.logsumexp(alpha + self.end, dim=1) - gold).mean()
+
+
 def train_ner(
     train_path: Path,
     devel_path: Path,
@@ -161,7 +201,11 @@ def train_ner(
 
     per_pool = batch_size * POOL_BATCHES
     steps = epochs * sum(-(-min(per_pool, len(examples) - i) // batch_size) for i in range(0, len(examples), per_pool))
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
+    crf = BioCrf(LABELS)
+    optimizer = torch.optim.AdamW([
+        {"params": [p for p in model.parameters() if p.requires_grad], "lr": lr, "weight_decay": 0.01},
+        {"params": list(crf.parameters()), "lr": CRF_LR, "weight_decay": 0.0},
+    ])
     warmup = max(1, steps // 10)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
@@ -179,9 +223,9 @@ def train_ner(
                 ids[row, : len(tok)] = torch.tensor(tok)
                 mask[row, : len(tok)] = 1
                 labels[row, : len(lab)] = torch.tensor(lab)
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss = crf.nll(model(input_ids=ids, attention_mask=mask).logits, labels)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([*model.parameters(), *crf.parameters()], 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
@@ -204,6 +248,7 @@ def train_ner(
         "training": {
             "data": str(Path(train_path).name), "sentences": len(train), "epochs": epochs, "lr": lr,
             "batch_size": batch_size, "seed": seed, "frozen": "embeddings", "labels_on": "first sub-word",
+            "loss": f"linear-chain CRF over the first sub-words, BIO-constrained, transitions learned at lr {CRF_LR} (not kept)",
             "decoding": "BIO-constrained Viterbi; short forms defined in the text tagged as their long form; each entity string tagged at all its uses in the text or none",
             "seconds": round(train_seconds), "torch_threads": torch.get_num_threads(),
         },
@@ -248,7 +293,8 @@ In clinstream's envelope `Chemical` is reported as MEDICATION and `Disease` as P
 - **Data**: BC5CDR (BioCreative V CDR, CC BY 4.0), `{t['data']}` ({t['sentences']} sentences), IOB2 tags.
 - **Training**: full fine-tune of the layers, AdamW lr {t['lr']}, linear warm-up and decay, {t['epochs']} epochs,
   sentences of similar length batched together,
-  batch {t['batch_size']}, seed {t['seed']}, labels on the {t['labels_on']}; {t['seconds']} s on {t['torch_threads']} CPU threads.
+  batch {t['batch_size']}, seed {t['seed']}, labels on the {t['labels_on']}, loss: {t.get('loss', 'cross-entropy per word')};
+  {t['seconds']} s on {t['torch_threads']} CPU threads.
   Reproduce with `clinstream train ner`.
 - **Decoding**: {t['decoding']} (an I- tag only after B-/I- of the same type; "acute renal failure (ARF)"
   makes every ARF of the text a Disease, `processors/abbreviations.py`; the uses of each entity string vote on
@@ -267,5 +313,8 @@ In clinstream's envelope `Chemical` is reported as MEDICATION and `Disease` as P
   shorthand are recognised less well than in the table above.
 - No assertion status: present, negated, possible, historical, family and hypothetical come from the
   ConText rules in `processors/assertion.py`, applied to the spans this model finds.
+- An entity's score is the mean, over its words, of the softmax of the encoder's scores for the tag decoded. The CRF
+  loss trains those scores for whole tag sequences, not each word's probability: a score ranks entities, and is no
+  calibrated probability (a correct "atrial" of "atrial fibrillation" scored 0.31).
 - English only; uncased.
 """

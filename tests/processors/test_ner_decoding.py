@@ -40,6 +40,37 @@ def test_viterbi_of_a_batch_is_the_best_valid_path_of_each_sequence():
     assert viterbi([], allowed, start) == []
 
 
+def test_crf_loss_is_the_negative_log_likelihood_over_every_valid_path():
+    """The training loss (ner_training.BioCrf): for each sentence, log of the summed scores of every BIO-valid tag path
+    of its words (found here by trying them all) less the gold path's score, averaged; positions labelled -100
+    (special tokens, continuation sub-words) are no word."""
+    import itertools
+
+    from processors.ner_training import BioCrf
+
+    torch.manual_seed(3)
+    crf = BioCrf(LABELS)
+    with torch.no_grad():
+        for param in (crf.transitions, crf.start, crf.end):
+            param.normal_()
+    logits = torch.randn(2, 7, 5)
+    labels = torch.tensor([[-100, 1, 2, -100, 0, 3, -100], [-100, 0, 3, 4, -100, -100, -100]])
+    allowed = allowed_transitions(LABELS)
+
+    def score(words: torch.Tensor, path: tuple[int, ...]) -> torch.Tensor:
+        total = crf.start[path[0]] + crf.end[path[-1]] + sum(words[i, t] for i, t in enumerate(path))
+        return total + sum(crf.transitions[a, b] for a, b in zip(path, path[1:]))
+
+    expected = []
+    for row in range(2):
+        at = (labels[row] != -100).nonzero(as_tuple=True)[0]
+        words, gold = logits[row, at], tuple(labels[row, at].tolist())
+        valid = [p for p in itertools.product(range(5), repeat=len(at))
+                 if not LABELS[p[0]].startswith("I-") and all(allowed[a, b] for a, b in zip(p, p[1:]))]
+        expected.append(torch.logsumexp(torch.stack([score(words, p) for p in valid]), 0) - score(words, gold))
+    assert torch.allclose(crf.nll(logits, labels), torch.stack(expected).mean(), atol=1e-4)
+
+
 def test_token_budget_groups():
     """Groups respect both the batch size and the padded-token budget, and keep every window once."""
     lengths = [10, 200, 30, 200, 15, 60, 250]
@@ -126,20 +157,21 @@ def test_no_entity_words_and_medication_shorthand():
 
 def test_an_entity_a_no_entity_word_begins_loses_it():
     """"prn hydroxyzine" and "No - lisinopril" as the model drew them are the drugs, and "Code stroke" a stroke (a route, a
-    frequency, "no" or "code" is never part of a name); a laboratory word and its result are no entity ("BG 320"); a name
+    frequency, "no", "code" or an order such as "hold" is never part of a name); a laboratory word and its result are no entity ("BG 320"); a name
     joined by a hyphen is one ("K-Dur"), and other no-entity words leave an entity that reaches beyond them ("Ringer's
     lactate", "RLL pneumonia")."""
     text = ("prn hydroxyzine; No - lisinopril; K-Dur 20 mEq; Ringer's lactate; on no statin; RLL pneumonia; Code stroke;"
-            " BG 320, lactate 4.1.")
+            " BG 320, lactate 4.1; Hold metformin.")
     model = [_entity(text, "prn hydroxyzine", "MEDICATION"), _entity(text, "No - lisinopril", "MEDICATION"),
              _entity(text, "K-Dur", "MEDICATION"), _entity(text, "Ringer's lactate", "MEDICATION"),
              _entity(text, "no", "MEDICATION", at=text.index("on no")), _entity(text, "RLL pneumonia", "PROBLEM"),
              _entity(text, "Code stroke", "PROBLEM"), _entity(text, "BG 320", "MEDICATION"),
-             _entity(text, "lactate 4.1", "MEDICATION")]
+             _entity(text, "lactate 4.1", "MEDICATION"), _entity(text, "Hold metformin", "MEDICATION")]
     found = with_shorthand(text, model, shorthand_uses(text))
     assert [(e.text, e.start) for e in found] == [
         ("hydroxyzine", 4), ("lisinopril", text.index("lisinopril")), ("K-Dur", text.index("K-Dur")),
-        ("Ringer's lactate", text.index("Ringer's")), ("RLL pneumonia", text.index("RLL")), ("stroke", text.index("stroke"))]
+        ("Ringer's lactate", text.index("Ringer's")), ("RLL pneumonia", text.index("RLL")), ("stroke", text.index("stroke")),
+        ("metformin", text.index("metformin"))]
 
 
 @pytest.mark.parametrize(("text", "uses"), [
