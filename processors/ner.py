@@ -57,7 +57,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """`auto` is bf16 (fp16 where bf16 is missing) on CUDA, and on CPU int8 through OpenVINO (4.2x fp32's forward
-    pass on a 2-core AVX-512 EPYC, devel F1 0.858 against fp32's 0.859) where openvino and nncf are installed, else
+    pass on a 2-core AVX-512 EPYC; devel F1 0.871 against fp32's 0.869, the model card has the latest) where openvino
+    and nncf are installed, else
     fp32. Both give a note the same entities whichever notes share its batch (int8's activation scales are fixed
     at set-up: processors/openvino_int8.py). bf16 on CPU does not: its coarse rounding turned the batch shape's different
     summation orders into moved boundaries (3 of 865 entities of 64 long notes), and it ran 0.65x fp32 on an
