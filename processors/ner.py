@@ -57,9 +57,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """`auto` is bf16 (fp16 where bf16 is missing) on CUDA, and on CPU int8 through OpenVINO (4.2x fp32's forward
-    pass on a 2-core AVX-512 EPYC; devel F1 0.871 against fp32's 0.869, the model card has the latest) where openvino
-    and nncf are installed, else
-    fp32. Both give a note the same entities whichever notes share its batch (int8's activation scales are fixed
+    pass on a 2-core AVX-512 EPYC; devel F1 0.871 against fp32's 0.869, the model card has the latest) where
+    openvino and nncf are installed, else fp32. Both give a note the same entities whichever notes share its batch (int8's activation scales are fixed
     at set-up: processors/openvino_int8.py). bf16 on CPU does not: its coarse rounding turned the batch shape's different
     summation orders into moved boundaries (3 of 865 entities of 64 long notes), and it ran 0.65x fp32 on an
     AVX-512 Xeon without AMX. A site may choose any (bench/ner_bench.py measures them)."""
@@ -393,10 +392,13 @@ def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int,
         return entities
     qualifiers = _note_lexicon().qualifiers
     nothing = [(start, end) for start, end, label in uses if label is None]
-    # an entity whose every letter lies in no-entity words is none either: a test and its result ("BG 320"), a list of
-    # them ("AG 12, lactate")
-    kept = [e for e in entities if not all(not c.isalpha() or any(a <= e.start + i < b for a, b in nothing)
-                                           for i, c in enumerate(e.text))] if nothing else list(entities)
+
+    def of_no_entity_words(e: Entity) -> bool:
+        """Every letter of the entity lies in no-entity words: a test and its result ("BG 320"), a list of them ("AG 12, lactate")."""
+        letters = [e.start + i for i, c in enumerate(e.text) if c.isalpha()]
+        return bool(letters) and all(any(a <= at < b for a, b in nothing) for at in letters)
+
+    kept = [e for e in entities if not of_no_entity_words(e)]
     for start, end, label in uses:
         if label is None and text[start:end].lower() in qualifiers:  # "prn hydroxyzine", "IV vancomycin": the entity
             kept = [_after(text, e, end) if e.start == start and end < e.end and text[end].isspace() else e for e in kept]
