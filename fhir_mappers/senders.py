@@ -33,6 +33,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from fhir_mappers.yaml_files import read_yaml
+
 # an absolute URI: FHIR Coding.system and Extension.url must be one, and a bare "LOCALLAB" is the mistake to catch
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 # ZPI.2 (field 2) or ZPI.2.1 (its first component); only Z-segments, which no mapper reads
@@ -232,7 +234,7 @@ def load_overrides(path: str | Path) -> SenderOverrides:
     """Read and check a sender overrides YAML file; SenderOverridesError says what is wrong and where."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path)
     except OSError as exc:
         raise SenderOverridesError(f"{path}: cannot read the file ({exc.strerror})") from None
     except yaml.YAMLError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from clinstream.exceptions import ClinstreamError
+from fhir_mappers.yaml_files import read_yaml
 from processors.units import UNITLESS, UnknownUnit, canonical, convert
 from processors.vitals import loinc_code, observations
 
@@ -125,7 +126,7 @@ def load_table(path: Path | None) -> CriticalTable:
     if path is None:
         return DEFAULT_TABLE
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = read_yaml(path) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise CriticalLabsError(f"{path}: {exc}") from None
     if not isinstance(data, Mapping) or set(data) - {"limits", "flags"}:

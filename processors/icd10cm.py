@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from clinstream.envelope import CodeMatch
+from fhir_mappers.yaml_files import read_yaml
 from processors.phrases import Lexicon, spaced
 
 PACKAGE = "simple-icd-10-cm"
@@ -59,22 +59,6 @@ class Expansion:
     code: str | None  # a direct code when the whole mention is a known phrase
 
 
-class _UniqueKeys(yaml.SafeLoader):
-    """yaml.safe_load that refuses a key written twice in one mapping: PyYAML keeps the last without a word, and a
-    second "M32.9:" list further down the codes hid the first one's phrases."""
-
-
-def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
-    keys = [loader.construct_object(key) for key, _ in node.value]
-    twice = sorted({str(k) for k in keys if keys.count(k) > 1})
-    if twice:
-        raise ValueError(f"{node.start_mark.name}, line {node.start_mark.line + 1}: {', '.join(twice)} written twice")
-    return loader.construct_mapping(node)
-
-
-_UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
-
-
 @dataclass
 class Shorthand:
     """Abbreviations and lay terms -> the words ICD-10-CM uses; whole-mention phrases -> a code."""
@@ -105,8 +89,7 @@ class Shorthand:
 
     @classmethod
     def load(cls, path: Path = SYNONYMS_FILE) -> Shorthand:
-        with path.open(encoding="utf-8") as stream:
-            data = yaml.load(stream, Loader=_UniqueKeys)  # a SafeLoader
+        data = read_yaml(path)
         codes = {phrase: code for code, phrases in (data.get("codes") or {}).items() for phrase in phrases}
         return cls(
             abbreviations={str(k): str(v) for k, v in (data.get("abbreviations") or {}).items()},

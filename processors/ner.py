@@ -17,10 +17,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import yaml
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
+from fhir_mappers.yaml_files import read_yaml
 from processors import abbreviations, consistency, openvino_int8
 from processors.icd10cm import default_shorthand
 from processors.model_delta import DELTA_FILE, META_FILE, apply_delta, base_model_dir, read_meta
@@ -330,7 +330,7 @@ class _NoteLexicon(NamedTuple):
 @lru_cache(maxsize=1)
 def _note_lexicon() -> _NoteLexicon:
     problems = default_shorthand()
-    data = yaml.safe_load(MEDICATION_SHORTHAND_FILE.read_text())
+    data = read_yaml(MEDICATION_SHORTHAND_FILE)
     labels: dict[str, str | None] = {spaced(str(t)): None for t in data["not_entities"] + data["qualifiers"]}
     labels.update({spaced(str(t)): "MEDICATION" for t in data["medications"]})
     labels.update({spaced(t): "PROBLEM" for t in problems.problems})

@@ -212,6 +212,10 @@ def test_load_errors_name_the_file(tmp_path):
         load_overrides(broken)
     with pytest.raises(SenderOverridesError, match="cannot read"):
         load_overrides(tmp_path / "absent.yaml")
+    # a local code mapped twice: YAML would keep the second without a word
+    broken.write_text("version: 1\nsenders:\n  - name: a\n    match: {facility: F}\n    code_systems: {LOCAL: 'http://a', LOCAL: 'http://b'}\n")
+    with pytest.raises(SenderOverridesError, match="'LOCAL' is written twice"):
+        load_overrides(broken)
 
 
 def test_example_file_is_valid_and_shows_every_override():
