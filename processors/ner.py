@@ -120,6 +120,69 @@ def viterbi(logprobs: list[Any], allowed: Any, start_allowed: Any) -> list[list[
     return [paths[row, :length].tolist() for row, length in enumerate(lengths)]
 
 
+def entity_probabilities(logprobs: list[Any], paths: list[list[int]], labels: list[str], allowed: Any,
+                         start_allowed: Any, temperature: float = 1.0) -> list[list[float]]:
+    """For each sequence and word of its decoded path: the probability that exactly the entity the word belongs
+    to holds (its words, its label, no longer on either side), or for an O word that the word is outside every
+    entity, under the BIO-constrained chain of the words' label probabilities (softened by `temperature`).
+
+    A mean of the words' own probabilities was calibrated under cross-entropy training and is not under the CRF
+    loss, whose scores only rank whole paths: a correct "atrial" of "atrial fibrillation" scored 0.31. The span's
+    probability asks what a consumer asks, is this entity right, and the model card gives how well it answers
+    (`fit_score_temperature` in ner_training picks the temperature on devel). Forward-backward in probability space,
+    rescaled at each word, all sequences stepping together as in `viterbi`."""
+    lengths = np.array([len(lp) for lp in logprobs], dtype=np.intp)
+    if not len(lengths) or not lengths.max():
+        return [[] for _ in lengths]
+    n, width, n_labels = len(lengths), int(lengths.max()), len(labels)
+    emit = np.full((n, width, n_labels), 1.0 / n_labels)  # past a sequence's end: harmless filler
+    for row, seq in enumerate(logprobs):
+        if len(seq):
+            scaled = np.asarray(seq, dtype=np.float64) / temperature
+            scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+            emit[row, : len(seq)] = scaled / scaled.sum(axis=1, keepdims=True)
+    trans = np.asarray(allowed, dtype=np.float64)
+    alpha, beta, scale = np.empty_like(emit), np.ones_like(emit), np.empty((n, width))
+    step = emit[:, 0] * np.asarray(start_allowed, dtype=np.float64)
+    for t in range(width):
+        if t:
+            step = (alpha[:, t - 1] @ trans) * emit[:, t]
+        scale[:, t] = np.maximum(step.sum(axis=1), 1e-300)
+        alpha[:, t] = step / scale[:, t, None]
+    for t in range(width - 2, -1, -1):
+        back = ((emit[:, t + 1] * beta[:, t + 1]) @ trans.T) / scale[:, t + 1, None]
+        beta[:, t] = np.where((t >= lengths - 1)[:, None], 1.0, back)
+    outside = labels.index("O")
+    # per word, as lists (scalar reads from numpy arrays cost more than the arithmetic): the O marginal, each
+    # label's emission over its rescaling (a word continuing an entity), alpha (an entity's first word), and the
+    # weight of every path where the next word begins no continuation (I- follows only B-/I- of its own label,
+    # so from any entity's last word those are exactly the labels a sequence may start with)
+    outside_probs = (alpha[:, :, outside] * beta[:, :, outside]).tolist()
+    continued = (emit / scale[:, :, None]).tolist()
+    firsts = alpha.tolist()
+    not_continued = ((emit * beta)[:, :, np.asarray(start_allowed, dtype=bool)].sum(axis=2) / scale).tolist()
+    out = []
+    for row, path in enumerate(paths):
+        probs = outside_probs[row][: len(path)]
+        t = 0
+        while t < len(path):
+            if labels[path[t]] == "O":
+                t += 1
+                continue
+            inside = labels.index("I-" + labels[path[t]][2:])
+            p = firsts[row][t][path[t]]
+            end = t + 1
+            while end < len(path) and path[end] == inside:
+                p *= continued[row][end][inside]
+                end += 1
+            if end < len(path):
+                p *= not_continued[row][end]
+            probs[t:end] = [min(1.0, p)] * (end - t)
+            t = end
+        out.append(probs)
+    return out
+
+
 class NerModel:
     """A loaded token-classification model; `predict` is pure given the weights."""
 
@@ -151,6 +214,7 @@ class NerModel:
         self._start_allowed = np.array([not lab.startswith("I-") for lab in self.labels])
         self.name = self.meta.get("name", self.path.name)
         self.version = self.meta.get("version", "local")
+        self.score_temperature = float(self.meta.get("score_temperature", 1.0))
 
     def _weights_key(self) -> str:
         """Names these weights: the delta's content-hashed version, or a local folder's files and times."""
@@ -229,13 +293,16 @@ class NerModel:
         return out
 
     def _decode(self, samples: list[dict[int, tuple[int, int, np.ndarray]]]) -> list[list[tuple[int, int, int, float]]]:
-        """For each sample, per-word (start, end, label id, prob) in word order, BIO-valid."""
+        """For each sample, per-word (start, end, label id, prob) in word order, BIO-valid; an entity word's prob
+        is its entity's (entity_probabilities)."""
         orders = [sorted(words) for words in samples]
         logprobs = [np.stack([words[w][2] for w in order]) if order else np.zeros((0, len(self.labels)))
                     for words, order in zip(samples, orders)]
+        paths = viterbi(logprobs, self._allowed, self._start_allowed)
+        entity_probs = entity_probabilities(logprobs, paths, self.labels, self._allowed, self._start_allowed,
+                                            self.score_temperature)
         decoded = []
-        for words, order, lp, path in zip(samples, orders, logprobs, viterbi(logprobs, self._allowed, self._start_allowed)):
-            probs = np.exp(lp[np.arange(len(order)), path]).tolist()
+        for words, order, path, probs in zip(samples, orders, paths, entity_probs):
             decoded.append([(words[w][0], words[w][1], tag, prob) for w, tag, prob in zip(order, path, probs)])
         return decoded
 
@@ -278,6 +345,14 @@ class NerModel:
         return [Entity(CLINICAL_LABEL.get(s.label, s.label.upper()), s.label, s.start, s.end, text[s.start : s.end], s.score, s.long_form)
                 for s in resolved]
 
+    def sentence_logprobs(self, sentences: list[list[str]], *, window: int = 256, stride: int = 32) -> list[np.ndarray]:
+        """Each pre-tokenized sentence's (words, labels) log-probabilities (a word the tokenizer dropped entirely,
+        control characters, has no row)."""
+        encoding = self.encode(sentences, window, stride, split_words=True)
+        per_sample = self._word_logprobs(encoding, len(sentences), 64, 16384)
+        return [np.stack([words[w][2] for w in sorted(words)]) if words else np.zeros((0, len(self.labels)))
+                for words in per_sample]
+
     def predict_tags(self, sentences: list[list[str]], *, window: int = 256, stride: int = 32) -> list[list[str]]:
         """IOB tags for pre-tokenized sentences (evaluation on the corpus)."""
         encoding = self.encode(sentences, window, stride, split_words=True)
@@ -296,8 +371,7 @@ class NerModel:
 
         def close() -> None:
             if current:
-                start, end = current[0][0], current[-1][1]
-                score = sum(p for _, _, p in current) / len(current)
+                start, end, score = current[0][0], current[-1][1], current[0][2]  # each word carries its entity's
                 entities.append(Entity(CLINICAL_LABEL.get(kind, kind.upper()), kind, start, end, text[start:end], round(score, 4)))
 
         for start, end, tag, prob in decoded:

@@ -51,6 +51,10 @@ def test_train_and_eval_ner_on_a_slice(tmp_path):
     # eval runs the precision the worker runs (int8 on CPU): the training scored both
     meta = json.loads((out / "clinstream-model.json").read_text())
     assert report["micro"] == (meta["devel_int8"] if report["precision"] == "int8" else meta["devel"]["micro"])
+    # the entity scores' temperature is fitted on devel (this slice's model tags too little to fit on: 1.0)
+    from processors.ner_training import TEMPERATURES
+
+    assert meta["score_temperature"] == meta["score_calibration"]["temperature"] in TEMPERATURES
 
 
 def test_settings_reach_a_child_process_unchanged(monkeypatch):

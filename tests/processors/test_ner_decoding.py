@@ -6,7 +6,7 @@ import pytest
 
 import torch
 
-from processors.ner import LABELS, Entity, allowed_transitions, padded_width, shorthand_uses, token_budget_groups, viterbi, with_shorthand
+from processors.ner import LABELS, Entity, allowed_transitions, entity_probabilities, padded_width, shorthand_uses, token_budget_groups, viterbi, with_shorthand
 
 
 def test_viterbi_forbids_o_to_i():
@@ -38,6 +38,52 @@ def test_viterbi_of_a_batch_is_the_best_valid_path_of_each_sequence():
 
     assert viterbi(batch, allowed, start) == [best(lp) for lp in batch]
     assert viterbi([], allowed, start) == []
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.25])
+def test_an_entity_score_is_the_probability_of_exactly_that_entity_over_every_valid_path(temperature):
+    """entity_probabilities, checked by trying every BIO-valid path (5 labels, up to 5 words) of a batch of
+    sequences: each path weighs the product of its words' label probabilities (log-probs divided by the temperature,
+    renormalised); an entity word's score is the share of weight on paths holding exactly its entity (same words, same
+    label, nothing continuing it), an O word's the share on paths where it is O."""
+    import itertools
+
+    import numpy as np
+
+    allowed = allowed_transitions(LABELS).numpy()
+    start = np.array([not lab.startswith("I-") for lab in LABELS])
+    rng = np.random.default_rng(11)
+    batch = [np.log(rng.dirichlet(np.ones(5) * 0.5, size=n)) for n in (3, 1, 5, 0, 2, 5, 4)]
+    paths = viterbi(batch, allowed, start)
+
+    def spans(path):
+        out = []
+        for k, tag in enumerate(path):
+            name = LABELS[tag]
+            if name.startswith("B-"):
+                out.append((k, k + 1, name[2:]))
+            elif name.startswith("I-"):
+                out[-1] = (out[-1][0], k + 1, out[-1][2])
+        return out
+
+    def expected(lp, path):
+        soft = np.exp(lp / temperature)
+        soft /= soft.sum(axis=1, keepdims=True)
+        valid = [p for p in itertools.product(range(5), repeat=len(lp))
+                 if start[p[0]] and all(allowed[a, b] for a, b in zip(p, p[1:]))] if len(lp) else []
+        weight = {p: float(np.prod([soft[i, t] for i, t in enumerate(p)])) for p in valid}
+        total = sum(weight.values())
+        out = [sum(w for p, w in weight.items() if p[k] == 0) / total for k in range(len(path))]
+        for entity in spans(path):
+            share = sum(w for p, w in weight.items() if entity in spans(p)) / total
+            out[entity[0] : entity[1]] = [share] * (entity[1] - entity[0])
+        return out
+
+    got = entity_probabilities(batch, paths, LABELS, allowed, start, temperature)
+    assert [len(g) for g in got] == [len(lp) for lp in batch]
+    for lp, path, probs in zip(batch, paths, got):
+        assert probs == pytest.approx(expected(lp, path), abs=1e-9)
+    assert any(LABELS[t] != "O" for path in paths for t in path)  # the batch holds entities to check
 
 
 def test_crf_loss_is_the_negative_log_likelihood_over_every_valid_path():
