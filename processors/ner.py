@@ -399,6 +399,7 @@ class _NoteLexicon(NamedTuple):
     exceptions: list[re.Pattern[str]]  # uses of a problem term that mean something else
     before: re.Pattern[str]  # modifiers a problem is widened over, ending where the problem starts
     after: re.Pattern[str]  # and starting where it ends
+    results: frozenset[str]  # names of a drug and its laboratory test: no entity where a result follows
 
 
 @lru_cache(maxsize=1)
@@ -406,6 +407,7 @@ def _note_lexicon() -> _NoteLexicon:
     problems = default_shorthand()
     data = read_yaml(MEDICATION_SHORTHAND_FILE)
     labels: dict[str, str | None] = {spaced(str(t)): None for t in data["not_entities"] + data["qualifiers"]}
+    labels.update({spaced(str(t)): None for t in data["results"]})
     labels.update({spaced(str(t)): "MEDICATION" for t in data["medications"]})
     labels.update({spaced(t): "PROBLEM" for t in problems.problems})
 
@@ -417,7 +419,16 @@ def _note_lexicon() -> _NoteLexicon:
         [re.compile(p) for p in problems.problem_exceptions],
         re.compile(rf"(?i)(?<![\w-])(?:(?:{words('before')})\s+)+\Z"),
         re.compile(rf"(?i)(?:\s+(?:{words('after')})(?![\w-]))+"),
+        frozenset(spaced(str(t)) if str(t) != str(t).lower() else spaced(str(t)).lower() for t in data["results"]),
     )
+
+
+# What follows a test's name when it gives a result: "4.6", "of 320", "level: <0.5", "was 7.9 mEq/L"; not a
+# dose ("40 mEq PO", "2 g", "1 amp"): a number followed by a unit with no "/", a route or a count of doses
+_RESULT = re.compile(
+    r"(?i)(?:\s+(?:level|lvl))?\s*(?:(?:of|was|is|now|at|:|=|-)\s*)?[<>]?\s*\d+(?:\.\d+)?"
+    r"(?!\.?\d|\s*(?:mEq|mmol|mg|mcg|g|gm|grams?|units?|u|amps?|tabs?|caps?|ml|po|iv|ivpb|im|sq|sc|x\s*\d)\b(?!\s*/))"
+)
 
 
 def shorthand_uses(text: str) -> list[tuple[int, int, str | None]]:
@@ -435,6 +446,10 @@ def shorthand_uses(text: str) -> list[tuple[int, int, str | None]]:
     for start, end, term in note.lexicon.find(text):
         if text[start:end] in defined or _shouting(text, start, end):
             continue
+        if term in note.results:
+            if not (result := _RESULT.match(text, end)):
+                continue  # "potassium chloride 40 mEq": the model decides
+            end = result.end()  # the test and its result are no entity ("Glucose of 320" was one medication)
         label = None if any(a <= start and end <= b for a, b in excluded) else note.labels[term]
         if label == "PROBLEM":
             if before := note.before.search(text, max(0, start - 80), start):

@@ -221,6 +221,12 @@ def test_an_entity_a_no_entity_word_begins_loses_it():
 
 
 @pytest.mark.parametrize(("text", "uses"), [
+    ("Potassium 4.6, sodium 131, magnesium 1.8. Glucose of 320; calcium: 8.1 mg/dL; Mg level 1.6",
+     [("Potassium 4.6", None), ("sodium 131", None), ("magnesium 1.8", None), ("Glucose of 320", None),
+      ("calcium: 8.1", None), ("Mg level 1.6", None)]),
+    # a dose, a salt, a route or nothing after the name: left to the model
+    ("potassium chloride 40 mEq PO; Mg 2 g IV; calcium 1 amp; potassium 20 mEq x2; iron supplements; glucose tabs",
+     [("PO", None), ("IV", None)]),
     ("72M with HTN, DM2 and CKD presents with SOB.", [("HTN", "PROBLEM"), ("DM2", "PROBLEM"), ("CKD", "PROBLEM"), ("SOB", "PROBLEM")]),
     ("AKI on CKD; a-fib, a fib and Afib; htn.", [("AKI", "PROBLEM"), ("CKD", "PROBLEM"), ("a-fib", "PROBLEM"), ("a fib", "PROBLEM"),
                                                ("Afib", "PROBLEM"), ("htn", "PROBLEM")]),
@@ -241,12 +247,12 @@ def test_problem_terms_of_a_note(text, uses):
 
 
 def test_note_lexicons_do_not_overlap():
-    """A term is a problem, a medication, no entity or a qualifier, never two of them (one lexicon reads them all)."""
+    """A term is a problem, a medication, no entity, a qualifier or a test's name, never two of them (one lexicon reads them all)."""
     import yaml
 
     from processors.icd10cm import default_shorthand
     from processors.ner import MEDICATION_SHORTHAND_FILE
 
     data = yaml.safe_load(MEDICATION_SHORTHAND_FILE.read_text())
-    lists = [set(default_shorthand().problems), *(set(map(str, data[k])) for k in ("medications", "not_entities", "qualifiers"))]
+    lists = [set(default_shorthand().problems), *(set(map(str, data[k])) for k in ("medications", "not_entities", "qualifiers", "results"))]
     assert not any(a & b for i, a in enumerate(lists) for b in lists[i + 1 :])

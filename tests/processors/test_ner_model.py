@@ -287,6 +287,10 @@ MEDICATION_NOTES = [
     ("Dx: AKI. Na 131, K 5.9, Cl 99, HCO3 18, BUN 45, Cr 2.1, Hgb 7.2, WBC 14.2, INR 1.4.", [],
      ["Dx", "Na", "K", "Cl", "HCO3", "BUN", "Cr", "Hgb", "WBC", "INR"]),
     ("No signs of DKA; BG 320, AG 12, lactate 4.1, trop 2.3. FSBG 250.", [], ["BG", "AG", "lactate", "trop", "FSBG"]),
+    # a drug's name giving a laboratory result is no drug ("Potassium 4.6, sodium 131" was one medication); with a dose it is
+    ("Potassium 4.6, sodium 131, magnesium 1.8. Glucose of 320.", [], ["Potassium", "sodium", "magnesium", "Glucose"]),
+    ("Hyperkalemia with potassium 6.2 mEq/L, given calcium gluconate; potassium chloride 40 mEq PO later.",
+     ["calcium gluconate", "potassium chloride"], ["potassium"]),
 ]
 
 
