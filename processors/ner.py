@@ -328,7 +328,8 @@ class NerModel:
             return []
         encoding = self.encode(texts, window, stride)
         per_sample = self._word_logprobs(encoding, len(texts), max_batch, token_budget)
-        return [with_shorthand(text, self._with_text_rules(text, self._entities(text, decoded)), shorthand_uses(text))
+        return [with_elided_heads(text, with_shorthand(text, self._with_text_rules(text, self._entities(text, decoded)),
+                                                      shorthand_uses(text)))
                 for text, decoded in zip(texts, self._decode(per_sample))]
 
     @staticmethod
@@ -498,6 +499,53 @@ def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int,
         if label:
             kept.append(Entity(label, SHORTHAND, start, end, text[start:end], 1.0))
     return sorted(kept, key=lambda e: e.start)
+
+
+# A word that modifies a problem's kind: an adjective by its ending ("septic", "cardiogenic", "viral", "obstructive",
+# "valvular") or one of those without such an ending; not the nouns with those endings a note uses ("hospital and acute
+# rehab" is no hospital rehab), nor verbs in -ed ("improved and acute pain resolved")
+_MODIFIER = (r"(?!(?:hospital|interval|arrival|referral|removal|withdrawal|approval|trial|total|vitals?|signal|animal|"
+             r"music|clinic|topic|logic|panic|relative|narrative|detective|sedative|positive|negative)\b)"
+             r"(?:[A-Za-z]+(?:ic|al|ary|ous|ive|oid|ular)|acute|chronic|left|right|upper|lower|primary|secondary|recurrent|"
+             r"persistent|intermittent|malignant|benign|localized|generalized|disseminated|complicated|uncomplicated)")
+_JOINED = r"\s*(?:\s(?:vs\.?|versus|or|and)\s|/)\s*"
+_ELIDED_BEFORE = re.compile(rf"(?<![\w-])({_MODIFIER}){_JOINED}\Z", re.IGNORECASE)
+_ELIDED_INSIDE = re.compile(rf"({_MODIFIER}){_JOINED}({_MODIFIER})\s+(\S.*)", re.IGNORECASE | re.DOTALL)
+
+
+def with_elided_heads(text: str, entities: list[Entity]) -> list[Entity]:
+    """A modifier whose problem word is written once for two: "septic vs cardiogenic shock" is septic shock and
+    cardiogenic shock, "viral or bacterial pneumonia", "obstructive/central sleep apnea". For a PROBLEM entity that begins
+    with a modifier and has words after it (its head), a modifier right before it, joined by "vs", "versus", "or", "and"
+    or "/", is a PROBLEM of its own: its text the modifier, `expands` the modifier and the head, which the ICD-10-CM coder
+    codes. It is added where no entity holds it, and the model's own entity of just that word ("Ischemic" coded I25.9)
+    gains the head; an entity of the model over both ("Viral or bacterial pneumonia", coded viral pneumonia) is split
+    in two. "Concern for septic vs cardiogenic shock" had left septic shock out, and with it the sepsis flag."""
+    split: list[Entity] = []
+    for e in entities:
+        both = _ELIDED_INSIDE.fullmatch(e.text) if e.label == "PROBLEM" and e.expands is None else None
+        if both is None:
+            split.append(e)
+            continue
+        first, second = e.start + both.start(1), e.start + both.start(2)
+        split += [replace(e, end=e.start + both.end(1), text=both.group(1), expands=f"{both.group(1)} {both.group(3)}"),
+                  replace(e, start=second, text=text[second : e.end])]
+    out = list(split)
+    for e in split:
+        words = (e.expands or e.text).split(maxsplit=1)
+        if e.label != "PROBLEM" or len(words) < 2 or not re.fullmatch(_MODIFIER, words[0], re.IGNORECASE):
+            continue
+        before = _ELIDED_BEFORE.search(text, max(0, e.start - 40), e.start)
+        if before is None:
+            continue
+        start, end = before.span(1)
+        expands = f"{text[start:end]} {words[1]}"
+        holding = [o for o in out if o.start < end and start < o.end]
+        if not holding:
+            out.append(replace(e, start=start, end=end, text=text[start:end], expands=expands))
+        elif len(holding) == 1 and (holding[0].start, holding[0].end, holding[0].label) == (start, end, "PROBLEM") and not holding[0].expands:
+            out[out.index(holding[0])] = replace(holding[0], expands=expands)
+    return sorted(out, key=lambda e: e.start) if out != entities else entities
 
 
 def _after(text: str, entity: Entity, end: int) -> Entity:

@@ -6,7 +6,7 @@ import pytest
 
 import torch
 
-from processors.ner import LABELS, Entity, allowed_transitions, entity_probabilities, padded_width, shorthand_uses, token_budget_groups, viterbi, with_shorthand
+from processors.ner import LABELS, Entity, allowed_transitions, entity_probabilities, padded_width, with_elided_heads, shorthand_uses, token_budget_groups, viterbi, with_shorthand
 
 
 def test_viterbi_forbids_o_to_i():
@@ -154,6 +154,40 @@ def test_padded_width_is_a_multiple_of_eight():
 def _entity(text: str, phrase: str, label: str, score: float = 0.9, at: int = 0) -> Entity:
     start = text.index(phrase, at)
     return Entity(label, {"PROBLEM": "Disease", "MEDICATION": "Chemical"}[label], start, start + len(phrase), phrase, score)
+
+
+def _problems(found: list[Entity]) -> list[tuple[str, str | None]]:
+    return [(e.text, e.expands) for e in found if e.label == "PROBLEM"]
+
+
+@pytest.mark.parametrize(("text", "model", "expected"), [
+    # a modifier before the entity, in no entity: a problem of its own, coded as the modifier and the entity's head
+    ("Concern for septic vs cardiogenic shock.", ["cardiogenic shock"], [("septic", "septic shock"), ("cardiogenic shock", None)]),
+    ("obstructive/central sleep apnea", ["central sleep apnea"], [("obstructive", "obstructive sleep apnea"), ("central sleep apnea", None)]),
+    # the model's own entity of just the modifier gains the head ("Ischemic" alone was coded I25.9)
+    ("Ischemic vs hemorrhagic stroke", ["Ischemic", "hemorrhagic stroke"], [("Ischemic", "Ischemic stroke"), ("hemorrhagic stroke", None)]),
+    # one entity of the model over both is split
+    ("Viral or bacterial pneumonia on CXR", ["Viral or bacterial pneumonia"], [("Viral", "Viral pneumonia"), ("bacterial pneumonia", None)]),
+    # no modifier of a kind: lists of problems, verbs, nouns with an adjective's ending, a one-word entity
+    ("Chest pain and shortness of breath", ["Chest pain", "shortness of breath"], [("Chest pain", None), ("shortness of breath", None)]),
+    ("Denies nausea or abdominal pain", ["nausea", "abdominal pain"], [("nausea", None), ("abdominal pain", None)]),
+    ("Patient improved and acute pain resolved", ["acute pain"], [("acute pain", None)]),
+    ("Back to hospital and acute rehab", ["acute rehab"], [("acute rehab", None)]),
+    ("viral or bacterial infection", ["infection"], [("infection", None)]),
+    ("viral or bacterial", [], []),
+])
+def test_a_modifier_sharing_the_next_problems_head_is_a_problem_of_its_own(text, model, expected):
+    """with_elided_heads: "septic vs cardiogenic shock" is septic shock and cardiogenic shock."""
+    found = with_elided_heads(text, [_entity(text, p, "PROBLEM") for p in model])
+    assert _problems(found) == expected
+    assert all(text[e.start : e.end] == e.text for e in found)
+
+
+def test_an_elided_head_is_only_a_problem_s():
+    """"oral or intravenous vancomycin" names one drug and two routes: medications are left as they are."""
+    text = "oral or intravenous vancomycin"
+    vanc = _entity(text, "intravenous vancomycin", "MEDICATION")
+    assert with_elided_heads(text, [vanc]) == [vanc]
 
 
 def test_shorthand_adds_problems_the_model_missed_or_called_chemicals():
