@@ -11,8 +11,9 @@ Rules (the tables below are plain data a site can read and extend):
   "sepsis, started on vancomycin and GI prophylaxis" would hide the sepsis), and a premodifier the one right after it
   ("code stroke").
 - A scope stops at the sentence end, at a terminator (of every category or of the trigger's), at a trigger of
-  another category (unless the two are adjacent, as in "denies any family history of"), and after
-  MAX_SCOPE_TOKENS words. Pseudo-triggers match first and mean nothing ("gram negative", "no change").
+  another category (unless the two are adjacent, as in "denies any family history of"), after MAX_SCOPE_TOKENS
+  words, and short of a list item that goes on with a trigger of another category after its mention ("EKG without
+  ischemic changes, chest pain likely MSK": the pain is seen). Pseudo-triggers match first and mean nothing ("gram negative", "no change").
 - Sentences end at a blank line, ". ", "!", "?" or ";" and at a section header; a single newline (an HL7 line wrap)
   does not end one. A PMH / family history header makes every mention up to the next header (or blank line)
   historical / family.
@@ -255,6 +256,16 @@ def _crosses_item(text: str, start: int, end: int) -> bool:
     return "," in text[start:end] or ";" in text[start:end]
 
 
+def _asserts_itself(text: str, trigger: _Match, matches: list[_Match], e: int, sentence_end: int) -> bool:
+    """Does the list item of a mention ending at `e` go on, after it, with a trigger of another category? Then the item
+    is a clause of its own that a scope from an earlier item does not reach: "EKG without ischemic changes, chest pain
+    likely MSK" (the pain is seen; it was negated), "no fever, cough likely viral"."""
+    ends = [i for i in (text.find(",", e, sentence_end), text.find(";", e, sentence_end)) if i != -1]
+    item_end = min(ends, default=sentence_end)
+    return any(o.rule.kind == "trigger" and o.rule.category != trigger.rule.category and e <= o.start < item_end
+               for o in matches)
+
+
 def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, sentence: _Sentence) -> bool:
     """Is the mention [s, e) in the scope of this trigger?"""
     direction, end = trigger.rule.direction, sentence.end
@@ -263,7 +274,7 @@ def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, s
             return False
         direction = "backward"
     if trigger.end <= s and direction in ("forward", "bidirectional"):
-        if trigger.rule.item and _crosses_item(text, trigger.end, s):
+        if _crosses_item(text, trigger.end, s) and (trigger.rule.item or _asserts_itself(text, trigger, matches, e, end)):
             return False
         return (_words(text, trigger.end, s) <= MAX_SCOPE_TOKENS and not any(
             trigger.end <= o.start and o.end <= s and _blocks(text, trigger, o, (trigger.end, o.start))

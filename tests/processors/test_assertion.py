@@ -212,6 +212,12 @@ SCOPE = [
     ("No history of stroke but a family history of MI.", "MI", "family"),
     ("Mother at bedside, patient with sepsis.", "sepsis", "present"),
     ("PE was unlikely and sepsis was confirmed.", "sepsis", "present"),
+    # an item that goes on with its own trigger is a clause of its own: an earlier item's scope stops short of it
+    ("EKG without ischemic changes, chest pain likely MSK.", "chest pain", "present"),
+    ("EKG without ischemic changes, chest pain likely MSK.", "ischemic changes", "negated"),
+    ("No fever, cough likely viral.", "cough", "present"),
+    ("No fever, chills, cough or rash.", "rash", "negated"),
+    ("Denies fever, chills, cough possibly worse at night.", "chills", "negated"),
     ("No fever, chills, night sweats, weight loss, headache, neck stiffness, rash, cough, sputum, wheeze, "
      "dysuria, frequency, or back pain and the patient has a new stroke.", "new stroke", "present"),
 ]
