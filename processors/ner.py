@@ -397,7 +397,7 @@ class _NoteLexicon(NamedTuple):
     lexicon: Lexicon  # every term NER reads from the lexicon files: one scan of a note
     labels: dict[str, str | None]  # term -> its label (None: no entity)
     qualifiers: frozenset[str]  # no-entity words never part of a name (routes, frequencies, "no"), lower case
-    exceptions: list[re.Pattern[str]]  # uses of a problem term that mean something else
+    exceptions: list[re.Pattern[str]]  # uses of a problem or medication term that mean something else
     before: re.Pattern[str]  # modifiers a problem is widened over, ending where the problem starts
     after: re.Pattern[str]  # and starting where it ends
     results: frozenset[str]  # names of a drug and its laboratory test: no entity where a result follows
@@ -417,7 +417,7 @@ def _note_lexicon() -> _NoteLexicon:
 
     return _NoteLexicon(
         Lexicon(labels), labels, frozenset(str(t).lower() for t in data["qualifiers"]),
-        [re.compile(p) for p in problems.problem_exceptions],
+        [re.compile(p) for p in [*problems.problem_exceptions, *data["exceptions"]]],
         re.compile(rf"(?i)(?<![\w-])(?:(?:{words('before')})\s+)+\Z"),
         re.compile(rf"(?i)(?:\s+(?:{words('after')})(?![\w-]))+"),
         frozenset(spaced(str(t)) if str(t) != str(t).lower() else spaced(str(t)).lower() for t in data["results"]),

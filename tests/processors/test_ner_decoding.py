@@ -258,6 +258,10 @@ def test_an_entity_a_no_entity_word_begins_loses_it():
     ("Potassium 4.6, sodium 131, magnesium 1.8. Glucose of 320; calcium: 8.1 mg/dL; Mg level 1.6",
      [("Potassium 4.6", None), ("sodium 131", None), ("magnesium 1.8", None), ("Glucose of 320", None),
       ("calcium: 8.1", None), ("Mg level 1.6", None)]),
+    # insulin the drug, not the hormone measured or resisted
+    ("Started on insulin; insulin resistance, insulin-dependent, fasting insulin 12, insulin level; insulin glargine",
+     [("insulin", "MEDICATION"), ("insulin", None), ("insulin", None), ("insulin", None), ("insulin", None),
+      ("insulin glargine", "MEDICATION")]),
     # a dose, a salt, a route or nothing after the name: left to the model
     ("potassium chloride 40 mEq PO; Mg 2 g IV; calcium 1 amp; potassium 20 mEq x2; iron supplements; glucose tabs",
      [("PO", None), ("IV", None)]),
