@@ -401,6 +401,7 @@ class _NoteLexicon(NamedTuple):
     before: re.Pattern[str]  # modifiers a problem is widened over, ending where the problem starts
     after: re.Pattern[str]  # and starting where it ends
     results: frozenset[str]  # names of a drug and its laboratory test: no entity where a result follows
+    not_entity_patterns: list[re.Pattern[str]]  # uses of other words that are no entity ("AF", afebrile, among vital signs)
 
 
 @lru_cache(maxsize=1)
@@ -421,6 +422,7 @@ def _note_lexicon() -> _NoteLexicon:
         re.compile(rf"(?i)(?<![\w-])(?:(?:{words('before')})\s+)+\Z"),
         re.compile(rf"(?i)(?:\s+(?:{words('after')})(?![\w-]))+"),
         frozenset(spaced(str(t)) if str(t) != str(t).lower() else spaced(str(t)).lower() for t in data["results"]),
+        [re.compile(p) for p in data["not_entity_patterns"]],
     )
 
 
@@ -435,8 +437,9 @@ _RESULT = re.compile(
 def shorthand_uses(text: str) -> list[tuple[int, int, str | None]]:
     """(start, end, label) of each use of a note lexicon's term in the text: problems (`problems:` of the coder's
     shorthand file, processors/icd10cm_synonyms.yaml), medications, and words that are no entity (routes, places,
-    laboratory tests: medication_shorthand.yaml). Label None for a use that is no entity: one of those words, or a use
-    an exception matches ("PE:" the examination). A problem takes in the modifiers its code depends on, right before
+    laboratory tests: medication_shorthand.yaml). Label None for a use that is no entity: one of those words, a use
+    an exception matches ("PE:" the examination), a drug's name giving a result ("potassium 4.6"), or a match of
+    `not_entity_patterns:` ("AF", afebrile, among vital signs). A problem takes in the modifiers its code depends on, right before
     or after it (`problem_modifiers:`: "acute on chronic HFrEF exacerbation", "CKD stage 3b"). Passed over: a short
     form the text defines for itself ("cerebral palsy (CP)": its definition decides, abbreviations.resolve), and lines
     written all in capitals, where an abbreviation and an English word ("CAP", "PAD") look alike."""
@@ -458,7 +461,9 @@ def shorthand_uses(text: str) -> list[tuple[int, int, str | None]]:
             if after := note.after.match(text, end, end + 80):
                 end = after.end()
         uses.append((start, end, label))
-    return uses
+    for pattern in note.not_entity_patterns:
+        uses += [(*m.span("use" if "use" in pattern.groupindex else 0), None) for m in pattern.finditer(text)]
+    return sorted(set(uses))
 
 
 def _shouting(text: str, start: int, end: int) -> bool:

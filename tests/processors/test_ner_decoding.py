@@ -273,7 +273,10 @@ def test_an_entity_a_no_entity_word_begins_loses_it():
     # PE the physical examination and the ear tube: no entity
     ("PE: lungs clear. On PE abdomen soft. PE unremarkable. s/p PE tubes.", [("PE", None)] * 4),
     # ambiguous ones left out of the lists, and capitalised terms only as written
-    ("Tmax 37.2, AF, VSS. 98% on RA. CA 19-9 normal. Seen by CM. mi casa, dm me, pe class.", []),
+    ("Tmax 37.2, AF, VSS. 98% on RA. CA 19-9 normal. Seen by CM. mi casa, dm me, pe class.", [("AF", None)]),
+    # AF, afebrile, among vital signs is no entity (not_entity_patterns); AF elsewhere is left to the model
+    ("SpO2 98% on RA, AF, VSS.\nT 36.8, HR 88, AF\nAF, HDS, NAD. HR 140, AF with RVR. History of AF on apixaban.",
+     [("AF", None), ("AF", None), ("AF", None), ("RVR", None)]),
     ("WordsHTN and HTNs and DM2x are not uses", []),
     ("Has high blood pressure, had a mini-stroke; heart attack in 2015.", [("high blood pressure", "PROBLEM"), ("mini-stroke", "PROBLEM"),
                                                                          ("heart attack", "PROBLEM")]),
