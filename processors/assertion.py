@@ -17,6 +17,7 @@ Rules (the tables below are plain data a site can read and extend):
 - Sentences end at a blank line, ". ", "!", "?" or ";" and at a section header; a single newline (an HL7 line wrap)
   does not end one. A PMH / family history header makes every mention up to the next header (or blank line)
   historical / family.
+- A problem named with the treatment it is on ("ESRD on HD", ONGOING_TREATMENT) is no history.
 - Several categories: PRECEDENCE picks; negated first ("no family history of X" is negated), then family,
   hypothetical, historical (a past "possible MI" is history; "MI, now resolved" is historical), possible.
 """
@@ -125,6 +126,12 @@ TERMINATORS: dict[Assertion | None, list[str]] = {
     "possible": ["given"],
     "hypothetical": ["because", "since", "given"],
 }
+# A chronic problem named with the treatment it is on is current, whatever history lists it: "h/o ESRD on HD", "hx of
+# DM2 on insulin", "PMH: COPD on home O2". Treatments only, no drug names: "h/o MI on aspirin" is a past MI.
+ONGOING_TREATMENT = re.compile(
+    r"[ \t]+on[ \t]+(?:(?:chronic|home|nightly|intermittent|maintenance|long-term|lifelong)[ \t]+)?"
+    r"(?:HD|hemodialysis|dialysis|PD|peritoneal[ \t]+dialysis|O2|oxygen|CPAP|BiPAP|insulin|anticoagulation|AC|"
+    r"chemo|chemotherapy|immunotherapy|ART|HAART|antiretrovirals?|TPN|tube[ \t]+feeds?)(?!\w)", re.IGNORECASE)
 # header (before its colon) -> the category of every mention in its section, None for a plain section
 SECTION_HEADERS: dict[str, Assertion | None] = {
     "pmh": "historical", "pmhx": "historical", "past medical history": "historical", "past history": "historical",
@@ -306,6 +313,8 @@ def assertions(text: str, spans: list[tuple[int, int]]) -> list[Assertion]:
             if m.rule.kind == "trigger" and (m.end <= s or m.start >= e) and m.rule.category not in found:
                 if _covers(text, m, matches, s, e, sent):
                     found.add(m.rule.category)
+        if "historical" in found and ONGOING_TREATMENT.match(text, e):
+            found.discard("historical")
         out.append(next((c for c in PRECEDENCE if c in found), "present"))
     return out
 

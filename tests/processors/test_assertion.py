@@ -22,6 +22,10 @@ PRESENT = [
     ("Stroke on CT, aspiration precautions.", "Stroke"),
     ("Findings consistent with acute myocardial infarction.", "myocardial infarction"),
     ("Now in septic shock requiring vasopressors.", "septic shock"),
+    # a chronic problem with the treatment it is on is current, under a history trigger or header
+    ("h/o ESRD on HD MWF.", "ESRD"),
+    ("Hx of DM2 on insulin.", "DM2"),
+    ("PMH: COPD on home O2, HTN.", "COPD"),
     ("CT angiogram confirms pulmonary embolism.", "pulmonary embolism"),
     ("Creatinine rising, consistent with acute kidney injury.", "acute kidney injury"),
     ("Patient is a 67 year old man with sepsis.", "sepsis"),
@@ -137,6 +141,9 @@ HISTORICAL = [
     ("Status post appendectomy.", "appendectomy"),
     ("Remote history of pulmonary embolism.", "pulmonary embolism"),
     ("Old inferior myocardial infarction on ECG.", "myocardial infarction"),
+    ("History of MI on aspirin.", "MI"),  # a drug is not the treatment that makes a problem current
+    ("History of DVT on arrival.", "DVT"),
+    ("PMH: COPD on home O2, HTN.", "HTN"),
     ("Previously diagnosed with COPD.", "COPD"),
     ("History of possible seizure.", "seizure"),
 ]
