@@ -55,7 +55,7 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
     "possible": {
         "forward": ["rule out", "to rule out", "r/o", "rule the patient out for", "possible", "possibly", "probable",
                     "probably", "likely", "most likely", "suspected", "suspect", "suspects", "suspicious for", "suspicion of",
-                    "suspicion for", "concern for", "concerning for", "concerned about", "concerned for",
+                    "suspicion for", "concern for", "c/f", "concerning for", "concerned about", "concerned for",
                     "worrisome for", "worried about", "question of", "questionable", "query", "?", "may be",
                     "may have", "might be", "might have", "could be", "could have", "cannot exclude",
                     "cannot rule out", "not rule out", "differential includes", "differential diagnosis includes",

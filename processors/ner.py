@@ -450,11 +450,12 @@ def shorthand_uses(text: str) -> list[tuple[int, int, str | None]]:
     for start, end, term in note.lexicon.find(text):
         if text[start:end] in defined or _shouting(text, start, end):
             continue
-        if term in note.results:
-            if not (result := _RESULT.match(text, end)):
-                continue  # "potassium chloride 40 mEq": the model decides
-            end = result.end()  # the test and its result are no entity ("Glucose of 320" was one medication)
         label = None if any(a <= start and end <= b for a, b in excluded) else note.labels[term]
+        if term in note.results:
+            if result := _RESULT.match(text, end):
+                end, label = result.end(), None  # the test and its result are no entity ("Glucose of 320" was a medication)
+            elif label is None:
+                continue  # "potassium chloride 40 mEq": the model decides
         if label == "PROBLEM":
             if before := note.before.search(text, max(0, start - 80), start):
                 start = before.start()

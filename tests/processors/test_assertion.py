@@ -90,6 +90,7 @@ NEGATED = [
     ("Family history negative for cancer.", "cancer"),
 ]
 POSSIBLE = [
+    ("CXR with RLL consolidation c/f CAP.", "CAP"),
     ("Code stroke called for new left sided weakness.", "stroke"),  # an activation for a suspected emergency
     ("Stroke alert activated in the ED.", "Stroke"),
     ("Code sepsis called, lactate 4.1.", "sepsis"),

@@ -303,6 +303,9 @@ NOTE_PROBLEMS = [
     ("acute L MCA infarct", "I63.9"),  # a bare "infarct" codes I21.9, and raised the MI flag for a stroke
     ("breast CA", "C50.919"),
     ("prostate ca", "C61"),
+    ("productive cough", "R05.9"),  # came out R05.3, chronic cough
+    ("hepatic encephalopathy", "K76.82"),  # the model tags "encephalopathy" alone, G93.40
+    ("septic shock", "R65.21"),  # what "septic" of "septic vs cardiogenic shock" is coded as
 ]
 
 
