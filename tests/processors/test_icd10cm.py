@@ -306,6 +306,11 @@ NOTE_PROBLEMS = [
     ("productive cough", "R05.9"),  # came out R05.3, chronic cough
     ("hepatic encephalopathy", "K76.82"),  # the model tags "encephalopathy" alone, G93.40
     ("septic shock", "R65.21"),  # what "septic" of "septic vs cardiogenic shock" is coded as
+    ("type 2 MI", "I21.A1"),
+    ("demand ischemia", "I24.89"),  # the model's "ischemia" was I67.82, cerebral
+    ("variceal bleed", "I85.01"),  # came out B01.89, varicella
+    ("rash", "R21"),  # came out T80.69XA, a serum reaction
+    ("seasonal allergies", "J30.2"),
 ]
 
 

@@ -268,6 +268,10 @@ def test_an_entity_a_no_entity_word_begins_loses_it():
      [("PO", None), ("IV", None)]),
     ("Presents with altered mental status, likely hepatic encephalopathy.",
      [("altered mental status", "PROBLEM"), ("hepatic encephalopathy", "PROBLEM")]),
+    ("Type 2 MI from demand ischemia; concern for variceal bleed.",
+     [("Type 2 MI", "PROBLEM"), ("demand ischemia", "PROBLEM"), ("variceal bleed", "PROBLEM")]),
+    # a section label is no entity; allergies elsewhere are left to the model
+    ("Allergies: penicillin.\nALLERGIES : none. Has seasonal allergies.", [("Allergies", None), ("ALLERGIES", None)]),
     ("72M with HTN, DM2 and CKD presents with SOB.", [("HTN", "PROBLEM"), ("DM2", "PROBLEM"), ("CKD", "PROBLEM"), ("SOB", "PROBLEM")]),
     ("AKI on CKD; a-fib, a fib and Afib; htn.", [("AKI", "PROBLEM"), ("CKD", "PROBLEM"), ("a-fib", "PROBLEM"), ("a fib", "PROBLEM"),
                                                ("Afib", "PROBLEM"), ("htn", "PROBLEM")]),
