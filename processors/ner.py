@@ -328,8 +328,8 @@ class NerModel:
             return []
         encoding = self.encode(texts, window, stride)
         per_sample = self._word_logprobs(encoding, len(texts), max_batch, token_budget)
-        return [with_elided_heads(text, with_shorthand(text, self._with_text_rules(text, self._entities(text, decoded)),
-                                                      shorthand_uses(text)))
+        return [with_elided_heads(text, with_modifiers(text, with_shorthand(
+                    text, self._with_text_rules(text, self._entities(text, decoded)), shorthand_uses(text))))
                 for text, decoded in zip(texts, self._decode(per_sample))]
 
     @staticmethod
@@ -552,6 +552,26 @@ def with_elided_heads(text: str, entities: list[Entity]) -> list[Entity]:
         elif len(holding) == 1 and (holding[0].start, holding[0].end, holding[0].label) == (start, end, "PROBLEM") and not holding[0].expands:
             out[out.index(holding[0])] = replace(holding[0], expands=expands)
     return sorted(out, key=lambda e: e.start) if out != entities else entities
+
+
+def with_modifiers(text: str, entities: list[Entity]) -> list[Entity]:
+    """The model's PROBLEM entities widened over the modifiers after them that their code depends on, as the lexicon's
+    problems are (`problem_modifiers: after:`, shorthand_uses): "infarct in the R PCA territory" is a stroke, where
+    "infarct" alone was coded I21.9 and raised the MI flag; "COPD exacerbation", "CKD stage 3". Not over another entity.
+    Not the modifiers before: the model's spans hold them already ("acute renal failure", as BC5CDR marks them), and a
+    severity it leaves out codes worse with it ("severe aortic stenosis" came out Q25.1, a coarctation; "mild anemia"
+    D53.9, nutritional)."""
+    after_modifiers = _note_lexicon().after
+    out = list(entities)
+    for i, e in enumerate(entities):
+        if e.label != "PROBLEM" or e.source_label == SHORTHAND or not (after := after_modifiers.match(text, e.end, e.end + 80)):
+            continue
+        end = after.end()
+        if any(o is not e and o.start < end and e.start < o.end for o in entities):
+            continue
+        expands = f"{e.expands}{text[e.end:end]}" if e.expands else None
+        out[i] = replace(e, end=end, text=text[e.start:end], expands=expands)
+    return out
 
 
 def _after(text: str, entity: Entity, end: int) -> Entity:

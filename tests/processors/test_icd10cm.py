@@ -311,6 +311,7 @@ NOTE_PROBLEMS = [
     ("variceal bleed", "I85.01"),  # came out B01.89, varicella
     ("rash", "R21"),  # came out T80.69XA, a serum reaction
     ("seasonal allergies", "J30.2"),
+    ("acute infarct in the R PCA territory", "I63.9"),  # "acute infarct" alone is I21.9, an MI
 ]
 
 

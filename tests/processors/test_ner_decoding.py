@@ -6,7 +6,7 @@ import pytest
 
 import torch
 
-from processors.ner import LABELS, Entity, allowed_transitions, entity_probabilities, padded_width, with_elided_heads, shorthand_uses, token_budget_groups, viterbi, with_shorthand
+from processors.ner import LABELS, Entity, allowed_transitions, entity_probabilities, padded_width, with_elided_heads, with_modifiers, shorthand_uses, token_budget_groups, viterbi, with_shorthand
 
 
 def test_viterbi_forbids_o_to_i():
@@ -181,6 +181,18 @@ def test_a_modifier_sharing_the_next_problems_head_is_a_problem_of_its_own(text,
     found = with_elided_heads(text, [_entity(text, p, "PROBLEM") for p in model])
     assert _problems(found) == expected
     assert all(text[e.start : e.end] == e.text for e in found)
+
+
+def test_the_models_problems_take_in_the_modifiers_after_them():
+    """with_modifiers: an artery's territory, an exacerbation or a stage after the model's problem joins it; a
+    severity before it does not (it coded worse), nor a modifier over another entity or after a lexicon term's use."""
+    text = "MRI: small acute infarct in the R PCA territory. Severe aortic stenosis. Asthma exacerbation, CKD stage 3b."
+    model = [_entity(text, "acute infarct", "PROBLEM"), _entity(text, "aortic stenosis", "PROBLEM"),
+             _entity(text, "Asthma", "PROBLEM"), Entity("PROBLEM", "shorthand", text.index("CKD"), text.index("CKD") + 3, "CKD", 1.0)]
+    assert [e.text for e in with_modifiers(text, model)] == [
+        "acute infarct in the R PCA territory", "aortic stenosis", "Asthma exacerbation", "CKD"]
+    text = "COPD exacerbation"
+    assert with_modifiers(text, [_entity(text, "COPD", "PROBLEM"), _entity(text, "exacerbation", "PROBLEM")])[0].text == "COPD"
 
 
 def test_an_elided_head_is_only_a_problem_s():
