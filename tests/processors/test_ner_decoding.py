@@ -282,6 +282,9 @@ def test_an_entity_a_no_entity_word_begins_loses_it():
      [("altered mental status", "PROBLEM"), ("hepatic encephalopathy", "PROBLEM")]),
     ("Type 2 MI from demand ischemia; concern for variceal bleed.",
      [("Type 2 MI", "PROBLEM"), ("demand ischemia", "PROBLEM"), ("variceal bleed", "PROBLEM")]),
+    # COVID-19 is a problem; its vaccines and tests are none; prophylaxis is no drug
+    ("Negative for COVID-19; covid vaccine x2, COVID PCR negative; DVT ppx.",
+     [("COVID-19", "PROBLEM"), ("covid", None), ("COVID", None), ("DVT", "PROBLEM"), ("ppx", None)]),
     # a section label is no entity; allergies elsewhere are left to the model
     ("Allergies: penicillin.\nALLERGIES : none. Has seasonal allergies.", [("Allergies", None), ("ALLERGIES", None)]),
     ("72M with HTN, DM2 and CKD presents with SOB.", [("HTN", "PROBLEM"), ("DM2", "PROBLEM"), ("CKD", "PROBLEM"), ("SOB", "PROBLEM")]),
