@@ -356,14 +356,9 @@ class NerModel:
 
     def predict_tags(self, sentences: list[list[str]], *, window: int = 256, stride: int = 32) -> list[list[str]]:
         """IOB tags for pre-tokenized sentences (evaluation on the corpus)."""
-        encoding = self.encode(sentences, window, stride, split_words=True)
-        per_sample = self._word_logprobs(encoding, len(sentences), 64, 16384)
-        tags = []
-        for sentence, decoded in zip(sentences, self._decode(per_sample)):
-            row = [self.labels[tag] for _, _, tag, _ in decoded]
-            # a word the tokenizer dropped entirely (control characters) is tagged O
-            tags.append(row + ["O"] * (len(sentence) - len(row)))
-        return tags
+        paths = viterbi(self.sentence_logprobs(sentences, window=window, stride=stride), self._allowed, self._start_allowed)
+        # a word the tokenizer dropped entirely (control characters) is tagged O
+        return [[self.labels[t] for t in path] + ["O"] * (len(sentence) - len(path)) for sentence, path in zip(sentences, paths)]
 
     def _entities(self, text: str, decoded: list[tuple[int, int, int, float]]) -> list[Entity]:
         entities: list[Entity] = []
@@ -533,7 +528,7 @@ def with_elided_heads(text: str, entities: list[Entity]) -> list[Entity]:
         if both is None:
             split.append(e)
             continue
-        first, second = e.start + both.start(1), e.start + both.start(2)
+        second = e.start + both.start(2)
         split += [replace(e, end=e.start + both.end(1), text=both.group(1), expands=f"{both.group(1)} {both.group(3)}"),
                   replace(e, start=second, text=text[second : e.end])]
     out = list(split)
