@@ -144,7 +144,7 @@ def with_text_rules(sentences: list[list[str]], tags: list[list[str]], before: i
     out = []
     for i, tokens in enumerate(sentences):
         first, last = max(0, i - before), min(len(sentences), i + after + 1)
-        starts, words, spans = [], [], []
+        starts, words = [], []
         offset = 0
         for j in range(first, last):
             for token in sentences[j]:
@@ -153,11 +153,7 @@ def with_text_rules(sentences: list[list[str]], tags: list[list[str]], before: i
                 offset += len(token) + 1
         text = " ".join(words)
         flat = [tag for j in range(first, last) for tag in tags[j]]
-        for k, tag in enumerate(flat):
-            if tag.startswith("B-") or (tag.startswith("I-") and (k == 0 or flat[k - 1][2:] != tag[2:])):
-                spans.append(abbreviations.Span(starts[k], starts[k] + len(words[k]), tag[2:], 1.0))
-            elif tag.startswith("I-"):
-                spans[-1] = spans[-1]._replace(end=starts[k] + len(words[k]))
+        spans = [abbreviations.Span(starts[a], starts[b - 1] + len(words[b - 1]), label, 1.0) for a, b, label in entity_spans(flat)]
         base = sum(len(sentences[j]) for j in range(first, i))
         index = {starts[base + k]: k for k in range(len(tokens))}
         ends = {starts[base + k] + len(tokens[k]): k for k in range(len(tokens))}
