@@ -47,13 +47,13 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                     "no h/o", "lack of", "lacks", "fails to reveal", "failed to reveal", "ruled out for", "rules out",
                     "clear of", "unremarkable for", "nor", "neither", "none", "doesn't", "didn't", "don't", "isn't",
                     "wasn't", "hasn't", "unlikely to be", "unlikely to have", "less likely", "not likely"],
-        "backward": ["ruled out", "was ruled out", "were ruled out", "is ruled out", "has been ruled out",
+        "backward": ["ruled out", "ruled-out", "was ruled out", "was ruled-out", "were ruled out", "is ruled out", "has been ruled out",
                      "have been ruled out", "excluded", "was excluded", "has been excluded", "unlikely", "negative",
                      "was negative", "were negative", "came back negative", "absent", "not seen", "not present",
                      "no longer present", "not identified", "not demonstrated"],
     },
     "possible": {
-        "forward": ["rule out", "to rule out", "r/o", "rule the patient out for", "possible", "possibly", "probable",
+        "forward": ["rule out", "rule-out", "to rule out", "to rule-out", "r/o", "rule the patient out for", "possible", "possibly", "probable",
                     "probably", "likely", "most likely", "suspected", "suspect", "suspects", "suspicious for", "suspicion of",
                     "suspicion for", "concern for", "c/f", "concerning for", "concerned about", "concerned for",
                     "worrisome for", "worried about", "question of", "questionable", "query", "?", "may be",
@@ -68,16 +68,18 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                      "might be present", "could be present", "is possible", "is suspected", "is questionable",
                      "is a possibility", "remains possible"],
         "bidirectional": ["vs", "versus"],
-        # an activation called for a suspected emergency: "code stroke", "STEMI alert" (the stroke is not yet seen)
+        # an activation called for a suspected emergency: "code stroke", "STEMI alert", "sepsis protocol initiated",
+        # "sepsis bundle" (the stroke is not yet seen; a protocol's name raised the sepsis flag before)
         "premodifier": ["code"],
-        "modifier": ["alert"],
+        "modifier": ["alert", "protocol", "bundle"],
     },
     "historical": {
         "forward": ["history of", "hx of", "hx", "h/o", "pmh", "pmhx", "psh", "pmh of", "past history of",
                     "past medical history of", "past medical history", "past surgical history", "s/p",
                     "status post", "prior", "previous", "previously", "remote", "old", "resolution of",
                     "recovered from", "was treated for", "history significant for"],
-        "backward": ["in the past", "ago", "last year", "last month", "resolved", "now resolved", "has resolved",
+        # "ago" only with an interval of two weeks or more (_LONG_AGO)
+        "backward": ["in the past", "last year", "last month", "resolved", "now resolved", "has resolved",
                      "since resolved", "in remission"],
     },
     "family": {
@@ -164,6 +166,14 @@ _PHRASES = trie_regex(list(_RULES))
 # "MI in 2015", "in 2019 she had a stroke": a year names the past (notes do not date today's problems by its year). It
 # looks back, and forward only from the start of its sentence ("MI in 2015 and has hypertension": the hypertension is now)
 _YEAR = re.compile(r"\b(?:in|during)\s+(?:19|20)\d\d\b")
+# ConText's temporality rule: a problem more than two weeks old is historical. "Fever began 3 days ago" is today's
+# fever; "stroke 5 years ago", "MI two months ago" are history. Like a year, it looks back, and forward from the start
+# of its sentence ("Two years ago she had a GI bleed").
+_NUMBER = r"(?:\d+(?:\.\d+)?|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|many|few|a few|couple|a couple of)"
+_LONG_AGO = re.compile(
+    rf"\b(?:(?:{_NUMBER}\s*-?\s*)?(?:years?|yrs?|months?|mos?|decades?)|"
+    r"(?:[2-9]|\d\d+|two|three|four|five|six|seven|eight|nine|ten|several|many|a few|few)\s*-?\s*(?:weeks?|wks?))\s+ago\b"
+)
 _IN_A_YEAR = {True: _Rule("trigger", "historical", "forward"), False: _Rule("trigger", "historical", "backward")}
 _WORD = re.compile(r"\w+")
 _HEADERS = sorted(SECTION_HEADERS, key=len, reverse=True)
@@ -218,7 +228,7 @@ def _analyse(text: str, sentence: _Sentence) -> list[_Match]:
     matches = [_Match(sentence.start + m.start(), sentence.start + m.end(), _RULES[" ".join(m.group().split())])
                for m in _PHRASES.finditer(lower)]
     years = [_Match(sentence.start + m.start(), sentence.start + m.end(), _IN_A_YEAR[not lower[: m.start()].strip()])
-             for m in _YEAR.finditer(lower)]
+             for pattern in (_YEAR, _LONG_AGO) for m in pattern.finditer(lower)]
     return sorted((m for m in matches + years if m.rule.kind != "pseudo"), key=lambda m: m.start)
 
 

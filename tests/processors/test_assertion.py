@@ -56,6 +56,11 @@ PRESENT = [
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "aspirin"),
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "HCTZ"),
     ("Home meds: aspirin 81 mg daily, HCTZ 25 mg, NTG SL prn, KCl 20 mEq.", "KCl"),
+    # ConText's temporality: under two weeks old is today's problem
+    ("Chest pain started 2 days ago.", "Chest pain"),
+    ("Fever began 3 days ago and cough yesterday.", "Fever"),
+    ("Rash 1 week ago, resolving.", "Rash"),
+    ("Syncope an hour ago.", "Syncope"),
     ("Zofran 4 mg IV q6h prn nausea, Lasix 40 mg IV BID.", "Lasix"),  # nor the drugs after it
 ]
 NEGATED = [
@@ -87,6 +92,7 @@ NEGATED = [
     ("Sepsis without shock.", "shock"),
     ("Ruled out for MI.", "MI"),
     ("No new stroke compared with prior MRI.", "stroke"),
+    ("MI ruled-out by troponins.", "MI"),
     ("Family history negative for cancer.", "cancer"),
 ]
 POSSIBLE = [
@@ -123,6 +129,10 @@ POSSIBLE = [
     ("Not clear if this is sepsis.", "sepsis"),
     ("Dr. Smith suspects pneumonia.", "pneumonia"),
     ("MI was not excluded.", "MI"),
+    ("Sepsis protocol initiated in the ED, lactate 1.2.", "Sepsis"),  # the protocol of a suspected emergency
+    ("Stroke protocol activated at 14:05.", "Stroke"),
+    ("Sepsis bundle completed within 3 hours.", "Sepsis"),
+    ("Rule-out MI, serial troponins.", "MI"),
     ("Sepsis is possible given fever.", "Sepsis"),
 ]
 HISTORICAL = [
@@ -146,6 +156,11 @@ HISTORICAL = [
     ("History of DVT on arrival.", "DVT"),
     ("PMH: COPD on home O2, HTN.", "HTN"),
     ("Previously diagnosed with COPD.", "COPD"),
+    ("Two years ago she had a GI bleed.", "GI bleed"),  # more than two weeks ago
+    ("MI a few months ago.", "MI"),
+    ("Rash 3 weeks ago.", "Rash"),
+    ("DVT 6 mos ago, now on apixaban.", "DVT"),
+    ("Years ago he had TB.", "TB"),
     ("History of possible seizure.", "seizure"),
 ]
 FAMILY = [
