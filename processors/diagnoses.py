@@ -7,11 +7,13 @@ a mapping mention text -> candidates.
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from clinstream.envelope import CodeMatch, Entity, Envelope
+from processors.icd10cm import default_shorthand
 
 SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 # Codings in these systems are kept as sent: the sender has coded the diagnosis already.
@@ -47,9 +49,41 @@ def condition_text(concept: dict[str, Any] | None) -> str | None:
     return displays[0] if displays else None
 
 
-def coded_text(entity: Entity) -> str:
-    """What a mention is coded by: its own text, or for a short form the text defines, the long form."""
-    return entity.expands or entity.text
+# ICD-10-CM codes a diabetic complication by the diabetes' type (E10 type 1, E11 type 2), and by its guidelines an
+# undocumented type is type 2. A note states the type once ("T1DM", "hx of type 1 diabetes") and then writes "DKA" or
+# "diabetic neuropathy" without it: those take the type the message states (E10.10, not E11.10).
+_STATED_TYPE = re.compile(r"\btype ([12]) diabetes|\bdiabetes(?: mellitus)?,? type ([12])\b")
+_UNTYPED = re.compile(r"\bdiabet(?:es|ic)\b")
+_OTHER_KIND = re.compile(r"\b(?:type [12]|gestational|pregnancy|steroid|drug|chemical|induced|due to|secondary|neonatal|"
+                         r"insipidus|pre ?diabet\w*)\b")
+TYPE_STATING_ASSERTIONS = {"present", "historical"}  # the patient has it ("hx of T1DM"); not a relative's, not a doubt
+
+
+def stated_diabetes_type(texts: Iterable[str]) -> str | None:
+    """'1' or '2' where the texts state one diabetes type, None where they state none or both."""
+    words = default_shorthand().words
+    types = {a or b for text in texts for a, b in _STATED_TYPE.findall(words(text))}
+    return types.pop() if len(types) == 1 else None
+
+
+def diabetes_type(env: Envelope) -> str | None:
+    """The diabetes type the message states: in the patient's problems its notes name, or in its Conditions."""
+    texts = [e.expands or e.text for e in env.entities if e.label == "PROBLEM" and e.assertion in TYPE_STATING_ASSERTIONS]
+    texts += [t for c in _conditions(env.bundle) if (t := condition_text(c.get("code")))]
+    return stated_diabetes_type(texts)
+
+
+def coded_text(entity: Entity, diabetes: str | None = None) -> str:
+    """What a mention is coded by: its own text, or for a short form the text defines, the long form; a diabetes or
+    diabetic complication of no stated type given the type `diabetes` the message states."""
+    text = entity.expands or entity.text
+    if diabetes is None:
+        return text
+    words = default_shorthand().words(text)
+    untyped = _UNTYPED.search(words)
+    if untyped is None or _OTHER_KIND.search(words):
+        return text
+    return f"{words[: untyped.start()]}type {diabetes} {words[untyped.start():]}"
 
 
 def mentions_to_code(envelopes: list[Envelope]) -> list[str]:
@@ -57,9 +91,10 @@ def mentions_to_code(envelopes: list[Envelope]) -> list[str]:
     Conditions that carry no ICD-10 coding."""
     seen: dict[str, None] = {}
     for env in envelopes:
+        diabetes = diabetes_type(env)
         for entity in env.entities:
             if _codable(entity.label, entity.assertion):
-                seen.setdefault(coded_text(entity), None)
+                seen.setdefault(coded_text(entity, diabetes), None)
         for condition in _conditions(env.bundle):
             if not has_icd10(condition.get("code")):
                 text = condition_text(condition.get("code"))
@@ -70,8 +105,9 @@ def mentions_to_code(envelopes: list[Envelope]) -> list[str]:
 
 def codes_for_entities(env: Envelope, codes: Mapping[str, list[CodeMatch]]) -> Envelope:
     """The envelope with `icd10cm` candidates on its PROBLEM entities that are present or possible."""
-    entities = [e.model_copy(update={"icd10cm": list(codes.get(coded_text(e), []))}) if _codable(e.label, e.assertion) else e
-                for e in env.entities]
+    diabetes = diabetes_type(env)
+    entities = [e.model_copy(update={"icd10cm": list(codes.get(coded_text(e, diabetes), []))})
+                if _codable(e.label, e.assertion) else e for e in env.entities]
     return env.model_copy(update={"entities": entities})
 
 

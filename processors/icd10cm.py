@@ -101,13 +101,18 @@ class Shorthand:
             problem_modifiers={k: [str(w) for w in v] for k, v in (data.get("problem_modifiers") or {}).items()},
         )
 
-    def _rewrite(self, mention: str) -> str:
+    def words(self, mention: str) -> str:
+        """The mention with its abbreviations and lay terms written out and its qualifiers dropped, squashed: what
+        it says, before the patterns add what ICD-10-CM's guidelines assume (the type 2 of an untyped diabetes)."""
         text = unicodedata.normalize("NFKC", mention).strip()
         parts, last = [], 0
         for start, end, term in self._terms.find(text):
             parts += [text[last:start], f" {self._expansions[term]} "]
             last = end
-        text = squash("".join(parts) + text[last:])
+        return squash("".join(parts) + text[last:])
+
+    def _rewrite(self, mention: str) -> str:
+        text = self.words(mention)
         for pattern, replacement in self._patterns:
             text = pattern.sub(replacement, text)
         return " ".join(text.split())

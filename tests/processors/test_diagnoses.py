@@ -11,8 +11,10 @@ from processors.diagnoses import (
     SPAN_EXTENSION,
     SYSTEM,
     codes_for_entities,
+    coded_text,
     condition_resources,
     mentions_to_code,
+    stated_diabetes_type,
     with_diagnoses,
 )
 
@@ -147,3 +149,44 @@ def test_a_short_form_the_note_defines_is_coded_by_its_long_form():
     assert mentions_to_code([env]) == ["community acquired pneumonia", "sepsis"]
     coded = codes_for_entities(env, CODES)
     assert [(e.text, [c.code for c in e.icd10cm]) for e in coded.entities] == [("CAP", ["J18.9"]), ("sepsis", ["A41.9"])]
+
+
+def problem(text: str, assertion: str = "present") -> Entity:
+    return Entity(narrative_id=NID, label="PROBLEM", source_label="Disease", start=0, end=len(text), text=text, score=0.9,
+                  assertion=assertion)
+
+
+def test_the_stated_diabetes_type_is_read_through_the_shorthand():
+    """'T1DM', 'IDDM', 'type I diabetes', 'DM type 1' state type 1; both types or none state nothing."""
+    for texts, expected in [(["T1DM"], "1"), (["IDDM"], "1"), (["type I diabetes"], "1"), (["DM type 1"], "1"),
+                            (["sepsis", "DM2"], "2"), (["diabetes mellitus, type 2"], "2"), (["DKA"], None),
+                            (["T1DM", "T2DM"], None), (["diabetes"], None)]:
+        assert stated_diabetes_type(texts) == expected, texts
+
+
+def test_an_untyped_diabetic_complication_takes_the_stated_type():
+    """ICD-10-CM codes a diabetic complication by type and takes an undocumented type as type 2 (E11.10 for "DKA");
+    a note that says "T1DM" and then "DKA" means E10.10. Other kinds of diabetes keep their words."""
+    assert coded_text(problem("DKA"), "1") == "type 1 diabetic ketoacidosis"
+    assert coded_text(problem("uncontrolled diabetes"), "1") == "uncontrolled type 1 diabetes"
+    assert coded_text(problem("diabetic neuropathy"), "1") == "type 1 diabetic neuropathy"
+    assert coded_text(problem("DM"), "1") == "type 1 diabetes mellitus"
+    for text in ("diabetes insipidus", "gestational diabetes", "steroid-induced diabetes", "prediabetes", "T2DM", "sepsis"):
+        assert coded_text(problem(text), "1") == text
+    assert coded_text(problem("DKA")) == "DKA"
+
+
+def test_the_type_comes_from_the_patients_own_problems_and_conditions():
+    """A present or historical "T1DM" types the note's "DKA"; a relative's does not, nor a doubt; a sent Condition does."""
+    for stated, assertion, expected in [("T1DM", "present", "type 1 diabetic ketoacidosis"),
+                                        ("hx of T1DM", "historical", "type 1 diabetic ketoacidosis"),
+                                        ("T1DM", "family", "DKA"), ("T1DM", "possible", "DKA")]:
+        env = envelope(entities=[problem(stated, assertion), problem("DKA")])
+        assert mentions_to_code([env])[-1] == expected, (stated, assertion)
+    env = envelope(conditions=[{"text": "Type 1 diabetes mellitus"}], entities=[problem("DKA")])
+    assert "type 1 diabetic ketoacidosis" in mentions_to_code([env])
+    coded = codes_for_entities(envelope(entities=[problem("T1DM"), problem("DKA")]), {
+        "T1DM": [CodeMatch(code="E10.9", display="Type 1 diabetes mellitus without complications", score=1.0)],
+        "type 1 diabetic ketoacidosis": [CodeMatch(code="E10.10", display="Type 1 diabetes mellitus with ketoacidosis without coma", score=0.9)],
+        "DKA": [CodeMatch(code="E11.10", display="Type 2 diabetes mellitus with ketoacidosis without coma", score=0.9)]})
+    assert [e.icd10cm[0].code for e in coded.entities] == ["E10.9", "E10.10"]

@@ -70,6 +70,8 @@ def test_every_problem_abbreviation_has_an_expansion():
     ("carcinoma of the colon", "malignant neoplasm of colon"),
     ("brain mets", "secondary malignant neoplasm of brain"),
     ("uncontrolled DM2", "type 2 diabetes mellitus with hyperglycemia"),
+    ("uncontrolled diabetes", "type 2 diabetes mellitus with hyperglycemia"),  # was embedded as is: E13.9
+    ("poorly controlled type 1 diabetes", "type 1 diabetes with hyperglycemia"),
 ])
 def test_patterns_reword_the_mention(shorthand, mention, text):
     """'<site> cancer' -> 'malignant neoplasm of <site>'; 'uncontrolled diabetes' -> 'with hyperglycemia'."""
@@ -281,6 +283,13 @@ NOTE_PROBLEMS = [
     ("atrial fibrillation", "I48.91"),
     ("CKD stage 3b", "N18.32"),
     ("uncontrolled DM2 with hyperglycemia", "E11.65"),
+    ("uncontrolled diabetes", "E11.65"),  # came out E13.9, other specified diabetes
+    # a diabetes or diabetic complication given the type the note states (processors/diagnoses.py coded_text)
+    ("uncontrolled type 1 diabetes", "E10.65"),
+    ("type 1 diabetic ketoacidosis", "E10.10"),
+    ("type 1 diabetic neuropathy", "E10.40"),
+    ("type 1 diabetes mellitus", "E10.9"),
+    ("DM type 1", "E10.9"),
     ("COPD with exacerbation", "J44.1"),
     ("COPD flare", "J44.1"),
     ("asthma flare", "J45.901"),
