@@ -477,7 +477,7 @@ def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int,
     the same label; entities inside the use are replaced ("HTN" the chemical; "stroke" in "mini-stroke", which is a
     TIA). A use labelled None ("PE:" the examination, "SL" the route) leaves no entity, nor does an entity of such words
     and numbers ("BG 320", "AG 12, lactate"), and an entity a route, frequency, "no", "code", an order ("hold") or a
-    note's "hx" begins loses it ("prn hydroxyzine" is hydroxyzine; "RLL pneumonia" stays). A shorthand entity scores 1.0,
+    note's "hx" begins or ends loses it ("prn hydroxyzine" and "heparin SQ" are the drugs; "RLL pneumonia" stays). A shorthand entity scores 1.0,
     as a synonym hit does in the coder: it has no model probability."""
     if not uses:
         return entities
@@ -490,6 +490,10 @@ def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int,
         return bool(letters) and all(any(a <= at < b for a, b in nothing) for at in letters)
 
     kept = [e for e in entities if not of_no_entity_words(e)]
+    for start, end, label in reversed(uses):  # "heparin SQ", "vancomycin IV q12h": the drug, the last qualifier first
+        if label is None and text[start:end].lower() in qualifiers:
+            kept = [_before(text, e, start) if e.end == end and e.start < start and text[start - 1].isspace() else e
+                    for e in kept]
     for start, end, label in uses:
         if label is None and text[start:end].lower() in qualifiers:  # "prn hydroxyzine", "IV vancomycin": the entity
             kept = [_after(text, e, end) if e.start == start and end < e.end and text[end].isspace() else e for e in kept]
@@ -573,6 +577,12 @@ def _after(text: str, entity: Entity, end: int) -> Entity:
     """The entity without what precedes `end` (and the spaces and dashes after it)."""
     start = end + len(text[end : entity.end]) - len(text[end : entity.end].lstrip(" \t\n-"))
     return replace(entity, start=start, text=text[start : entity.end])
+
+
+def _before(text: str, entity: Entity, start: int) -> Entity:
+    """The entity without what follows `start` (and the spaces and dashes before it)."""
+    end = start - len(text[entity.start : start]) + len(text[entity.start : start].rstrip(" \t\n-"))
+    return replace(entity, end=end, text=text[entity.start : end])
 
 
 def padded_width(width: int) -> int:

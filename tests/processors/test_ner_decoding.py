@@ -266,6 +266,17 @@ def test_an_entity_a_no_entity_word_begins_loses_it():
         ("metformin", text.index("metformin"))]
 
 
+def test_an_entity_a_route_or_frequency_ends_loses_it():
+    """"heparin SQ" and "vancomycin IV q12h" as the model drew them are the drugs; a qualifier inside a name stays."""
+    text = "DVT ppx: heparin SQ. Started vancomycin IV q12h. Tylenol PRN, insulin glargine qhs."
+    model = [_entity(text, "heparin SQ", "MEDICATION"), _entity(text, "vancomycin IV q12h", "MEDICATION"),
+             _entity(text, "Tylenol PRN", "MEDICATION"), _entity(text, "insulin glargine qhs", "MEDICATION")]
+    found = with_shorthand(text, model, shorthand_uses(text))
+    assert [(e.text, e.start, e.end) for e in found if e.source_label != "shorthand"] == [
+        (name, text.index(name), text.index(name) + len(name))
+        for name in ("heparin", "vancomycin", "Tylenol", "insulin glargine")]
+
+
 @pytest.mark.parametrize(("text", "uses"), [
     ("Potassium 4.6, sodium 131, magnesium 1.8. Glucose of 320; calcium: 8.1 mg/dL; Mg level 1.6",
      [("Potassium 4.6", None), ("sodium 131", None), ("magnesium 1.8", None), ("Glucose of 320", None),
