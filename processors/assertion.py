@@ -131,8 +131,9 @@ TERMINATORS: dict[Assertion | None, list[str]] = {
 # A chronic problem named with the treatment it is on is current, whatever history lists it: "h/o ESRD on HD", "hx of
 # DM2 on insulin", "PMH: COPD on home O2". Treatments only, no drug names: "h/o MI on aspirin" is a past MI.
 ONGOING_TREATMENT = re.compile(
-    r"[ \t]+on[ \t]+(?:(?:chronic|home|nightly|intermittent|maintenance|long-term|lifelong)[ \t]+)?"
-    r"(?:HD|hemodialysis|dialysis|PD|peritoneal[ \t]+dialysis|O2|oxygen|CPAP|BiPAP|insulin|anticoagulation|AC|"
+    r"[ \t]+on[ \t]+(?:\d+(?:\.\d+)?[ \t]*(?:L|LPM|L/min|liters?)[ \t]+)?"  # "COPD on 2L home O2"
+    r"(?:(?:chronic|home|nightly|intermittent|maintenance|long-term|lifelong)[ \t]+)?"
+    r"(?:HD|hemodialysis|dialysis|PD|peritoneal[ \t]+dialysis|O2|oxygen|NC|nasal[ \t]+cannula|CPAP|BiPAP|insulin|anticoagulation|AC|"
     r"chemo|chemotherapy|immunotherapy|ART|HAART|antiretrovirals?|TPN|tube[ \t]+feeds?)(?!\w)", re.IGNORECASE)
 # header (before its colon) -> the category of every mention in its section, None for a plain section
 SECTION_HEADERS: dict[str, Assertion | None] = {

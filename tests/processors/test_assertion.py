@@ -26,6 +26,8 @@ PRESENT = [
     ("h/o ESRD on HD MWF.", "ESRD"),
     ("Hx of DM2 on insulin.", "DM2"),
     ("PMH: COPD on home O2, HTN.", "COPD"),
+    ("58F with h/o COPD on 2L home O2, presents with dyspnea.", "COPD"),
+    ("Hx of ILD on 3 L NC at baseline.", "ILD"),
     ("CT angiogram confirms pulmonary embolism.", "pulmonary embolism"),
     ("Creatinine rising, consistent with acute kidney injury.", "acute kidney injury"),
     ("Patient is a 67 year old man with sepsis.", "sepsis"),
