@@ -311,6 +311,14 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     ("SpO2 98% on RA, AF, VSS.\nT 36.8, HR 88, AF\nAF, HDS, NAD. HR 140, AF with RVR. History of AF on apixaban.",
      [("AF", None), ("AF", None), ("AF", None), ("RVR", None)]),
     ("WordsHTN and HTNs and DM2x are not uses", []),
+    # ASA the aspirin, not the anaesthetists' class
+    ("Continue ASA, statin. ASA 81 mg daily. ASA class III, Mallampati 2. ASA 2E. ASA II.",
+     [("Continue", None), ("ASA", "MEDICATION"), ("ASA", "MEDICATION"), ("ASA", None), ("Mallampati", None), ("ASA", None),
+      ("ASA", None)]),
+    # diabetes read with what codes it; a psychiatric note's hallucinations
+    ("Uncontrolled diabetes; DM type 1; diabetes insipidus. +AH, +VH.",
+     [("Uncontrolled diabetes", "PROBLEM"), ("DM type 1", "PROBLEM"), ("diabetes insipidus", "PROBLEM"), ("AH", "PROBLEM"),
+      ("VH", "PROBLEM")]),
     ("Has high blood pressure, had a mini-stroke; heart attack in 2015.", [("high blood pressure", "PROBLEM"), ("mini-stroke", "PROBLEM"),
                                                                          ("heart attack", "PROBLEM")]),
 ])
