@@ -284,6 +284,8 @@ NOTE_PROBLEMS = [
     ("CKD stage 3b", "N18.32"),
     ("uncontrolled DM2 with hyperglycemia", "E11.65"),
     ("uncontrolled diabetes", "E11.65"),  # came out E13.9, other specified diabetes
+    ("chronic small vessel ischemic disease", "I67.82"),  # came out I70.229, a limb's atherosclerosis
+    ("AH", "R44.0"),  # came out R31.21, hematuria
     # a diabetes or diabetic complication given the type the note states (processors/diagnoses.py coded_text)
     ("uncontrolled type 1 diabetes", "E10.65"),
     ("type 1 diabetic ketoacidosis", "E10.10"),
