@@ -46,10 +46,10 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                     "absence of", "never had", "never", "no history of", "no family history of", "no known", "no hx of",
                     "no h/o", "lack of", "lacks", "fails to reveal", "failed to reveal", "ruled out for", "rules out",
                     "clear of", "unremarkable for", "nor", "neither", "none", "doesn't", "didn't", "don't", "isn't",
-                    "wasn't", "hasn't", "unlikely to be", "unlikely to have", "less likely", "not likely"],
+                    "wasn't", "hasn't", "unlikely to be", "unlikely to have", "less likely", "not likely", "doubt", "doubt of"],
         "backward": ["ruled out", "ruled-out", "was ruled out", "was ruled-out", "were ruled out", "is ruled out", "has been ruled out",
                      "have been ruled out", "excluded", "was excluded", "has been excluded", "unlikely", "negative",
-                     "was negative", "were negative", "came back negative", "absent", "not seen", "not present",
+                     "was negative", "were negative", "came back negative", "doubtful", "absent", "not seen", "not present",
                      "no longer present", "not identified", "not demonstrated"],
     },
     "possible": {
@@ -93,7 +93,10 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                     "as needed for", "prn", "at risk for", "at risk of", "at high risk for", "at high risk of",
                     "at increased risk for", "at increased risk of", "high risk for", "high risk of", "risk of", "risks of", "to prevent",
                     "prevention of", "monitor for", "watch for", "warning signs of", "unless",
-                    "prophylaxis for", "prophylaxis against", "screening for", "screen for", "precautions for"],
+                    "prophylaxis for", "prophylaxis against", "screening for", "screen for", "precautions for",
+                    # teaching about a problem: "counseled on signs of stroke"
+                    "counseled on", "counseled about", "counselled on", "counseling on", "counseling about",
+                    "educated on", "educated about", "education on", "education about", "educated regarding"],
         "modifier": ["prophylaxis", "ppx", "prophylactic", "prevention", "screening", "screen", "precautions", "risk",
                      "risk factors", "risk assessment", "risk reduction"],
     },
@@ -103,7 +106,7 @@ PSEUDO_TRIGGERS = [
     "no further", "gram negative", "gram-negative", "without difficulty", "not cause", "not drain", "not extend",
     "history and physical", "history of present illness", "history taken", "social history", "family practice",
     "family medicine", "family physician", "family meeting", "prior to", "year old", "years old", "month old",
-    "week old", "day old", "if needed", "if necessary", "if any",
+    "week old", "day old", "if needed", "if necessary", "if any", "no doubt", "without doubt", "without a doubt",
 ]
 # dosing conditionals: they qualify one item of a medication list ("NTG SL prn, KCl 20 mEq", "Zofran prn N/V, Lasix"),
 # so a comma or semicolon ends their scope either way (a negation closing a list covers all of it: "cough, fever: denies");
@@ -122,8 +125,9 @@ TERMINATORS: dict[Assertion | None, list[str]] = {
                 # a new verb of having ends a denial: "denies chest pain and has pneumonia" (a bare "and" does not:
                 # "denies chest pain and dyspnea")
                 "and has", "and is having", "and does have", "and now has"],
+    # a past event's deficits are today's: "h/o stroke 3 months ago with residual left weakness"
     "historical": ["now", "currently", "today", "this admission", "admitted with", "admitted for",
-                   "comes in with", "came in with", "started on"],
+                   "comes in with", "came in with", "started on", "residual", "with residual"],
     "family": ["patient", "pt", "reports", "reported", "states", "stated", "says", "notes", "noted", "per"],
     "possible": ["given"],
     "hypothetical": ["because", "since", "given"],

@@ -63,6 +63,8 @@ PRESENT = [
     ("Fever began 3 days ago and cough yesterday.", "Fever"),
     ("Rash 1 week ago, resolving.", "Rash"),
     ("Syncope an hour ago.", "Syncope"),
+    ("Hx of stroke 3 months ago with residual left weakness.", "left weakness"),  # a past event's deficits are today's
+    ("No doubt pneumonia on this film.", "pneumonia"),
     ("Zofran 4 mg IV q6h prn nausea, Lasix 40 mg IV BID.", "Lasix"),  # nor the drugs after it
 ]
 NEGATED = [
@@ -95,6 +97,8 @@ NEGATED = [
     ("Ruled out for MI.", "MI"),
     ("No new stroke compared with prior MRI.", "stroke"),
     ("MI ruled-out by troponins.", "MI"),
+    ("Troponin negative x2, doubt ACS.", "ACS"),
+    ("ACS doubtful.", "ACS"),
     ("Family history negative for cancer.", "cancer"),
 ]
 POSSIBLE = [
@@ -198,6 +202,7 @@ HYPOTHETICAL = [
     ("Stroke risk factors reviewed with the family.", "Stroke"),
     ("Enoxaparin for prophylaxis against pulmonary embolism.", "pulmonary embolism"),
     ("Screening for sepsis on admission.", "sepsis"),
+    ("Counseled on signs of stroke and when to call 911.", "stroke"),
 ]
 # (sentence, mention, expected): scope ends, lists, two mentions, sections, HL7 line wraps
 SCOPE = [
