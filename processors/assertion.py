@@ -69,9 +69,10 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                      "is a possibility", "remains possible"],
         "bidirectional": ["vs", "versus"],
         # an activation called for a suspected emergency: "code stroke", "STEMI alert", "sepsis protocol initiated",
-        # "sepsis bundle" (the stroke is not yet seen; a protocol's name raised the sepsis flag before)
+        # "stroke team at bedside"; the search for one: "sepsis workup", "ACS pathway" (the stroke is not yet seen; the
+        # names of these raised the sepsis, stroke and ACS flags before)
         "premodifier": ["code"],
-        "modifier": ["alert", "protocol", "bundle"],
+        "modifier": ["alert", "protocol", "bundle", "order set", "team", "workup", "work-up", "w/u", "pathway"],
     },
     "historical": {
         "forward": ["history of", "hx of", "hx", "h/o", "pmh", "pmhx", "psh", "pmh of", "past history of",
@@ -98,6 +99,7 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                     "counseled on", "counseled about", "counselled on", "counseling on", "counseling about",
                     "educated on", "educated about", "education on", "education about", "educated regarding"],
         "modifier": ["prophylaxis", "ppx", "prophylactic", "prevention", "screening", "screen", "precautions", "risk",
+                     "education", "teaching",
                      "risk factors", "risk assessment", "risk reduction"],
     },
 }

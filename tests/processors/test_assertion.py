@@ -139,6 +139,10 @@ POSSIBLE = [
     ("Stroke protocol activated at 14:05.", "Stroke"),
     ("Sepsis bundle completed within 3 hours.", "Sepsis"),
     ("Rule-out MI, serial troponins.", "MI"),
+    ("Stroke team at bedside.", "Stroke"),  # the names of a search for an emergency raised its flag
+    ("Sepsis workup pending.", "Sepsis"),
+    ("Sepsis order set initiated.", "Sepsis"),
+    ("ACS pathway initiated.", "ACS"),
     ("Sepsis is possible given fever.", "Sepsis"),
 ]
 HISTORICAL = [
@@ -203,6 +207,7 @@ HYPOTHETICAL = [
     ("Enoxaparin for prophylaxis against pulmonary embolism.", "pulmonary embolism"),
     ("Screening for sepsis on admission.", "sepsis"),
     ("Counseled on signs of stroke and when to call 911.", "stroke"),
+    ("Stroke education provided to family.", "Stroke"),
 ]
 # (sentence, mention, expected): scope ends, lists, two mentions, sections, HL7 line wraps
 SCOPE = [

@@ -315,6 +315,8 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     ("Continue ASA, statin. ASA 81 mg daily. ASA class III, Mallampati 2. ASA 2E. ASA II.",
      [("Continue", None), ("ASA", "MEDICATION"), ("ASA", "MEDICATION"), ("ASA", None), ("Mallampati", None), ("ASA", None),
       ("ASA", None)]),
+    # the NIH stroke scale of a neurological examination is no stroke
+    ("NIH stroke scale 0. Acute stroke.", [("stroke", None)]),
     # a chest film's findings, with the side and kind their code depends on
     ("Small right pleural effusion. Tension pneumothorax. No pneumothorax.",
      [("right pleural effusion", "PROBLEM"), ("Tension pneumothorax", "PROBLEM"), ("No", None), ("pneumothorax", "PROBLEM")]),
