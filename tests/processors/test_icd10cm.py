@@ -286,6 +286,15 @@ NOTE_PROBLEMS = [
     ("uncontrolled diabetes", "E11.65"),  # came out E13.9, other specified diabetes
     ("chronic small vessel ischemic disease", "I67.82"),  # came out I70.229, a limb's atherosclerosis
     ("AH", "R44.0"),  # came out R31.21, hematuria
+    # neighbours of another meaning before
+    ("volume overload", "E87.70"),  # E86.9, volume depletion
+    ("severe protein calorie malnutrition", "E43"),  # E44.0, moderate
+    ("acute blood loss anemia", "D62"),  # D53.9, nutritional
+    ("ABLA", "D62"),
+    ("anemia of chronic disease", "D63.8"),  # D63.0, in a neoplasm
+    ("anemia of CKD", "D63.1"),
+    ("lactic acidosis", "E87.29"),
+    ("hospital acquired pneumonia", "J18.9"),
     # a diabetes or diabetic complication given the type the note states (processors/diagnoses.py coded_text)
     ("uncontrolled type 1 diabetes", "E10.65"),
     ("type 1 diabetic ketoacidosis", "E10.10"),
