@@ -295,6 +295,12 @@ NOTE_PROBLEMS = [
     ("anemia of CKD", "D63.1"),
     ("lactic acidosis", "E87.29"),
     ("hospital acquired pneumonia", "J18.9"),
+    ("SDH", "I62.00"),  # S06.4X9A, an epidural hemorrhage
+    ("subdural hematoma", "I62.00"),  # P10.0, a birth injury
+    ("Alzheimer dementia", "G30.9"),  # F03.90
+    ("acute on chronic anemia", "D64.9"),  # D53.9, nutritional
+    ("hypophosphatemia", "E83.39"),  # E83.31, familial
+    ("status epilepticus", "G40.901"),  # G40.911, intractable
     # a diabetes or diabetic complication given the type the note states (processors/diagnoses.py coded_text)
     ("uncontrolled type 1 diabetes", "E10.65"),
     ("type 1 diabetic ketoacidosis", "E10.10"),
