@@ -301,6 +301,10 @@ NOTE_PROBLEMS = [
     ("acute on chronic anemia", "D64.9"),  # D53.9, nutritional
     ("hypophosphatemia", "E83.39"),  # E83.31, familial
     ("status epilepticus", "G40.901"),  # G40.911, intractable
+    ("ascites", "R18.8"),  # R18.0, malignant
+    ("diverticulitis", "K57.92"),  # K57.30, diverticulosis
+    ("sigmoid diverticulitis", "K57.32"),  # K57.50, diverticulosis of both intestines
+    ("pancytopenia", "D61.818"),  # D61.810, after chemotherapy
     # a diabetes or diabetic complication given the type the note states (processors/diagnoses.py coded_text)
     ("uncontrolled type 1 diabetes", "E10.65"),
     ("type 1 diabetic ketoacidosis", "E10.10"),
