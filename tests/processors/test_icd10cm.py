@@ -304,6 +304,14 @@ NOTE_PROBLEMS = [
     ("ascites", "R18.8"),  # R18.0, malignant
     ("diverticulitis", "K57.92"),  # K57.30, diverticulosis
     ("sigmoid diverticulitis", "K57.32"),  # K57.50, diverticulosis of both intestines
+    ("NSVT", "I47.20"),  # I82.409, a DVT
+    ("V tach", "I47.20"),  # N94.819, vulvodynia
+    ("SIADH", "E22.2"),  # E72.81, a GABA disorder
+    ("HHS", "E11.00"),  # E08.00, diabetes due to another condition
+    ("hematochezia", "K92.1"),  # N85.7, hematometra
+    ("abscess", "L02.91"),  # K61.0, anal
+    ("opioid overdose", "T40.2X1A"),  # F11.10, abuse
+    ("AFib with RVR", "I48.91"),  # I48.20, chronic
     ("pancytopenia", "D61.818"),  # D61.810, after chemotherapy
     # a diabetes or diabetic complication given the type the note states (processors/diagnoses.py coded_text)
     ("uncontrolled type 1 diabetes", "E10.65"),
