@@ -312,6 +312,11 @@ NOTE_PROBLEMS = [
     ("abscess", "L02.91"),  # K61.0, anal
     ("opioid overdose", "T40.2X1A"),  # F11.10, abuse
     ("AFib with RVR", "I48.91"),  # I48.20, chronic
+    ("croup", "J05.0"),  # Q75.1, craniofacial dysostosis
+    ("TBI", "S06.9X9A"),  # A81.83, fatal familial insomnia
+    ("compression fracture", "M48.50XA"),  # M84.30XA, a stress fracture
+    ("ACL tear", "S83.519A"),
+    ("PPH", "O72.1"),  # O72.0, third stage
     ("pancytopenia", "D61.818"),  # D61.810, after chemotherapy
     # a diabetes or diabetic complication given the type the note states (processors/diagnoses.py coded_text)
     ("uncontrolled type 1 diabetes", "E10.65"),
