@@ -317,6 +317,10 @@ NOTE_PROBLEMS = [
     ("compression fracture", "M48.50XA"),  # M84.30XA, a stress fracture
     ("ACL tear", "S83.519A"),
     ("PPH", "O72.1"),  # O72.0, third stage
+    ("cervical ca", "C53.9"),  # D06.9, in situ
+    ("blood clot in the leg", "I82.409"),  # I82.599, chronic
+    ("kidney failure", "N19"),  # N18.9, chronic
+    ("DTs", "F10.231"),
     ("pancytopenia", "D61.818"),  # D61.810, after chemotherapy
     # a diabetes or diabetic complication given the type the note states (processors/diagnoses.py coded_text)
     ("uncontrolled type 1 diabetes", "E10.65"),
