@@ -177,6 +177,8 @@ _YEAR = re.compile(r"\b(?:in|during)\s+(?:19|20)\d\d\b")
 # fever; "stroke 5 years ago", "MI two months ago" are history. Like a year, it looks back, and forward from the start
 # of its sentence ("Two years ago she had a GI bleed").
 _NUMBER = r"(?:\d+(?:\.\d+)?|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|many|few|a few|couple|a couple of)"
+# an onset dates a problem that goes on: "cough that started 3 weeks ago" is today's cough
+_ONSET = re.compile(r"\b(?:started|starting|began|begun|beginning|onset|since)\b[^.;,]{0,25}$")
 _LONG_AGO = re.compile(
     rf"\b(?:(?:{_NUMBER}\s*-?\s*)?(?:years?|yrs?|months?|mos?|decades?)|"
     r"(?:[2-9]|\d\d+|two|three|four|five|six|seven|eight|nine|ten|several|many|a few|few)\s*-?\s*(?:weeks?|wks?))\s+ago\b"
@@ -235,7 +237,8 @@ def _analyse(text: str, sentence: _Sentence) -> list[_Match]:
     matches = [_Match(sentence.start + m.start(), sentence.start + m.end(), _RULES[" ".join(m.group().split())])
                for m in _PHRASES.finditer(lower)]
     years = [_Match(sentence.start + m.start(), sentence.start + m.end(), _IN_A_YEAR[not lower[: m.start()].strip()])
-             for pattern in (_YEAR, _LONG_AGO) for m in pattern.finditer(lower)]
+             for pattern in (_YEAR, _LONG_AGO) for m in pattern.finditer(lower)
+             if pattern is _YEAR or not _ONSET.search(lower, max(0, m.start() - 40), m.start())]
     return sorted((m for m in matches + years if m.rule.kind != "pseudo"), key=lambda m: m.start)
 
 

@@ -63,6 +63,8 @@ PRESENT = [
     ("Fever began 3 days ago and cough yesterday.", "Fever"),
     ("Rash 1 week ago, resolving.", "Rash"),
     ("Syncope an hour ago.", "Syncope"),
+    ("Cough that started 3 weeks ago.", "Cough"),  # an onset dates a problem that goes on
+    ("Back pain began 2 months ago, worsening.", "Back pain"),
     ("Hx of stroke 3 months ago with residual left weakness.", "left weakness"),  # a past event's deficits are today's
     ("No doubt pneumonia on this film.", "pneumonia"),
     ("Zofran 4 mg IV q6h prn nausea, Lasix 40 mg IV BID.", "Lasix"),  # nor the drugs after it
