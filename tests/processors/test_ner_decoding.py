@@ -309,7 +309,7 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     ("Tmax 37.2, AF, VSS. 98% on RA. CA 19-9 normal. Seen by CM. mi casa, dm me, pe class.", [("AF", None)]),
     # AF, afebrile, among vital signs is no entity (not_entity_patterns); AF elsewhere is left to the model
     ("SpO2 98% on RA, AF, VSS.\nT 36.8, HR 88, AF\nAF, HDS, NAD. HR 140, AF with RVR. History of AF on apixaban.",
-     [("AF", None), ("AF", None), ("AF", None), ("RVR", None)]),
+     [("AF", None), ("AF", None), ("AF", None), ("HR", None), ("RVR", None)]),
     ("WordsHTN and HTNs and DM2x are not uses", []),
     # ASA the aspirin, not the anaesthetists' class
     ("Continue ASA, statin. ASA 81 mg daily. ASA class III, Mallampati 2. ASA 2E. ASA II.",
