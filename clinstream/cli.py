@@ -501,6 +501,8 @@ def demo_cmd(
         fired = {(a["message_id"], a["kind"], a["flag"], a["episode"]) for a in collector.outputs.alerts}
         summary["alerts_expected"] = sum(1 for e in expected if e[1] == "raised")
         summary["alerts_matching_ground_truth"] = sum(1 for e in expected & fired if e[1] == "raised")
+        # message ids and flags only (no patient data): where to look when the two counts differ
+        summary["alerts_missing"] = [list(e) for e in sorted(e for e in expected - fired if e[1] == "raised")[:10]]
         collector.close()
     finally:
         stop_stages(stages)

@@ -439,7 +439,9 @@ def shorthand_uses(text: str) -> list[tuple[int, int, str | None]]:
     form the text defines for itself ("cerebral palsy (CP)": its definition decides, abbreviations.resolve), and lines
     written all in capitals, where an abbreviation and an English word ("CAP", "PAD") look alike."""
     note = _note_lexicon()
-    excluded = [m.span() for p in note.exceptions for m in p.finditer(text)]
+    not_entities = [m.span("use" if "use" in p.groupindex else 0) for p in note.not_entity_patterns for m in p.finditer(text)]
+    # a pattern's use is no entity of any lexicon either ("NIH stroke scale": no stroke)
+    excluded = [m.span() for p in note.exceptions for m in p.finditer(text)] + not_entities
     defined = abbreviations.short_forms(text)
     uses = []
     for start, end, term in note.lexicon.find(text):
@@ -457,8 +459,7 @@ def shorthand_uses(text: str) -> list[tuple[int, int, str | None]]:
             if after := note.after.match(text, end, end + 80):
                 end = after.end()
         uses.append((start, end, label))
-    for pattern in note.not_entity_patterns:
-        uses += [(*m.span("use" if "use" in pattern.groupindex else 0), None) for m in pattern.finditer(text)]
+    uses += [(start, end, None) for start, end in not_entities]
     return sorted(set(uses))
 
 

@@ -321,6 +321,7 @@ NOTE_PROBLEMS = [
     ("blood clot in the leg", "I82.409"),  # I82.599, chronic
     ("kidney failure", "N19"),  # N18.9, chronic
     ("DTs", "F10.231"),
+    ("heat stroke", "T67.01XA"),  # I63.9, and the stroke flag
     ("pancytopenia", "D61.818"),  # D61.810, after chemotherapy
     # a diabetes or diabetic complication given the type the note states (processors/diagnoses.py coded_text)
     ("uncontrolled type 1 diabetes", "E10.65"),

@@ -315,8 +315,13 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     ("Continue ASA, statin. ASA 81 mg daily. ASA class III, Mallampati 2. ASA 2E. ASA II.",
      [("Continue", None), ("ASA", "MEDICATION"), ("ASA", "MEDICATION"), ("ASA", None), ("Mallampati", None), ("ASA", None),
       ("ASA", None)]),
+    # flag terms and the symptoms of every note, whatever the model reads in a long note; stroke volume is no stroke
+    ("New stroke on CT; sepsis; stroke volume 60 mL; heat stroke. Productive cough, cough syrup; fatigue, shortness of breath, "
+     "decreased appetite.",
+     [("stroke", "PROBLEM"), ("sepsis", "PROBLEM"), ("stroke", None), ("heat stroke", "PROBLEM"), ("Productive cough", "PROBLEM"),
+      ("cough", None), ("fatigue", "PROBLEM"), ("shortness of breath", "PROBLEM"), ("decreased appetite", "PROBLEM")]),
     # the NIH stroke scale of a neurological examination is no stroke
-    ("NIH stroke scale 0. Acute stroke.", [("stroke", None)]),
+    ("NIH stroke scale 0. Acute stroke.", [("stroke", None), ("Acute stroke", "PROBLEM")]),
     # a chest film's findings, with the side and kind their code depends on
     ("Small right pleural effusion. Tension pneumothorax. No pneumothorax.",
      [("right pleural effusion", "PROBLEM"), ("Tension pneumothorax", "PROBLEM"), ("No", None), ("pneumothorax", "PROBLEM")]),
