@@ -36,8 +36,11 @@ def train_ner_cmd(
     from processors.ner_training import train_ner
 
     settings = get_settings()
-    report = train_ner(train, devel, out or settings.ner_model, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                       **({} if adversarial is None else {"adversarial": adversarial}), log=lambda line: typer.echo(line, err=True), int8_cache=settings.int8_cache_dir)
+    recipe = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed}
+    if adversarial is not None:
+        recipe["adversarial"] = adversarial
+    report = train_ner(train, devel, out or settings.ner_model, **recipe, log=lambda line: typer.echo(line, err=True),
+                       int8_cache=settings.int8_cache_dir)
     typer.echo(json.dumps(report, indent=2))
 
 
