@@ -236,9 +236,10 @@ def _analyse(text: str, sentence: _Sentence) -> list[_Match]:
     lower = lower_keeping_offsets(text[sentence.start:sentence.end])
     matches = [_Match(sentence.start + m.start(), sentence.start + m.end(), _RULES[" ".join(m.group().split())])
                for m in _PHRASES.finditer(lower)]
+    dated = [*_YEAR.finditer(lower),
+             *(m for m in _LONG_AGO.finditer(lower) if not _ONSET.search(lower, max(0, m.start() - 40), m.start()))]
     years = [_Match(sentence.start + m.start(), sentence.start + m.end(), _IN_A_YEAR[not lower[: m.start()].strip()])
-             for pattern in (_YEAR, _LONG_AGO) for m in pattern.finditer(lower)
-             if pattern is _YEAR or not _ONSET.search(lower, max(0, m.start() - 40), m.start())]
+             for m in dated]
     return sorted((m for m in matches + years if m.rule.kind != "pseudo"), key=lambda m: m.start)
 
 

@@ -490,14 +490,9 @@ def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int,
         letters = [e.start + i for i, c in enumerate(e.text) if c.isalpha()]
         return bool(letters) and all(any(a <= at < b for a, b in nothing) for at in letters)
 
-    kept = [e for e in entities if not of_no_entity_words(e)]
-    for start, end, label in reversed(uses):  # "heparin SQ", "vancomycin IV q12h": the drug, the last qualifier first
-        if label is None and text[start:end].lower() in qualifiers:
-            kept = [_before(text, e, start) if e.end == end and e.start < start and text[start - 1].isspace() else e
-                    for e in kept]
+    qualifier_uses = [(start, end) for start, end, label in uses if label is None and text[start:end].lower() in qualifiers]
+    kept = [_without_qualifiers(text, e, qualifier_uses) for e in entities if not of_no_entity_words(e)]
     for start, end, label in uses:
-        if label is None and text[start:end].lower() in qualifiers:  # "prn hydroxyzine", "IV vancomycin": the entity
-            kept = [_after(text, e, end) if e.start == start and end < e.end and text[end].isspace() else e for e in kept]
         overlapping = [e for e in kept if e.start < end and start < e.end]
         if any(e.start < start or end < e.end or (e.label == label and (e.start, e.end) == (start, end)) for e in overlapping):
             continue
@@ -572,6 +567,18 @@ def with_modifiers(text: str, entities: list[Entity]) -> list[Entity]:
         expands = f"{e.expands}{text[e.end:end]}" if e.expands else None
         out[i] = replace(e, end=end, text=text[e.start:end], expands=expands)
     return out
+
+
+def _without_qualifiers(text: str, entity: Entity, qualifier_uses: list[tuple[int, int]]) -> Entity:
+    """The entity without the qualifier uses (routes, frequencies, "no"...) that begin or end it, one after another:
+    "prn hydroxyzine", "No - lisinopril", "heparin SQ", "vancomycin IV q12h" are the drugs."""
+    end_of = dict(qualifier_uses)
+    start_of = {end: start for start, end in qualifier_uses}
+    while (end := end_of.get(entity.start)) is not None and end < entity.end and text[end].isspace():
+        entity = _after(text, entity, end)
+    while (start := start_of.get(entity.end)) is not None and entity.start < start and text[start - 1].isspace():
+        entity = _before(text, entity, start)
+    return entity
 
 
 def _after(text: str, entity: Entity, end: int) -> Entity:
