@@ -141,6 +141,9 @@ ONGOING_TREATMENT = re.compile(
     r"(?:(?:chronic|home|nightly|intermittent|maintenance|long-term|lifelong)[ \t]+)?"
     r"(?:HD|hemodialysis|dialysis|PD|peritoneal[ \t]+dialysis|O2|oxygen|NC|nasal[ \t]+cannula|CPAP|BiPAP|insulin|anticoagulation|AC|"
     r"chemo|chemotherapy|immunotherapy|ART|HAART|antiretrovirals?|TPN|tube[ \t]+feeds?)(?!\w)", re.IGNORECASE)
+# an allergy list names drugs once given and the reactions they caused then ("Allergies: penicillin (rash)": no rash
+# today, no penicillin either); the list is one line, and the next line is today's note again
+LINE_SECTIONS = frozenset({"allergies", "allergy", "drug allergies", "adverse reactions"})
 # header (before its colon) -> the category of every mention in its section, None for a plain section
 SECTION_HEADERS: dict[str, Assertion | None] = {
     "pmh": "historical", "pmhx": "historical", "past medical history": "historical", "past history": "historical",
@@ -149,8 +152,9 @@ SECTION_HEADERS: dict[str, Assertion | None] = {
     "family hx": "family", **dict.fromkeys([
         "assessment", "assessment and plan", "a/p", "plan", "impression", "diagnosis", "diagnoses", "hpi",
         "history of present illness", "chief complaint", "cc", "ros", "review of systems", "exam", "physical exam",
-        "examination", "labs", "imaging", "medications", "meds", "allergies", "social history", "hospital course",
+        "examination", "labs", "imaging", "medications", "meds", "social history", "hospital course",
         "subjective", "objective", "findings", "conclusion", "results", "interval history"]),
+    **dict.fromkeys(LINE_SECTIONS, "historical"),
 }
 ABBREVIATIONS = ["vs", "dr", "mr", "mrs", "ms", "st", "e.g", "i.e", "approx", "c"]  # a period after these ends nothing ("C. diff")
 
@@ -212,21 +216,29 @@ def _header(text: str, colon: int) -> str | None:
 
 def sentences(text: str) -> list[_Sentence]:
     """Sentences with the category of their section; header text belongs to no sentence."""
-    out, start, section = [], 0, None
+    out, start, section, line_end = [], 0, None, len(text)
     for m in _SPLIT.finditer(text):
         if m.group() == "." and _ABBREVIATION.search(text, max(0, m.start() - 8), m.end()):
             continue
+        if line_end < m.start():  # a one-line section ended before this sentence did
+            out.append(_Sentence(start, line_end, section))
+            start, section, line_end = line_end, None, len(text)
         if m.group() == ":":
             header = _header(text, m.start())
             if header is None:
                 continue
             out.append(_Sentence(start, len(text[start:m.start()].rstrip(" \t")) + start - len(header), section))
             section = SECTION_HEADERS[header]
+            newline = text.find("\n", m.end())
+            line_end = newline if header in LINE_SECTIONS and newline != -1 else len(text)
         else:
             out.append(_Sentence(start, m.end(), section))
             if m.group().startswith("\n"):
                 section = None  # a blank line ends a section too: a present mention is never hidden for long
         start = m.end()
+    if line_end < len(text):
+        out.append(_Sentence(start, line_end, section))
+        start, section = line_end, None
     out.append(_Sentence(start, len(text), section))
     return out
 

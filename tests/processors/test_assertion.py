@@ -245,6 +245,12 @@ SCOPE = [
     ("FHx: no diabetes.", "diabetes", "negated"),
     ("Past medical history: possible seizure.", "seizure", "historical"),
     ("FHx: colon cancer\n\nAdmitted with sepsis.", "sepsis", "present"),
+    # an allergy list's drugs and reactions are past ones, for its line only
+    ("Allergies: penicillin (rash), sulfa - hives.\n72M presents with sepsis.", "rash", "historical"),
+    ("Allergies: penicillin (rash), sulfa - hives.\n72M presents with sepsis.", "hives", "historical"),
+    ("Allergies: penicillin (rash), sulfa - hives.\n72M presents with sepsis.", "sepsis", "present"),
+    ("ALLERGIES: PCN (anaphylaxis)\nNew rash on the trunk.", "rash", "present"),
+    ("Drug allergies: contrast (hives). Assessment: urticaria.", "urticaria", "present"),
     ("No history of stroke but a family history of MI.", "stroke", "negated"),
     ("No history of stroke but a family history of MI.", "MI", "family"),
     ("Mother at bedside, patient with sepsis.", "sepsis", "present"),
@@ -297,10 +303,14 @@ def test_batch_agrees_with_single_calls():
 
 
 def test_sentences_keep_line_wraps_and_split_at_blank_lines():
-    """A single newline stays inside a sentence; a blank line, '. ', ';' and a header end one."""
+    """A single newline stays inside a sentence; a blank line, '. ', ';' and a header end one, and a newline ends a
+    one-line section (an allergy list)."""
     text = "No evidence\nof sepsis. Cough; fever\n\nPlan: fluids"
     parts = [text[s.start:s.end].strip() for s in sentences(text) if text[s.start:s.end].strip()]
     assert parts == ["No evidence\nof sepsis.", "Cough;", "fever", "fluids"]
+    text = "Allergies: PCN (rash)\nHPI: rash. Allergy: sulfa\nCough"
+    assert [(text[s.start:s.end].strip(), s.section) for s in sentences(text) if text[s.start:s.end].strip()] == [
+        ("PCN (rash)", "historical"), ("rash.", None), ("sulfa", "historical"), ("Cough", None)]
 
 
 def test_fast_enough():

@@ -313,6 +313,11 @@ NOTE_PROBLEMS = [
     ("opioid overdose", "T40.2X1A"),  # F11.10, abuse
     ("AFib with RVR", "I48.91"),  # I48.20, chronic
     ("croup", "J05.0"),  # Q75.1, craniofacial dysostosis
+    ("rigors", "R68.89"),  # R31.21, hematuria
+    ("diaphoretic", "R61"),  # R31.29, hematuria
+    ("benzo withdrawal", "F13.230"),  # F19.130, another substance
+    ("benzodiazepine withdrawal", "F13.230"),  # T42.4X5A, an adverse effect
+    ("AF", "I48.91"),
     ("TBI", "S06.9X9A"),  # A81.83, fatal familial insomnia
     ("compression fracture", "M48.50XA"),  # M84.30XA, a stress fracture
     ("ACL tear", "S83.519A"),

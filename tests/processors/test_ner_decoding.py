@@ -307,9 +307,15 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     ("PE: lungs clear. On PE abdomen soft. PE unremarkable. s/p PE tubes.", [("PE", None)] * 4),
     # ambiguous ones left out of the lists, and capitalised terms only as written
     ("Tmax 37.2, AF, VSS. 98% on RA. CA 19-9 normal. Seen by CM. mi casa, dm me, pe class.", [("AF", None)]),
-    # AF, afebrile, among vital signs is no entity (not_entity_patterns); AF elsewhere is left to the model
+    # AF, afebrile, among vital signs or kept a while is no entity (not_entity_patterns); AF elsewhere is atrial fibrillation
     ("SpO2 98% on RA, AF, VSS.\nT 36.8, HR 88, AF\nAF, HDS, NAD. HR 140, AF with RVR. History of AF on apixaban.",
-     [("AF", None), ("AF", None), ("AF", None), ("HR", None), ("RVR", None)]),
+     [("AF", None), ("AF", None), ("AF", None), ("HR", None), ("AF", "PROBLEM"), ("RVR", None), ("AF", "PROBLEM")]),
+    ("Remains AF overnight; has been AF x 48h. Went into AF overnight; AF and VSS. Still in AF.",
+     [("AF", None), ("AF", None), ("AF", "PROBLEM"), ("AF", None), ("AF", "PROBLEM")]),
+    # symptoms and a withdrawal the model missed or made a drug ("benzo")
+    ("Chills, rigors, diaphoretic; diaphoresis. Benzo withdrawal.",
+     [("Chills", "PROBLEM"), ("rigors", "PROBLEM"), ("diaphoretic", "PROBLEM"), ("diaphoresis", "PROBLEM"),
+      ("Benzo withdrawal", "PROBLEM")]),
     ("WordsHTN and HTNs and DM2x are not uses", []),
     # ASA the aspirin, not the anaesthetists' class
     ("Continue ASA, statin. ASA 81 mg daily. ASA class III, Mallampati 2. ASA 2E. ASA II.",
