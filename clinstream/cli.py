@@ -158,8 +158,8 @@ def annotate_cmd(
     icd10cm, expands (a short form's long form, when the text defines it)}]}. The inference worker's own functions, so models
     can be checked by hand."""
     from clinstream.envelope import ModelRef
-    from processors.diagnoses import mentions_to_code
-    from processors.enrich import text_envelopes, with_codes, with_entities
+    from processors.diagnoses import mentions_to_code, with_diagnoses
+    from processors.enrich import text_envelopes, with_entities
     from processors.ner import NerModel
 
     settings = get_settings()
@@ -175,9 +175,10 @@ def annotate_cmd(
                                   token_budget=settings.batch_token_budget), ner_ref)
         mentions = mentions_to_code(envelopes)
         codes = dict(zip(mentions, coder.code(mentions, k=settings.icd10cm_top_k))) if mentions else {}
-        for text, env in zip(chunk, with_codes(envelopes, codes, coder_ref)):
+        for text, env in zip(chunk, envelopes):
+            coded = with_diagnoses(env, codes, coder_ref)
             entities = [e.model_dump(include={"text", "label", "source_label", "start", "end", "score", "assertion", "icd10cm", "expands"}, exclude_none=True)
-                        for e in env.entities]
+                        for e in coded.entities]
             typer.echo(json.dumps({"text": text, "entities": entities}))
 
 

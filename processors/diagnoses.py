@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from clinstream.envelope import CodeMatch, Entity, Envelope
+from clinstream.envelope import CodeMatch, Entity, Envelope, ModelRef
 from processors.icd10cm import default_shorthand
 
 SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -76,7 +76,10 @@ def diabetes_type(env: Envelope) -> str | None:
 def coded_text(entity: Entity, diabetes: str | None = None) -> str:
     """What a mention is coded by: its own text, or for a short form the text defines, the long form; a diabetes or
     diabetic complication of no stated type given the type `diabetes` the message states."""
-    text = entity.expands or entity.text
+    return _typed(entity.expands or entity.text, diabetes)
+
+
+def _typed(text: str, diabetes: str | None) -> str:
     if diabetes is None:
         return text
     words = default_shorthand().words(text)
@@ -86,29 +89,34 @@ def coded_text(entity: Entity, diabetes: str | None = None) -> str:
     return f"{words[: untyped.start()]}type {diabetes} {words[untyped.start():]}"
 
 
+class _CodingTexts(NamedTuple):
+    """What the coder is given for one message, read once (the diabetes type with it)."""
+    entities: dict[int, str]  # index in env.entities -> text, for PROBLEM entities present or possible
+    conditions: dict[int, str]  # index in the Bundle's entries -> text, for sent Conditions with no ICD-10 coding
+
+
+def _coding_texts(env: Envelope) -> _CodingTexts:
+    """A sent Condition coded only as text ("Diabetic ketoacidosis" in a DG1) takes the message's diabetes type as a
+    note's mention does."""
+    diabetes = diabetes_type(env)
+    entities = {i: coded_text(e, diabetes) for i, e in enumerate(env.entities) if _codable(e.label, e.assertion)}
+    conditions = {}
+    for i, entry in enumerate(env.bundle.get("entry", [])):
+        resource = entry.get("resource")
+        if isinstance(resource, dict) and resource.get("resourceType") == "Condition" and not has_icd10(resource.get("code")):
+            if text := condition_text(resource.get("code")):
+                conditions[i] = _typed(text, diabetes)
+    return _CodingTexts(entities, conditions)
+
+
 def mentions_to_code(envelopes: list[Envelope]) -> list[str]:
     """The distinct texts a batch needs coded: PROBLEM entities present or possible, and the message's
     Conditions that carry no ICD-10 coding."""
     seen: dict[str, None] = {}
     for env in envelopes:
-        diabetes = diabetes_type(env)
-        for entity in env.entities:
-            if _codable(entity.label, entity.assertion):
-                seen.setdefault(coded_text(entity, diabetes), None)
-        for condition in _conditions(env.bundle):
-            if not has_icd10(condition.get("code")):
-                text = condition_text(condition.get("code"))
-                if text:
-                    seen.setdefault(text, None)
+        texts = _coding_texts(env)
+        seen.update(dict.fromkeys([*texts.entities.values(), *texts.conditions.values()]))
     return list(seen)
-
-
-def codes_for_entities(env: Envelope, codes: Mapping[str, list[CodeMatch]]) -> Envelope:
-    """The envelope with `icd10cm` candidates on its PROBLEM entities that are present or possible."""
-    diabetes = diabetes_type(env)
-    entities = [e.model_copy(update={"icd10cm": list(codes.get(coded_text(e, diabetes), []))})
-                if _codable(e.label, e.assertion) else e for e in env.entities]
-    return env.model_copy(update={"entities": entities})
 
 
 def _full_urls(bundle: dict[str, Any]) -> dict[str, str]:
@@ -120,7 +128,7 @@ def _full_urls(bundle: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def condition_resources(env: Envelope) -> list[dict[str, Any]]:
+def _condition_resources(env: Envelope) -> list[dict[str, Any]]:
     """Bundle entries: one provisional Condition per distinct best code among the coded entities, with
     evidence pointing at each source resource and text span. Ids are stable per message and code."""
     urls = _full_urls(env.bundle)
@@ -174,31 +182,24 @@ def _coding(match: CodeMatch) -> dict[str, Any]:
             "system": SYSTEM, "code": match.code, "display": match.display, "userSelected": False}
 
 
-def with_coded_conditions(bundle: dict[str, Any], codes: Mapping[str, list[CodeMatch]]) -> dict[str, Any]:
-    """The Bundle with an ICD-10-CM coding (best candidate) added to each Condition that has no ICD-10
-    coding; Conditions coded in ICD-10 or ICD-10-CM keep exactly what was sent."""
-    changed = False
-    entries = []
-    for entry in bundle.get("entry", []):
-        resource = entry.get("resource") or {}
-        if resource.get("resourceType") == "Condition" and not has_icd10(resource.get("code")):
-            text = condition_text(resource.get("code"))
-            matches = codes.get(text or "", [])
-            if matches:
-                concept = dict(resource.get("code") or {})
-                concept["coding"] = list(concept.get("coding", [])) + [_coding(matches[0])]
-                concept.setdefault("text", text)
-                entry = {**entry, "resource": {**resource, "code": concept}}
-                changed = True
-        entries.append(entry)
-    return {**bundle, "entry": entries} if changed else bundle
-
-
-def with_diagnoses(env: Envelope, codes: Mapping[str, list[CodeMatch]]) -> Envelope:
-    """Entities coded, sent Conditions coded, and a Condition per coded problem added to the Bundle."""
-    env = codes_for_entities(env, codes)
-    bundle = with_coded_conditions(env.bundle, codes)
-    added = condition_resources(env.model_copy(update={"bundle": bundle}))
-    if added:
-        bundle = {**bundle, "entry": list(bundle.get("entry", [])) + added}
-    return env.model_copy(update={"bundle": bundle})
+def with_diagnoses(env: Envelope, codes: Mapping[str, list[CodeMatch]], coder: ModelRef) -> Envelope:
+    """Candidates on the present or possible PROBLEM entities; an ICD-10-CM coding (the best candidate) added to each
+    sent Condition with no ICD-10 coding, those coded in ICD-10 or ICD-10-CM kept exactly as sent; a provisional
+    Condition per coded problem added to the Bundle; the coder in `models`. A message with nothing to code is
+    returned as it came."""
+    texts = _coding_texts(env)
+    if not texts.entities and not texts.conditions:
+        return env
+    entities = [e.model_copy(update={"icd10cm": list(codes.get(texts.entities[i], []))}) if i in texts.entities else e
+                for i, e in enumerate(env.entities)]
+    entries = list(env.bundle.get("entry", []))
+    for i, text in texts.conditions.items():
+        if matches := codes.get(text):
+            resource = entries[i]["resource"]
+            concept = dict(resource.get("code") or {})
+            concept["coding"] = list(concept.get("coding", [])) + [_coding(matches[0])]
+            concept.setdefault("text", condition_text(resource.get("code")))
+            entries[i] = {**entries[i], "resource": {**resource, "code": concept}}
+    coded = env.model_copy(update={"entities": entities, "bundle": {**env.bundle, "entry": entries}})
+    added = _condition_resources(coded)
+    return coded.model_copy(update={"bundle": {**env.bundle, "entry": entries + added}, "models": [*env.models, coder]})

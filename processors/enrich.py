@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from clinstream.envelope import Alert, CodeMatch, Entity, Envelope, ModelRef, Narrative, NoteLabel, SourceRecord
+from clinstream.envelope import Alert, Entity, Envelope, ModelRef, Narrative, NoteLabel, SourceRecord
 from processors.assertion import assertions
-from processors.diagnoses import mentions_to_code, with_diagnoses
 from processors.risk import PatientState, RiskConfig, assess, publishable, risk_resources
 
 if TYPE_CHECKING:  # torch is imported by the worker that runs the model, never by the normalizer
@@ -59,19 +57,6 @@ def with_risk(env: Envelope, state: PatientState, config: RiskConfig, *, now: st
     bundle["entry"] = list(env.bundle.get("entry", [])) + risk_resources(env, risk)
     enriched = env.model_copy(update={"risk": risk, "bundle": bundle, "enriched_at": now})
     return enriched, publishable(risk.alerts), new_state
-
-
-def with_codes(envelopes: list[Envelope], codes: Mapping[str, list[CodeMatch]], model: ModelRef) -> list[Envelope]:
-    """ICD-10-CM from one coder pass over the batch (`diagnoses.mentions_to_code`): candidates on present or
-    possible PROBLEM entities, provisional Conditions and codings in the Bundle; the coder joins `models`."""
-    out = []
-    for env in envelopes:
-        if not mentions_to_code([env]):
-            out.append(env)
-            continue
-        coded = with_diagnoses(env, codes)
-        out.append(coded.model_copy(update={"models": [*coded.models, model]}))
-    return out
 
 
 def with_note_labels(envelopes: list[Envelope], predictions: list[list[tuple[str, float]]], model: ModelRef) -> list[Envelope]:

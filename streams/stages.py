@@ -24,8 +24,8 @@ from clinstream.exceptions import RejectedMessage
 from clinstream.security import redis_options
 from clinstream.settings import Settings
 from fhir_mappers.senders import load_overrides
-from processors.diagnoses import mentions_to_code
-from processors.enrich import texts_of, with_codes, with_entities, with_note_labels, with_risk
+from processors.diagnoses import mentions_to_code, with_diagnoses
+from processors.enrich import texts_of, with_entities, with_note_labels, with_risk
 from processors.normalize import normalize, peek_message_id
 from processors.risk import PatientState, RiskConfig, scored_news2
 from streams import metrics, ops, topics
@@ -225,7 +225,7 @@ class InferenceWorker:
             if self.coder is not None:
                 step = "ICD-10-CM coder"
                 codes = await loop.run_in_executor(self.executor, self._code, mentions_to_code(enriched))
-                enriched = with_codes(enriched, codes, self.coder_ref)
+                enriched = [with_diagnoses(env, codes, self.coder_ref) for env in enriched]
             return enriched, []
         except Exception as exc:
             if len(envelopes) == 1:

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from fhir.resources.R4B.bundle import Bundle
 
-from clinstream.envelope import CodeMatch, Entity, Envelope, Narrative, SourceRecord
+from clinstream.envelope import CodeMatch, Entity, Envelope, ModelRef, Narrative, SourceRecord
 from processors.diagnoses import (
     MATCH_EXTENSION,
     SPAN_EXTENSION,
     SYSTEM,
-    codes_for_entities,
     coded_text,
-    condition_resources,
     mentions_to_code,
     stated_diabetes_type,
     with_diagnoses,
 )
 
 AT = "2026-01-01T10:00:00+00:00"
+CODER = ModelRef(task="icd10cm", name="icd10cm-minilm", version="test")
 NOTE = "Assessment: community acquired pneumonia. Possible sepsis. No stroke. Mother had breast cancer."
 NID = "DocumentReference/d1#content[0].attachment"
 CODES = {
@@ -61,14 +60,14 @@ def test_only_present_or_possible_problems_are_coded():
     """Present and possible PROBLEM mentions get candidates; negated, family and medications do not."""
     env = envelope(entities=[*envelope().entities, entity("pneumonia", "present", label="MEDICATION")])
     assert mentions_to_code([env]) == ["community acquired pneumonia", "sepsis"]
-    coded = codes_for_entities(env, CODES)
+    coded = with_diagnoses(env, CODES, CODER)
     assert {e.text: [c.code for c in e.icd10cm] for e in coded.entities} == {
         "community acquired pneumonia": ["J18.9"], "sepsis": ["A41.9"], "stroke": [], "breast cancer": [], "pneumonia": []}
 
 
 def test_conditions_are_provisional_with_evidence_and_validate():
     """One provisional Condition per coded problem: ICD-10-CM coding, patient, encounter, evidence span; R4 valid."""
-    env = with_diagnoses(envelope(), CODES)
+    env = with_diagnoses(envelope(), CODES, CODER)
     added = [e for e in env.bundle["entry"] if e["resource"]["resourceType"] == "Condition"]
     assert len(added) == 2
     pneumonia = next(e["resource"] for e in added if e["resource"]["code"]["coding"][0]["code"] == "J18.9")
@@ -90,9 +89,9 @@ def test_condition_ids_are_stable_and_one_per_code():
     """Two mentions of one code make one Condition with two evidence items; replay gives the same ids."""
     note_entities = [entity("community acquired pneumonia", "present"), entity("sepsis", "present")]
     codes = {**CODES, "sepsis": CODES["community acquired pneumonia"]}
-    first = condition_resources(codes_for_entities(envelope(entities=note_entities), codes))
-    again = condition_resources(codes_for_entities(envelope(entities=note_entities), codes))
-    assert len(first) == 1 and len(first[0]["resource"]["evidence"]) == 2
+    first, again = ([e["resource"] for e in with_diagnoses(envelope(entities=note_entities), codes, CODER).bundle["entry"]
+                     if e["resource"]["resourceType"] == "Condition"] for _ in range(2))
+    assert len(first) == 1 and len(first[0]["evidence"]) == 2
     assert first == again
 
 
@@ -101,7 +100,7 @@ def test_sent_icd10_conditions_keep_their_code():
     sent = {"coding": [{"system": SYSTEM, "code": "J18.9", "display": "Pneumonia"}], "text": "community acquired pneumonia"}
     env = envelope(conditions=[sent])
     assert mentions_to_code([env]) == ["community acquired pneumonia", "sepsis"]
-    out = with_diagnoses(env, CODES)
+    out = with_diagnoses(env, CODES, CODER)
     conditions = [e["resource"] for e in out.bundle["entry"] if e["resource"]["resourceType"] == "Condition"]
     assert conditions[0]["code"] == sent
     assert [c["code"]["coding"][0]["code"] for c in conditions[1:]] == ["A41.9"]  # J18.9 is stated already
@@ -113,7 +112,7 @@ def test_text_only_and_other_system_conditions_get_a_mapped_coding():
     text_only = {"text": "stroke"}
     env = envelope(conditions=[local, text_only], entities=[])
     assert mentions_to_code([env]) == ["Type 2 diabetes", "stroke"]
-    out = with_diagnoses(env, CODES)
+    out = with_diagnoses(env, CODES, CODER)
     c0, c1 = [e["resource"] for e in out.bundle["entry"] if e["resource"]["resourceType"] == "Condition"]
     assert c0["code"]["coding"][0] == local["coding"][0]
     assert c0["code"]["coding"][1]["code"] == "E11.9" and c0["code"]["coding"][1]["system"] == SYSTEM
@@ -122,23 +121,15 @@ def test_text_only_and_other_system_conditions_get_a_mapped_coding():
     Bundle.model_validate(out.bundle)
 
 
-def test_nothing_to_code_leaves_the_bundle_alone():
-    """No entities and no uncoded Conditions: the Bundle object is returned unchanged."""
+def test_the_coder_is_named_only_where_it_coded():
+    """A message with nothing to code (no entities, no uncoded Conditions) comes back as it came; one with something
+    lists the coder in `models`."""
     env = envelope(entities=[])
     assert mentions_to_code([env]) == []
-    assert with_diagnoses(env, {}).bundle == env.bundle
-
-
-def test_with_codes_names_the_coder_only_where_it_coded():
-    """The batch helper codes each envelope and lists the coder in `models` only where there was something to code."""
-    from clinstream.envelope import ModelRef
-    from processors.enrich import with_codes
-
-    ref = ModelRef(task="icd10cm", name="icd10cm-minilm", version="test")
-    coded, empty = with_codes([envelope(), envelope(entities=[])], CODES, ref)
-    assert ref in coded.models and ref not in empty.models
+    assert with_diagnoses(env, CODES, CODER) == env
+    coded = with_diagnoses(envelope(), CODES, CODER)
+    assert CODER in coded.models
     assert [c.code for e in coded.entities for c in e.icd10cm] == ["J18.9", "A41.9"]
-    assert empty == envelope(entities=[])
 
 
 def test_a_short_form_the_note_defines_is_coded_by_its_long_form():
@@ -147,7 +138,7 @@ def test_a_short_form_the_note_defines_is_coded_by_its_long_form():
                  expands="community acquired pneumonia")
     env = envelope(entities=[cap, entity("sepsis", "present")])
     assert mentions_to_code([env]) == ["community acquired pneumonia", "sepsis"]
-    coded = codes_for_entities(env, CODES)
+    coded = with_diagnoses(env, CODES, CODER)
     assert [(e.text, [c.code for c in e.icd10cm]) for e in coded.entities] == [("CAP", ["J18.9"]), ("sepsis", ["A41.9"])]
 
 
@@ -185,8 +176,20 @@ def test_the_type_comes_from_the_patients_own_problems_and_conditions():
         assert mentions_to_code([env])[-1] == expected, (stated, assertion)
     env = envelope(conditions=[{"text": "Type 1 diabetes mellitus"}], entities=[problem("DKA")])
     assert "type 1 diabetic ketoacidosis" in mentions_to_code([env])
-    coded = codes_for_entities(envelope(entities=[problem("T1DM"), problem("DKA")]), {
+    coded = with_diagnoses(envelope(entities=[problem("T1DM"), problem("DKA")]), {
         "T1DM": [CodeMatch(code="E10.9", display="Type 1 diabetes mellitus without complications", score=1.0)],
         "type 1 diabetic ketoacidosis": [CodeMatch(code="E10.10", display="Type 1 diabetes mellitus with ketoacidosis without coma", score=0.9)],
-        "DKA": [CodeMatch(code="E11.10", display="Type 2 diabetes mellitus with ketoacidosis without coma", score=0.9)]})
+        "DKA": [CodeMatch(code="E11.10", display="Type 2 diabetes mellitus with ketoacidosis without coma", score=0.9)]}, CODER)
     assert [e.icd10cm[0].code for e in coded.entities] == ["E10.9", "E10.10"]
+
+
+def test_a_sent_condition_coded_as_text_takes_the_stated_type():
+    """A DG1 "Diabetic ketoacidosis" with no code, in a message whose note says T1DM, is coded as type 1's (E10.10, where
+    ICD-10-CM's default type would give E11.10); the sent text stays as sent."""
+    dka = {"text": "Diabetic ketoacidosis"}
+    env = envelope(conditions=[dka], entities=[problem("T1DM")])
+    assert mentions_to_code([env]) == ["T1DM", "type 1 diabetic ketoacidosis"]
+    out = with_diagnoses(env, {"type 1 diabetic ketoacidosis": [
+        CodeMatch(code="E10.10", display="Type 1 diabetes mellitus with ketoacidosis without coma", score=0.9)]}, CODER)
+    sent = next(e["resource"] for e in out.bundle["entry"] if e["resource"].get("id") == "c0")
+    assert [c["code"] for c in sent["code"]["coding"]] == ["E10.10"] and sent["code"]["text"] == "Diabetic ketoacidosis"
