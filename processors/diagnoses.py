@@ -56,6 +56,7 @@ _STATED_TYPE = re.compile(r"\btype ([12]) diabetes|\bdiabetes(?: mellitus)?,? ty
 _UNTYPED = re.compile(r"\bdiabet(?:es|ic)\b")
 _OTHER_KIND = re.compile(r"\b(?:type [12]|gestational|pregnancy|steroid|drug|chemical|induced|due to|secondary|neonatal|"
                          r"insipidus|pre ?diabet\w*)\b")
+_CATEGORY_TYPES = {"E10": "1", "E11": "2"}  # ICD-10(-CM) category -> the diabetes type it codes
 TYPE_STATING_ASSERTIONS = {"present", "historical"}  # the patient has it ("hx of T1DM"); not a relative's, not a doubt
 
 
@@ -70,6 +71,10 @@ def diabetes_type(env: Envelope) -> str | None:
     """The diabetes type the message states: in the patient's problems its notes name, or in its Conditions."""
     texts = [e.expands or e.text for e in env.entities if e.label == "PROBLEM" and e.assertion in TYPE_STATING_ASSERTIONS]
     texts += [t for c in _conditions(env.bundle) if (t := condition_text(c.get("code")))]
+    # a sent code states it too, with or without a display (a DG1 "E10.9" alone)
+    texts += [f"type {_CATEGORY_TYPES[coding['code'][:3]]} diabetes" for c in _conditions(env.bundle)
+              for coding in (c.get("code") or {}).get("coding", [])
+              if coding.get("system") in ICD10_SYSTEMS and str(coding.get("code", ""))[:3] in _CATEGORY_TYPES]
     return stated_diabetes_type(texts)
 
 

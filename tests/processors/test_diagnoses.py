@@ -176,6 +176,8 @@ def test_the_type_comes_from_the_patients_own_problems_and_conditions():
         assert mentions_to_code([env])[-1] == expected, (stated, assertion)
     env = envelope(conditions=[{"text": "Type 1 diabetes mellitus"}], entities=[problem("DKA")])
     assert "type 1 diabetic ketoacidosis" in mentions_to_code([env])
+    e10 = {"coding": [{"system": SYSTEM, "code": "E10.9"}]}  # a DG1's code with no display
+    assert mentions_to_code([envelope(conditions=[e10], entities=[problem("DKA")])]) == ["type 1 diabetic ketoacidosis"]
     coded = with_diagnoses(envelope(entities=[problem("T1DM"), problem("DKA")]), {
         "T1DM": [CodeMatch(code="E10.9", display="Type 1 diabetes mellitus without complications", score=1.0)],
         "type 1 diabetic ketoacidosis": [CodeMatch(code="E10.10", display="Type 1 diabetes mellitus with ketoacidosis without coma", score=0.9)],
