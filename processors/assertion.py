@@ -36,7 +36,12 @@ PRECEDENCE: list[Assertion] = ["negated", "family", "hypothetical", "historical"
 
 _MEMBERS = ["mother", "father", "sister", "brother", "sibling", "siblings", "aunt", "uncle", "grandmother",
             "grandfather", "grandparent", "grandparents", "cousin", "son", "daughter", "parent", "parents", "mom",
-            "dad", "maternal", "paternal", "family member", "family members", "relative", "relatives"]
+            "dad", "maternal", "paternal", "family member", "family members", "relative", "relatives",
+            # not kin, but ConText's other experiencer all the same: "wife had a stroke last year" is not the patient's
+            "wife", "husband", "spouse"]
+# a relative who brings the patient or speaks for them names no relative's problem: "brought in by daughter for confusion"
+_ESCORTS = [f"{verb} {det}{m}" for verb in ("brought in by", "brought by", "accompanied by", "found by", "per")
+            for det in ("", "his ", "her ", "their ", "the ", "patient's ", "pt's ") for m in _MEMBERS]
 
 # category -> direction -> phrases (case-insensitive; a space also matches a line wrap)
 TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
@@ -46,7 +51,13 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                     "absence of", "never had", "never", "no history of", "no family history of", "no known", "no hx of",
                     "no h/o", "lack of", "lacks", "fails to reveal", "failed to reveal", "ruled out for", "rules out",
                     "clear of", "unremarkable for", "nor", "neither", "none", "doesn't", "didn't", "don't", "isn't",
-                    "wasn't", "hasn't", "unlikely to be", "unlikely to have", "less likely", "not likely", "doubt", "doubt of"],
+                    "wasn't", "hasn't", "unlikely to be", "unlikely to have", "less likely", "not likely", "doubt", "doubt of",
+                    # "was ruled out for MI": the whole phrase, before "was ruled out" claims it and looks back at nothing
+                    "was ruled out for", "were ruled out for", "is ruled out for", "has been ruled out for",
+                    # a low suspicion is a clinician's no ("low suspicion for PE given Wells 0"), as "unlikely" is
+                    "low suspicion for", "low suspicion of", "low clinical suspicion for", "low index of suspicion for",
+                    "low concern for", "low likelihood of", "low probability of", "low probability for",
+                    "low pretest probability for", "low pretest probability of"],
         "backward": ["ruled out", "ruled-out", "was ruled out", "was ruled-out", "were ruled out", "is ruled out", "has been ruled out",
                      "have been ruled out", "excluded", "was excluded", "has been excluded", "unlikely", "negative",
                      "was negative", "were negative", "came back negative", "doubtful", "absent", "not seen", "not present",
@@ -80,7 +91,8 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                     "status post", "prior", "previous", "previously", "remote", "old", "resolution of",
                     "recovered from", "was treated for", "history significant for"],
         # "ago" only with an interval of two weeks or more (_LONG_AGO)
-        "backward": ["in the past", "last year", "last month", "resolved", "now resolved", "has resolved",
+        "backward": ["in the past", "last year", "last month", "last admission", "prior admission", "previous admission",
+                     "last hospitalization", "prior hospitalization", "previous hospitalization", "resolved", "now resolved", "has resolved",
                      "since resolved", "in remission"],
     },
     "family": {
@@ -95,6 +107,9 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                     "at increased risk for", "at increased risk of", "high risk for", "high risk of", "risk of", "risks of", "to prevent",
                     "prevention of", "monitor for", "watch for", "warning signs of", "unless",
                     "prophylaxis for", "prophylaxis against", "screening for", "screen for", "precautions for",
+                    # discharge teaching: "return precautions given for chest pain or signs of stroke"
+                    "precautions given for", "precautions reviewed for", "precautions discussed for", "precautions provided for",
+                    "return to the ed for", "return to ed for", "return to the er for", "return to er for",
                     # teaching about a problem: "counseled on signs of stroke"
                     "counseled on", "counseled about", "counselled on", "counseling on", "counseling about",
                     "educated on", "educated about", "education on", "education about", "educated regarding"],
@@ -109,6 +124,7 @@ PSEUDO_TRIGGERS = [
     "history and physical", "history of present illness", "history taken", "social history", "family practice",
     "family medicine", "family physician", "family meeting", "prior to", "year old", "years old", "month old",
     "week old", "day old", "if needed", "if necessary", "if any", "no doubt", "without doubt", "without a doubt",
+    *_ESCORTS,
 ]
 # dosing conditionals: they qualify one item of a medication list ("NTG SL prn, KCl 20 mEq", "Zofran prn N/V, Lasix"),
 # so a comma or semicolon ends their scope either way (a negation closing a list covers all of it: "cough, fever: denies");

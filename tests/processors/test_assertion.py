@@ -13,6 +13,9 @@ def status(sentence: str, mention: str) -> str:
 
 
 PRESENT = [
+    # a relative who brings or speaks for the patient names no relative's problem
+    ("Brought in by daughter for confusion and fever.", "confusion"),
+    ("Accompanied by her husband for chest pain.", "chest pain"),
     ("Dementia, alert and oriented x1.", "Dementia"),  # a modifier takes only the word right before it, no comma between
     ("Code status: full code, pneumonia on CXR.", "pneumonia"),  # nor a premodifier one it is not right before
     ("Assessment: sepsis secondary to pneumonia.", "sepsis"),
@@ -70,6 +73,9 @@ PRESENT = [
     ("Zofran 4 mg IV q6h prn nausea, Lasix 40 mg IV BID.", "Lasix"),  # nor the drugs after it
 ]
 NEGATED = [
+    ("Was ruled out for MI last admission.", "MI"),
+    ("Low suspicion for PE given Wells score 0.", "PE"),
+    ("Low pretest probability of DVT.", "DVT"),
     ("Cough, fever, chills: denies.", "Cough"),  # a negation closing a list covers all of it (a "prn" does not)
     ("Nausea, vomiting, diarrhea, none.", "Nausea"),
     ("Patient denies chest pain.", "chest pain"),
@@ -148,6 +154,7 @@ POSSIBLE = [
     ("Sepsis is possible given fever.", "Sepsis"),
 ]
 HISTORICAL = [
+    ("Treated for pneumonia last admission.", "pneumonia"),
     ("She had a heart attack in 2015.", "heart attack"),  # a year names the past, before or after the mention
     ("In 2019 she had a stroke.", "stroke"),
     ("History of MI.", "MI"),
@@ -176,6 +183,7 @@ HISTORICAL = [
     ("History of possible seizure.", "seizure"),
 ]
 FAMILY = [
+    ("Pt's wife had a stroke last year.", "stroke"),
     ("Mother had breast cancer.", "breast cancer"),
     ("Family history of colon cancer.", "colon cancer"),
     ("FHx of early coronary artery disease.", "coronary artery disease"),
@@ -188,6 +196,9 @@ FAMILY = [
     ("Patient's son reports that his father had a stroke.", "stroke"),
 ]
 HYPOTHETICAL = [
+    ("Return precautions given for chest pain, shortness of breath or signs of stroke.", "stroke"),
+    ("Return precautions given for chest pain, shortness of breath or signs of stroke.", "chest pain"),
+    ("Advised to return to the ED for worsening shortness of breath.", "shortness of breath"),
     ("S/p TKA POD1, pain controlled, DVT ppx with lovenox.", "DVT"),
     ("Pt at high risk for falls; fall precautions in place.", "falls"),
     ("Return if chest pain develops.", "chest pain"),
