@@ -89,7 +89,9 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
         "forward": ["history of", "hx of", "hx", "h/o", "pmh", "pmhx", "psh", "pmh of", "past history of",
                     "past medical history of", "past medical history", "past surgical history", "s/p",
                     "status post", "prior", "previous", "previously", "remote", "old", "resolution of",
-                    "recovered from", "was treated for", "history significant for"],
+                    "recovered from", "was treated for", "history significant for", "history notable for",
+                    "history remarkable for", "hx significant for", "hx notable for", "pmh significant for", "pmh notable for",
+                    "pmh remarkable for"],
         # "ago" only with an interval of two weeks or more (_LONG_AGO)
         "backward": ["in the past", "last year", "last month", "last admission", "prior admission", "previous admission",
                      "last hospitalization", "prior hospitalization", "previous hospitalization", "resolved", "now resolved", "has resolved",

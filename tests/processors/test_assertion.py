@@ -155,6 +155,7 @@ POSSIBLE = [
 ]
 HISTORICAL = [
     ("Treated for pneumonia last admission.", "pneumonia"),
+    ("History notable for CVA with residual left sided weakness.", "CVA"),
     ("She had a heart attack in 2015.", "heart attack"),  # a year names the past, before or after the mention
     ("In 2019 she had a stroke.", "stroke"),
     ("History of MI.", "MI"),

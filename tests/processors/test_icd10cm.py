@@ -314,6 +314,7 @@ NOTE_PROBLEMS = [
     ("AFib with RVR", "I48.91"),  # I48.20, chronic
     ("croup", "J05.0"),  # Q75.1, craniofacial dysostosis
     ("rigors", "R68.89"),  # R31.21, hematuria
+    ("bilateral segmental PEs", "I26.99"),  # I26.93, a single subsegmental embolism
     ("diaphoretic", "R61"),  # R31.29, hematuria
     ("benzo withdrawal", "F13.230"),  # F19.130, another substance
     ("benzodiazepine withdrawal", "F13.230"),  # T42.4X5A, an adverse effect

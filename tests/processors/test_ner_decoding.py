@@ -302,9 +302,11 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     ("AKI on CKD; a-fib, a fib and Afib; htn.", [("AKI", "PROBLEM"), ("CKD", "PROBLEM"), ("a-fib", "PROBLEM"), ("a fib", "PROBLEM"),
                                                ("Afib", "PROBLEM"), ("htn", "PROBLEM")]),
     ("N/V/D x2 days, cdiff pending, T2DM w/ hypoK.", [("N/V/D", "PROBLEM"), ("cdiff", "PROBLEM"), ("T2DM", "PROBLEM"), ("hypoK", "PROBLEM")]),
-    ("Tachycardic, r/o PE. Hx of PEs.", [("PE", "PROBLEM"), ("Hx", None)]),  # "PEs" is no listed term
+    ("Tachycardic, r/o PE. Hx of PEs. CTA: bilateral segmental PEs.",
+     [("PE", "PROBLEM"), ("Hx", None), ("PEs", "PROBLEM"), ("bilateral segmental PEs", "PROBLEM")]),
     # PE the physical examination and the ear tube: no entity
-    ("PE: lungs clear. On PE abdomen soft. PE unremarkable. s/p PE tubes.", [("PE", None)] * 4),
+    ("PE: lungs clear. On PE abdomen soft. PE unremarkable. s/p PE tubes. PE negative for JVD. PE is notable for rales.",
+     [("PE", None)] * 6),
     # ambiguous ones left out of the lists, and capitalised terms only as written
     ("Tmax 37.2, AF, VSS. 98% on RA. CA 19-9 normal. Seen by CM. mi casa, dm me, pe class.", [("AF", None)]),
     # AF, afebrile, among vital signs or kept a while is no entity (not_entity_patterns); AF elsewhere is atrial fibrillation
