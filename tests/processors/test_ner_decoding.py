@@ -314,6 +314,12 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
      [("AF", None), ("AF", None), ("AF", None), ("HR", None), ("AF", "PROBLEM"), ("RVR", None), ("AF", "PROBLEM")]),
     ("Remains AF overnight; has been AF x 48h. Went into AF overnight; AF and VSS. Still in AF.",
      [("AF", None), ("AF", None), ("AF", "PROBLEM"), ("AF", None), ("AF", "PROBLEM")]),
+    # breathing machines and their settings, a differential and a treatment are no entity; a CT's small vessel disease and
+    # "resp failure" are problems, read with their modifiers
+    ("Requiring HFNC 40L/60%, then BiPAP. Ddx includes PE. Diuresis with lasix. Chronic small vessel ischemic changes. "
+     "Acute hypercapnic resp failure.",
+     [("HFNC 40L/60%", None), ("BiPAP", None), ("Ddx", None), ("PE", "PROBLEM"), ("Diuresis", None), ("lasix", "MEDICATION"),
+      ("Chronic small vessel ischemic changes", "PROBLEM"), ("Acute hypercapnic resp failure", "PROBLEM")]),
     # symptoms and a withdrawal the model missed or made a drug ("benzo")
     ("Chills, rigors, diaphoretic; diaphoresis. Benzo withdrawal.",
      [("Chills", "PROBLEM"), ("rigors", "PROBLEM"), ("diaphoretic", "PROBLEM"), ("diaphoresis", "PROBLEM"),
