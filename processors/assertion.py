@@ -61,7 +61,8 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
         "backward": ["ruled out", "ruled-out", "was ruled out", "was ruled-out", "were ruled out", "is ruled out", "has been ruled out",
                      "have been ruled out", "excluded", "was excluded", "has been excluded", "unlikely", "negative",
                      "was negative", "were negative", "came back negative", "doubtful", "absent", "not seen", "not present",
-                     "no longer present", "not identified", "not demonstrated"],
+                     "no longer present", "not identified", "not demonstrated", "not suspected", "is not suspected",
+                     "was not suspected"],
     },
     "possible": {
         "forward": ["rule out", "rule-out", "to rule out", "to rule-out", "r/o", "rule the patient out for", "possible", "possibly", "probable",

@@ -74,6 +74,7 @@ PRESENT = [
 ]
 NEGATED = [
     ("Was ruled out for MI last admission.", "MI"),
+    ("Sepsis is not suspected.", "Sepsis"),
     ("Low suspicion for PE given Wells score 0.", "PE"),
     ("Low pretest probability of DVT.", "DVT"),
     ("Cough, fever, chills: denies.", "Cough"),  # a negation closing a list covers all of it (a "prn" does not)

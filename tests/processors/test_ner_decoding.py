@@ -303,7 +303,7 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
                                                ("Afib", "PROBLEM"), ("htn", "PROBLEM")]),
     ("N/V/D x2 days, cdiff pending, T2DM w/ hypoK.", [("N/V/D", "PROBLEM"), ("cdiff", "PROBLEM"), ("T2DM", "PROBLEM"), ("hypoK", "PROBLEM")]),
     ("Tachycardic, r/o PE. Hx of PEs. CTA: bilateral segmental PEs.",
-     [("PE", "PROBLEM"), ("Hx", None), ("PEs", "PROBLEM"), ("bilateral segmental PEs", "PROBLEM")]),
+     [("PE", "PROBLEM"), ("Hx", None), ("PEs", "PROBLEM"), ("CTA", None), ("bilateral segmental PEs", "PROBLEM")]),
     # PE the physical examination and the ear tube: no entity
     ("PE: lungs clear. On PE abdomen soft. PE unremarkable. s/p PE tubes. PE negative for JVD. PE is notable for rales.",
      [("PE", None)] * 6),
@@ -320,6 +320,8 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
      "Acute hypercapnic resp failure.",
      [("HFNC 40L/60%", None), ("BiPAP", None), ("Ddx", None), ("PE", "PROBLEM"), ("Diuresis", None), ("lasix", "MEDICATION"),
       ("Chronic small vessel ischemic changes", "PROBLEM"), ("Acute hypercapnic resp failure", "PROBLEM")]),
+    ("CXR without consolidation. EKG: NSR. TTE, KUB. Positive for palpitations.",
+     [("CXR", None), ("EKG", None), ("TTE", None), ("KUB", None), ("palpitations", "PROBLEM")]),
     # symptoms and a withdrawal the model missed or made a drug ("benzo")
     ("Chills, rigors, diaphoretic; diaphoresis. Benzo withdrawal.",
      [("Chills", "PROBLEM"), ("rigors", "PROBLEM"), ("diaphoretic", "PROBLEM"), ("diaphoresis", "PROBLEM"),
