@@ -92,7 +92,9 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                     "status post", "prior", "previous", "previously", "remote", "old", "resolution of",
                     "recovered from", "was treated for", "history significant for", "history notable for",
                     "history remarkable for", "hx significant for", "hx notable for", "pmh significant for", "pmh notable for",
-                    "pmh remarkable for"],
+                    "pmh remarkable for",
+                    # an allergy named inline, as in an allergy list (LINE_SECTIONS): the drug and its reaction are past
+                    "allergic to", "allergy to", "allergies to"],
         # "ago" only with an interval of two weeks or more (_LONG_AGO)
         "backward": ["in the past", "last year", "last month", "last admission", "prior admission", "previous admission",
                      "last hospitalization", "prior hospitalization", "previous hospitalization", "resolved", "now resolved", "has resolved",

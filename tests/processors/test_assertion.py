@@ -15,6 +15,7 @@ def status(sentence: str, mention: str) -> str:
 PRESENT = [
     # a relative who brings or speaks for the patient names no relative's problem
     ("Brought in by daughter for confusion and fever.", "confusion"),
+    ("Allergic to PCN; presents with rash and fever.", "rash"),
     ("Accompanied by her husband for chest pain.", "chest pain"),
     ("Dementia, alert and oriented x1.", "Dementia"),  # a modifier takes only the word right before it, no comma between
     ("Code status: full code, pneumonia on CXR.", "pneumonia"),  # nor a premodifier one it is not right before
@@ -157,6 +158,7 @@ POSSIBLE = [
 HISTORICAL = [
     ("Treated for pneumonia last admission.", "pneumonia"),
     ("History notable for CVA with residual left sided weakness.", "CVA"),
+    ("Allergic to penicillin (hives) and sulfa (rash).", "rash"),
     ("She had a heart attack in 2015.", "heart attack"),  # a year names the past, before or after the mention
     ("In 2019 she had a stroke.", "stroke"),
     ("History of MI.", "MI"),

@@ -322,6 +322,9 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
       ("Chronic small vessel ischemic changes", "PROBLEM"), ("Acute hypercapnic resp failure", "PROBLEM")]),
     ("CXR without consolidation. EKG: NSR. TTE, KUB. Positive for palpitations.",
      [("CXR", None), ("EKG", None), ("TTE", None), ("KUB", None), ("palpitations", "PROBLEM")]),
+    ("Allergic to PCN; allergy to sulfa. NKDA. 3yo with otitis media. Pressure injury stage 2; stage 4 CKD.",
+     [("Allergic", None), ("PCN", "MEDICATION"), ("allergy", None), ("NKDA", None), ("otitis media", "PROBLEM"), ("Pressure injury stage 2", "PROBLEM"),
+      ("stage 4 CKD", "PROBLEM")]),
     # symptoms and a withdrawal the model missed or made a drug ("benzo")
     ("Chills, rigors, diaphoretic; diaphoresis. Benzo withdrawal.",
      [("Chills", "PROBLEM"), ("rigors", "PROBLEM"), ("diaphoretic", "PROBLEM"), ("diaphoresis", "PROBLEM"),
