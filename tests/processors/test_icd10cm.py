@@ -317,6 +317,7 @@ NOTE_PROBLEMS = [
     ("bilateral segmental PEs", "I26.99"),  # I26.93, a single subsegmental embolism
     ("pressure injury stage 2", "L89.92"),  # L89.892, of another site
     ("unstageable pressure ulcer", "L89.95"),
+    ("rhabdo", "M62.82"),
     ("diaphoretic", "R61"),  # R31.29, hematuria
     ("benzo withdrawal", "F13.230"),  # F19.130, another substance
     ("benzodiazepine withdrawal", "F13.230"),  # T42.4X5A, an adverse effect

@@ -325,6 +325,8 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     ("Allergic to PCN; allergy to sulfa. NKDA. 3yo with otitis media. Pressure injury stage 2; stage 4 CKD.",
      [("Allergic", None), ("PCN", "MEDICATION"), ("allergy", None), ("NKDA", None), ("otitis media", "PROBLEM"), ("Pressure injury stage 2", "PROBLEM"),
       ("stage 4 CKD", "PROBLEM")]),
+    ("Bacteremia with GNR; GPCs in clusters. ROSC after 10 minutes. Rhabdo with AKI.",
+     [("GNR", None), ("GPCs", None), ("ROSC", None), ("Rhabdo", "PROBLEM"), ("AKI", "PROBLEM")]),
     # symptoms and a withdrawal the model missed or made a drug ("benzo")
     ("Chills, rigors, diaphoretic; diaphoresis. Benzo withdrawal.",
      [("Chills", "PROBLEM"), ("rigors", "PROBLEM"), ("diaphoretic", "PROBLEM"), ("diaphoresis", "PROBLEM"),
