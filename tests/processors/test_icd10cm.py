@@ -34,7 +34,7 @@ def shorthand() -> Shorthand:
 @pytest.mark.parametrize(("mention", "text"), [
     ("DM2 w/ neuropathy", "type 2 diabetes mellitus with neuropathy"),
     ("h/o MI", "old myocardial infarction"),
-    ("LLE DVT", "left lower limb deep vein thrombosis"),
+    ("LLE DVT", "deep vein thrombosis of left lower limb"),
     ("acute on chronic HFrEF", "acute on chronic systolic heart failure"),
     ("kidney stones", "calculus of kidney"),
     ("Heart Attack", "myocardial infarction"),
@@ -318,6 +318,15 @@ NOTE_PROBLEMS = [
     ("pressure injury stage 2", "L89.92"),  # L89.892, of another site
     ("unstageable pressure ulcer", "L89.95"),
     ("rhabdo", "M62.82"),
+    # a limb's side
+    ("DVT of the left lower extremity", "I82.402"),  # I82.592, chronic, of other veins
+    ("Acute RLE DVT", "I82.401"),
+    ("bilateral LE DVT", "I82.403"),
+    ("RUE DVT", "I82.621"),  # I82.409, a leg's
+    ("edema of the left lower extremity", "R60.0"),  # H02.845, an eyelid's
+    ("RLE edema", "R60.0"),  # M79.604, pain in a leg
+    ("Weakness of the left arm", "R53.1"),  # S40.022A, a contusion
+    ("LLE cellulitis", "L03.116"),
     ("diaphoretic", "R61"),  # R31.29, hematuria
     ("benzo withdrawal", "F13.230"),  # F19.130, another substance
     ("benzodiazepine withdrawal", "F13.230"),  # T42.4X5A, an adverse effect

@@ -327,6 +327,9 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
       ("stage 4 CKD", "PROBLEM")]),
     ("Bacteremia with GNR; GPCs in clusters. ROSC after 10 minutes. Rhabdo with AKI.",
      [("GNR", None), ("GPCs", None), ("ROSC", None), ("Rhabdo", "PROBLEM"), ("AKI", "PROBLEM")]),
+    # a limb's side, before or after the problem, for the code names it
+    ("DVT of the left lower extremity. Acute RLE DVT. Left leg DVT; edema in bilateral lower extremities.",
+     [("DVT of the left lower extremity", "PROBLEM"), ("Acute RLE DVT", "PROBLEM"), ("Left leg DVT", "PROBLEM")]),
     # symptoms and a withdrawal the model missed or made a drug ("benzo")
     ("Chills, rigors, diaphoretic; diaphoresis. Benzo withdrawal.",
      [("Chills", "PROBLEM"), ("rigors", "PROBLEM"), ("diaphoretic", "PROBLEM"), ("diaphoresis", "PROBLEM"),
