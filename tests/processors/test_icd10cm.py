@@ -327,6 +327,11 @@ NOTE_PROBLEMS = [
     ("RLE edema", "R60.0"),  # M79.604, pain in a leg
     ("Weakness of the left arm", "R53.1"),  # S40.022A, a contusion
     ("LLE cellulitis", "L03.116"),
+    ("overdose", "T50.901A"),  # T40.1X1A, heroin
+    ("acetaminophen overdose", "T39.1X1A"),  # T43.621A, amphetamines
+    ("post-op ileus", "K91.89"),  # K56.699, an obstruction
+    ("hyperbilirubinemia", "E80.6"),  # E71.19, an amino-acid disorder
+    ("EtOH intoxication", "F10.920"),
     ("diaphoretic", "R61"),  # R31.29, hematuria
     ("benzo withdrawal", "F13.230"),  # F19.130, another substance
     ("benzodiazepine withdrawal", "F13.230"),  # T42.4X5A, an adverse effect

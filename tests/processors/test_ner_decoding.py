@@ -330,6 +330,9 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     # a limb's side, before or after the problem, for the code names it
     ("DVT of the left lower extremity. Acute RLE DVT. Left leg DVT; edema in bilateral lower extremities.",
      [("DVT of the left lower extremity", "PROBLEM"), ("Acute RLE DVT", "PROBLEM"), ("Left leg DVT", "PROBLEM")]),
+    ("Post-op ileus; wound dehiscence; anastomotic leak. Suicide attempt by overdose. EtOH intoxication. Opioid overdose.",
+     [("Post-op ileus", "PROBLEM"), ("wound dehiscence", "PROBLEM"), ("anastomotic leak", "PROBLEM"), ("Suicide attempt", "PROBLEM"),
+      ("overdose", "PROBLEM"), ("EtOH intoxication", "PROBLEM"), ("Opioid overdose", "PROBLEM")]),
     # symptoms and a withdrawal the model missed or made a drug ("benzo")
     ("Chills, rigors, diaphoretic; diaphoresis. Benzo withdrawal.",
      [("Chills", "PROBLEM"), ("rigors", "PROBLEM"), ("diaphoretic", "PROBLEM"), ("diaphoresis", "PROBLEM"),
