@@ -174,7 +174,11 @@ SECTION_HEADERS: dict[str, Assertion | None] = {
         "assessment", "assessment and plan", "a/p", "plan", "impression", "diagnosis", "diagnoses", "hpi",
         "history of present illness", "chief complaint", "cc", "ros", "review of systems", "exam", "physical exam",
         "examination", "labs", "imaging", "medications", "meds", "social history", "hospital course",
-        "subjective", "objective", "findings", "conclusion", "results", "interval history"]),
+        "subjective", "objective", "findings", "conclusion", "results", "interval history",
+        # the headers that follow a history in an H&P end it ("FHx: father with MI\nSHx: former smoker" made the
+        # smoking a relative's; "ECG: ST elevations" would have been one too)
+        "shx", "sh", "social hx", "soc hx", "pe", "vitals", "vs", "home meds", "home medications", "code status",
+        "disposition", "dispo", "ecg", "ekg", "cxr", "ct", "cta", "mri", "echo", "tte", "ua"]),
     **dict.fromkeys(LINE_SECTIONS, "historical"),
 }
 ABBREVIATIONS = ["vs", "dr", "mr", "mrs", "ms", "st", "e.g", "i.e", "approx", "c"]  # a period after these ends nothing ("C. diff")

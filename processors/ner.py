@@ -463,11 +463,19 @@ def shorthand_uses(text: str) -> list[tuple[int, int, str | None]]:
     return sorted(set(uses))
 
 
+_LONG_WORD = re.compile(r"[A-Z]{4,}")
+
+
 def _shouting(text: str, start: int, end: int) -> bool:
-    """Whether the line around [start, end) has at least four words and no lower-case letter (old systems' notes)."""
+    """Whether the line around [start, end) is prose written in capitals (old systems' notes): no lower-case letter, at
+    least four words, and two of four letters or more that are no lexicon term ("PATIENT LOST HIS CAP"). A list of
+    terms in capitals is no prose ("PMH: HTN, HLD, T2DM, NSTEMI 2019, GERD" lost every term but GERD)."""
     line_end = text.find("\n", end)
     line = text[text.rfind("\n", 0, start) + 1 : line_end if line_end != -1 else len(text)]
-    return not any(c.islower() for c in line) and len(line.split()) >= 4
+    if any(c.islower() for c in line) or len(line.split()) < 4:
+        return False
+    labels = _note_lexicon().labels
+    return sum(w not in labels and w.lower() not in labels for w in _LONG_WORD.findall(line)) >= 2
 
 
 def with_shorthand(text: str, entities: list[Entity], uses: list[tuple[int, int, str | None]]) -> list[Entity]:

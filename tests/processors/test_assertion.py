@@ -260,6 +260,9 @@ SCOPE = [
     ("FHx: no diabetes.", "diabetes", "negated"),
     ("Past medical history: possible seizure.", "seizure", "historical"),
     ("FHx: colon cancer\n\nAdmitted with sepsis.", "sepsis", "present"),
+    # the headers after a family history end it
+    ("FHx: father with MI\nSHx: former smoker\nECG: ST elevations, STEMI.", "former smoker", "present"),
+    ("FHx: father with MI\nSHx: former smoker\nECG: ST elevations, STEMI.", "STEMI", "present"),
     # an allergy list's drugs and reactions are past ones, for its line only
     ("Allergies: penicillin (rash), sulfa - hives.\n72M presents with sepsis.", "rash", "historical"),
     ("Allergies: penicillin (rash), sulfa - hives.\n72M presents with sepsis.", "hives", "historical"),

@@ -328,6 +328,7 @@ NOTE_PROBLEMS = [
     ("Weakness of the left arm", "R53.1"),  # S40.022A, a contusion
     ("LLE cellulitis", "L03.116"),
     ("overdose", "T50.901A"),  # T40.1X1A, heroin
+    ("Lateral STEMI", "I21.29"),  # I21.4, an NSTEMI
     ("acetaminophen overdose", "T39.1X1A"),  # T43.621A, amphetamines
     ("post-op ileus", "K91.89"),  # K56.699, an obstruction
     ("hyperbilirubinemia", "E80.6"),  # E71.19, an amino-acid disorder

@@ -230,12 +230,16 @@ def test_shorthand_leaves_the_models_longer_entities_and_its_own_problems():
 
 def test_shorthand_uses_of_a_note():
     """Problems, medications and no-entity words of the notes' lexicons, in text order; routes and PE the examination
-    are uses of no label; a line written all in capitals is passed over, the next line is not."""
-    text = "PE: clear. r/o PE, on vanc and zosyn, NTG SL prn; HTN.\nPATIENT LOST HIS CAP AND KNEE PAD\nHx of CAP."
+    are uses of no label; a line of prose written all in capitals is passed over, the next line is not, nor a list of
+    terms in capitals."""
+    text = ("PE: clear. r/o PE, on vanc and zosyn, NTG SL prn; HTN.\nPATIENT LOST HIS CAP AND KNEE PAD\nHx of CAP.\n"
+            "PMH: HTN, HLD, T2DM, NSTEMI 2019")
     uses = [(text[a:b], label) for a, b, label in shorthand_uses(text)]
     assert uses == [("PE", None), ("PE", "PROBLEM"), ("vanc", "MEDICATION"), ("zosyn", "MEDICATION"), ("NTG", "MEDICATION"),
-                    ("SL", None), ("prn", None), ("HTN", "PROBLEM"), ("Hx", None), ("CAP", "PROBLEM")]
-    assert text.rindex("CAP") == [a for a, _, label in shorthand_uses(text) if label == "PROBLEM"][-1]
+                    ("SL", None), ("prn", None), ("HTN", "PROBLEM"), ("Hx", None), ("CAP", "PROBLEM"),
+                    ("HTN", "PROBLEM"), ("HLD", "PROBLEM"), ("T2DM", "PROBLEM"), ("NSTEMI", "PROBLEM")]
+    problems = [a for a, _, label in shorthand_uses(text) if label == "PROBLEM"]
+    assert text.rindex("CAP") in problems and text.index("CAP AND") not in problems
 
 
 def test_no_entity_words_and_medication_shorthand():
@@ -311,7 +315,7 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     ("Tmax 37.2, AF, VSS. 98% on RA. CA 19-9 normal. Seen by CM. mi casa, dm me, pe class.", [("AF", None)]),
     # AF, afebrile, among vital signs or kept a while is no entity (not_entity_patterns); AF elsewhere is atrial fibrillation
     ("SpO2 98% on RA, AF, VSS.\nT 36.8, HR 88, AF\nAF, HDS, NAD. HR 140, AF with RVR. History of AF on apixaban.",
-     [("AF", None), ("AF", None), ("AF", None), ("HR", None), ("AF", "PROBLEM"), ("RVR", None), ("AF", "PROBLEM")]),
+     [("AF", None), ("HR", None), ("AF", None), ("AF", None), ("HR", None), ("AF", "PROBLEM"), ("RVR", None), ("AF", "PROBLEM")]),
     ("Remains AF overnight; has been AF x 48h. Went into AF overnight; AF and VSS. Still in AF.",
      [("AF", None), ("AF", None), ("AF", "PROBLEM"), ("AF", None), ("AF", "PROBLEM")]),
     # breathing machines and their settings, a differential and a treatment are no entity; a CT's small vessel disease and
@@ -327,6 +331,7 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
       ("stage 4 CKD", "PROBLEM")]),
     ("Bacteremia with GNR; GPCs in clusters. ROSC after 10 minutes. Rhabdo with AKI.",
      [("GNR", None), ("GPCs", None), ("ROSC", None), ("Rhabdo", "PROBLEM"), ("AKI", "PROBLEM")]),
+    ("A/P: Inferior STEMI.", [("Inferior STEMI", "PROBLEM")]),  # the wall: I21.19
     # a limb's side, before or after the problem, for the code names it
     ("DVT of the left lower extremity. Acute RLE DVT. Left leg DVT; edema in bilateral lower extremities.",
      [("DVT of the left lower extremity", "PROBLEM"), ("Acute RLE DVT", "PROBLEM"), ("Left leg DVT", "PROBLEM")]),
