@@ -332,9 +332,12 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     ("Bacteremia with GNR; GPCs in clusters. ROSC after 10 minutes. Rhabdo with AKI.",
      [("GNR", None), ("GPCs", None), ("ROSC", None), ("Rhabdo", "PROBLEM"), ("AKI", "PROBLEM")]),
     ("A/P: Inferior STEMI.", [("Inferior STEMI", "PROBLEM")]),  # the wall: I21.19
+    ("Ext: trace BLE edema. Continue ceftriaxone/azithro; metro and clinda.",
+     [("BLE edema", "PROBLEM"), ("Continue", None), ("azithro", "MEDICATION"), ("metro", "MEDICATION"), ("clinda", "MEDICATION")]),
     # a limb's side, before or after the problem, for the code names it
     ("DVT of the left lower extremity. Acute RLE DVT. Left leg DVT; edema in bilateral lower extremities.",
-     [("DVT of the left lower extremity", "PROBLEM"), ("Acute RLE DVT", "PROBLEM"), ("Left leg DVT", "PROBLEM")]),
+     [("DVT of the left lower extremity", "PROBLEM"), ("Acute RLE DVT", "PROBLEM"), ("Left leg DVT", "PROBLEM"),
+      ("edema in bilateral lower extremities", "PROBLEM")]),
     ("Post-op ileus; wound dehiscence; anastomotic leak. Suicide attempt by overdose. EtOH intoxication. Opioid overdose.",
      [("Post-op ileus", "PROBLEM"), ("wound dehiscence", "PROBLEM"), ("anastomotic leak", "PROBLEM"), ("Suicide attempt", "PROBLEM"),
       ("overdose", "PROBLEM"), ("EtOH intoxication", "PROBLEM"), ("Opioid overdose", "PROBLEM")]),
