@@ -259,7 +259,7 @@ def sentences(text: str) -> list[_Sentence]:
         else:
             out.append(_Sentence(start, m.end(), section))
             if m.group().startswith("\n"):
-                section = None  # a blank line ends a section too: a present mention is never hidden for long
+                section, line_end = None, len(text)  # a blank line ends a section too: a present mention is never hidden for long
         start = m.end()
     if line_end < len(text):
         out.append(_Sentence(start, line_end, section))

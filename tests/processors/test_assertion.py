@@ -329,6 +329,12 @@ def test_sentences_keep_line_wraps_and_split_at_blank_lines():
     text = "Allergies: PCN (rash)\nHPI: rash. Allergy: sulfa\nCough"
     assert [(text[s.start:s.end].strip(), s.section) for s in sentences(text) if text[s.start:s.end].strip()] == [
         ("PCN (rash)", "historical"), ("rash.", None), ("sulfa", "historical"), ("Cough", None)]
+    text = "Allergies: PCN (rash)\n\nSepsis. Cough."
+    assert [(text[s.start:s.end].strip(), s.section) for s in sentences(text) if s.start < s.end] == [
+        ("PCN (rash)", "historical"), ("Sepsis.", None), ("Cough.", None)]
+    for text in ("Allergies: PCN (rash)\n\nSepsis.", "Allergies: PCN. Sulfa.\nHPI: rash; Allergy: NKDA", "Allergies: PCN"):
+        parts = sentences(text)  # in order, none inverted, none overlapping
+        assert all(a.start <= a.end <= b.start for a, b in zip(parts, parts[1:])) and parts[-1].start <= parts[-1].end, text
 
 
 def test_fast_enough():
