@@ -98,7 +98,11 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
         # "ago" only with an interval of two weeks or more (_LONG_AGO)
         "backward": ["in the past", "last year", "last month", "last admission", "prior admission", "previous admission",
                      "last hospitalization", "prior hospitalization", "previous hospitalization", "resolved", "now resolved", "has resolved",
-                     "since resolved", "in remission"],
+                     "since resolved", "in remission",
+                     # a cured or treated disease is a history: "Hep C treated, cured"; "breast cancer s/p mastectomy, no
+                     # evidence of recurrence" (the whole phrase, before "no evidence of" negates the recurrence only)
+                     "cured", "now cured", "successfully treated", "no evidence of recurrence", "no evidence of recurrent disease",
+                     "no evidence of disease", "without recurrence"],
     },
     "family": {
         "forward": ["family history of", "family history", "family hx of", "fhx", "fhx of", "fh of", *_MEMBERS],

@@ -159,6 +159,9 @@ HISTORICAL = [
     ("Treated for pneumonia last admission.", "pneumonia"),
     ("History notable for CVA with residual left sided weakness.", "CVA"),
     ("Allergic to penicillin (hives) and sulfa (rash).", "rash"),
+    ("Hepatitis C, cured with Harvoni.", "Hepatitis C"),
+    ("Breast cancer s/p mastectomy 2015, no evidence of recurrence.", "Breast cancer"),
+    ("UTI successfully treated with nitrofurantoin.", "UTI"),
     ("She had a heart attack in 2015.", "heart attack"),  # a year names the past, before or after the mention
     ("In 2019 she had a stroke.", "stroke"),
     ("History of MI.", "MI"),
