@@ -71,14 +71,16 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                     "worrisome for", "worried about", "question of", "questionable", "query", "?", "may be",
                     "may have", "might be", "might have", "could be", "could have", "cannot exclude",
                     "cannot rule out", "not rule out", "differential includes", "differential diagnosis includes",
-                    "ddx", "suggestive of", "evaluate for", "evaluation for", "workup for", "work up for",
+                    "ddx", "suggestive of", "evaluate for", "evaluation for", "evaluated for", "being evaluated for",
+                    "eval for", "workup for", "work up for",
                     "assess for", "to exclude", "presumed", "presumptive", "equivocal for", "not certain",
                     "uncertain", "unclear if", "unclear whether", "not clear if", "not clear whether", "not sure if"],
         # "not ruled out" also shadows the negation "ruled out": the pseudo-trigger of the issue, with a meaning
         "backward": ["not ruled out", "not been ruled out", "cannot be ruled out", "not be ruled out",
                      "to be ruled out", "cannot be excluded", "not be excluded", "not excluded", "may be present",
                      "might be present", "could be present", "is possible", "is suspected", "is questionable",
-                     "is a possibility", "remains possible"],
+                     "is a possibility", "remains possible", "was considered", "were considered", "is being considered",
+                     "also considered"],
         "bidirectional": ["vs", "versus"],
         # an activation called for a suspected emergency: "code stroke", "STEMI alert", "sepsis protocol initiated",
         # "stroke team at bedside"; the search for one: "sepsis workup", "ACS pathway" (the stroke is not yet seen; the
@@ -114,7 +116,10 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                     "should there be", "should they", "should symptoms", "return for", "come back for", "call for",
                     "as needed for", "prn", "at risk for", "at risk of", "at high risk for", "at high risk of",
                     "at increased risk for", "at increased risk of", "high risk for", "high risk of", "risk of", "risks of", "to prevent",
-                    "prevention of", "monitor for", "watch for", "warning signs of", "unless",
+                    "prevention of", "monitor for", "monitoring for", "monitored for", "monitor closely for", "observe for",
+                    "observing for", "observation for", "watch for", "warning signs of", "unless",
+                    # "neuro checks q4h for stroke": the checks look for a stroke, they do not find one
+                    "neuro checks", "neuro check", "neurochecks",
                     "prophylaxis for", "prophylaxis against", "screening for", "screen for", "precautions for",
                     # discharge teaching: "return precautions given for chest pain or signs of stroke"
                     "precautions given for", "precautions reviewed for", "precautions discussed for", "precautions provided for",
@@ -216,7 +221,10 @@ _LONG_AGO = re.compile(
     rf"\b(?:(?:{_NUMBER}\s*-?\s*)?(?:years?|yrs?|months?|mos?|decades?)|"
     r"(?:[2-9]|\d\d+|two|three|four|five|six|seven|eight|nine|ten|several|many|a few|few)\s*-?\s*(?:weeks?|wks?))\s+ago\b"
 )
-_IN_A_YEAR = {True: _Rule("trigger", "historical", "forward"), False: _Rule("trigger", "historical", "backward")}
+# a date's direction by the words before it in its sentence: none, it looks forward; one or two ("Admitted 1 month ago
+# for NSTEMI", where the NSTEMI was present and raised the MI flag; "Rash 3 weeks ago"), both ways; more, back
+_DATED = [_Rule("trigger", "historical", "forward"), *[_Rule("trigger", "historical", "bidirectional")] * 2,
+          _Rule("trigger", "historical", "backward")]
 _WORD = re.compile(r"\w+")
 _HEADERS = sorted(SECTION_HEADERS, key=len, reverse=True)
 _SPLIT = re.compile(r"[\n;:.!?](?:(?<=\n)[ \t\r]*\n|(?<=[.!?])(?=\s|$)|(?<=[;:]))")
@@ -279,7 +287,7 @@ def _analyse(text: str, sentence: _Sentence) -> list[_Match]:
                for m in _PHRASES.finditer(lower)]
     dated = [*_YEAR.finditer(lower),
              *(m for m in _LONG_AGO.finditer(lower) if not _ONSET.search(lower, max(0, m.start() - 40), m.start()))]
-    years = [_Match(sentence.start + m.start(), sentence.start + m.end(), _IN_A_YEAR[not lower[: m.start()].strip()])
+    years = [_Match(sentence.start + m.start(), sentence.start + m.end(), _DATED[min(len(_WORD.findall(lower, 0, m.start())), 3)])
              for m in dated]
     return sorted((m for m in matches + years if m.rule.kind != "pseudo"), key=lambda m: m.start)
 

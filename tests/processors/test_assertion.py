@@ -112,6 +112,8 @@ NEGATED = [
     ("Family history negative for cancer.", "cancer"),
 ]
 POSSIBLE = [
+    ("Sepsis was considered but felt unlikely.", "Sepsis"),
+    ("Evaluated for PE with CTA, which was negative.", "PE"),
     ("CXR with RLL consolidation c/f CAP.", "CAP"),
     ("Code stroke called for new left sided weakness.", "stroke"),  # an activation for a suspected emergency
     ("Stroke alert activated in the ED.", "Stroke"),
@@ -160,6 +162,7 @@ HISTORICAL = [
     ("History notable for CVA with residual left sided weakness.", "CVA"),
     ("Allergic to penicillin (hives) and sulfa (rash).", "rash"),
     ("Hepatitis C, cured with Harvoni.", "Hepatitis C"),
+    ("Admitted 1 month ago for NSTEMI.", "NSTEMI"),  # a date after one or two words looks both ways
     ("Breast cancer s/p mastectomy 2015, no evidence of recurrence.", "Breast cancer"),
     ("UTI successfully treated with nitrofurantoin.", "UTI"),
     ("She had a heart attack in 2015.", "heart attack"),  # a year names the past, before or after the mention
@@ -203,6 +206,8 @@ FAMILY = [
     ("Patient's son reports that his father had a stroke.", "stroke"),
 ]
 HYPOTHETICAL = [
+    ("Neuro checks q4h for stroke.", "stroke"),
+    ("Monitoring for respiratory failure.", "respiratory failure"),
     ("Return precautions given for chest pain, shortness of breath or signs of stroke.", "stroke"),
     ("Return precautions given for chest pain, shortness of breath or signs of stroke.", "chest pain"),
     ("Advised to return to the ED for worsening shortness of breath.", "shortness of breath"),

@@ -356,7 +356,7 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
      [("stroke", "PROBLEM"), ("sepsis", "PROBLEM"), ("stroke", None), ("heat stroke", "PROBLEM"), ("Productive cough", "PROBLEM"),
       ("cough", None), ("fatigue", "PROBLEM"), ("shortness of breath", "PROBLEM"), ("decreased appetite", "PROBLEM")]),
     # the NIH stroke scale of a neurological examination is no stroke
-    ("NIH stroke scale 0. Acute stroke.", [("stroke", None), ("Acute stroke", "PROBLEM")]),
+    ("NIH stroke scale 0. Acute stroke. Stroke mimics considered.", [("stroke", None), ("Acute stroke", "PROBLEM"), ("Stroke", None)]),
     # a chest film's findings, with the side and kind their code depends on
     ("Small right pleural effusion. Tension pneumothorax. No pneumothorax.",
      [("right pleural effusion", "PROBLEM"), ("Tension pneumothorax", "PROBLEM"), ("No", None), ("pneumothorax", "PROBLEM")]),
