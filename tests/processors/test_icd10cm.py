@@ -329,6 +329,10 @@ NOTE_PROBLEMS = [
     ("LLE cellulitis", "L03.116"),
     ("overdose", "T50.901A"),  # T40.1X1A, heroin
     ("Lateral STEMI", "I21.29"),  # I21.4, an NSTEMI
+    ("septic arthritis", "M00.9"),  # M31.8, a vasculopathy
+    ("PEA arrest", "I46.9"),  # Z65.3, legal circumstances
+    ("asystole", "I46.9"),  # R53.1, weakness
+    ("acetaminophen toxicity", "T39.1X1A"),  # T47.0X1A, H2 blockers
     ("acetaminophen overdose", "T39.1X1A"),  # T43.621A, amphetamines
     ("post-op ileus", "K91.89"),  # K56.699, an obstruction
     ("hyperbilirubinemia", "E80.6"),  # E71.19, an amino-acid disorder

@@ -315,7 +315,8 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     ("Tmax 37.2, AF, VSS. 98% on RA. CA 19-9 normal. Seen by CM. mi casa, dm me, pe class.", [("AF", None)]),
     # AF, afebrile, among vital signs or kept a while is no entity (not_entity_patterns); AF elsewhere is atrial fibrillation
     ("SpO2 98% on RA, AF, VSS.\nT 36.8, HR 88, AF\nAF, HDS, NAD. HR 140, AF with RVR. History of AF on apixaban.",
-     [("AF", None), ("HR", None), ("AF", None), ("AF", None), ("HR", None), ("AF", "PROBLEM"), ("RVR", None), ("AF", "PROBLEM")]),
+     [("SpO2", None), ("AF", None), ("HR", None), ("AF", None), ("AF", None), ("HR", None), ("AF", "PROBLEM"), ("RVR", None),
+      ("AF", "PROBLEM")]),
     ("Remains AF overnight; has been AF x 48h. Went into AF overnight; AF and VSS. Still in AF.",
      [("AF", None), ("AF", None), ("AF", "PROBLEM"), ("AF", None), ("AF", "PROBLEM")]),
     # breathing machines and their settings, a differential and a treatment are no entity; a CT's small vessel disease and
@@ -329,6 +330,9 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     ("Allergic to PCN; allergy to sulfa. NKDA. 3yo with otitis media. Pressure injury stage 2; stage 4 CKD.",
      [("Allergic", None), ("PCN", "MEDICATION"), ("allergy", None), ("NKDA", None), ("otitis media", "PROBLEM"), ("Pressure injury stage 2", "PROBLEM"),
       ("stage 4 CKD", "PROBLEM")]),
+    ("Trauma: MVC. PEA arrest, ROSC after CPR. Hypertensive emergency with BP 230/130, MAP 160. Acetaminophen toxicity.",
+     [("Trauma", None), ("PEA arrest", "PROBLEM"), ("ROSC", None), ("CPR", None), ("Hypertensive emergency", "PROBLEM"), ("BP", None),
+      ("MAP", None), ("Acetaminophen toxicity", "PROBLEM")]),
     ("Bacteremia with GNR; GPCs in clusters. ROSC after 10 minutes. Rhabdo with AKI.",
      [("GNR", None), ("GPCs", None), ("ROSC", None), ("Rhabdo", "PROBLEM"), ("AKI", "PROBLEM")]),
     ("A/P: Inferior STEMI.", [("Inferior STEMI", "PROBLEM")]),  # the wall: I21.19
