@@ -70,11 +70,13 @@ def stated_diabetes_type(texts: Iterable[str]) -> str | None:
 def diabetes_type(env: Envelope) -> str | None:
     """The diabetes type the message states: in the patient's problems its notes name, or in its Conditions."""
     texts = [e.expands or e.text for e in env.entities if e.label == "PROBLEM" and e.assertion in TYPE_STATING_ASSERTIONS]
-    texts += [t for c in _conditions(env.bundle) if (t := condition_text(c.get("code")))]
-    # a sent code states it too, with or without a display (a DG1 "E10.9" alone)
-    texts += [f"type {_CATEGORY_TYPES[coding['code'][:3]]} diabetes" for c in _conditions(env.bundle)
-              for coding in (c.get("code") or {}).get("coding", [])
-              if coding.get("system") in ICD10_SYSTEMS and str(coding.get("code", ""))[:3] in _CATEGORY_TYPES]
+    for condition in _conditions(env.bundle):
+        concept = condition.get("code") or {}
+        if text := condition_text(concept):
+            texts.append(text)
+        # a sent code states it too, with or without a display (a DG1 "E10.9" alone)
+        texts += [f"type {kind} diabetes" for coding in concept.get("coding", []) if coding.get("system") in ICD10_SYSTEMS
+                  and (kind := _CATEGORY_TYPES.get(str(coding.get("code", ""))[:3]))]
     return stated_diabetes_type(texts)
 
 
