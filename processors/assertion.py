@@ -104,7 +104,10 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                      # a cured or treated disease is a history: "Hep C treated, cured"; "breast cancer s/p mastectomy, no
                      # evidence of recurrence" (the whole phrase, before "no evidence of" negates the recurrence only)
                      "cured", "now cured", "successfully treated", "no evidence of recurrence", "no evidence of recurrent disease",
-                     "no evidence of disease", "without recurrence"],
+                     "no evidence of disease", "without recurrence",
+                     # a hepatitis C cured by antivirals: "Hep C s/p treatment, SVR achieved" (sustained virologic response)
+                     "s/p treatment", "status post treatment", "s/p antiviral treatment", "s/p antiviral therapy",
+                     "svr achieved", "achieved svr", "with svr"],
     },
     "family": {
         "forward": ["family history of", "family history", "family hx of", "fhx", "fhx of", "fh of", *_MEMBERS],

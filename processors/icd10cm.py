@@ -72,11 +72,20 @@ class Shorthand:
     problems: list[str] = field(default_factory=list)
     problem_exceptions: list[str] = field(default_factory=list)
     problem_modifiers: dict[str, list[str]] = field(default_factory=dict)  # "before"/"after" -> words (regexes)
+    # problem term -> its meanings in notes -> the words of a sentence that pick each one (see `sense`)
+    senses: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.problems if t not in self.abbreviations]
         if unknown:  # the coder must be able to expand every problem NER tags from here
             raise ValueError(f"problems without an abbreviations entry: {unknown}")
+        for term, meanings in self.senses.items():
+            if term not in self.problems or self.abbreviations[term] not in meanings:
+                raise ValueError(f"senses of {term!r}: not a problem term, or its abbreviations entry is none of them")
+        # the abbreviations entry first: a sentence that picks no other meaning keeps it
+        self._senses = {term: {m: re.compile(r"(?i)(?<![\w-])(?:" + "|".join(map(re.escape, meanings[m])) + r")(?![\w-])")
+                               for m in sorted(meanings, key=lambda m: m != self.abbreviations[term])}
+                        for term, meanings in self.senses.items()}
         terms = {**self.abbreviations, **{t: "" for t in self.drop}}
         self._terms = Lexicon(terms)
         self._expansions = {spaced(t): v for t, v in terms.items()}  # keyed as Lexicon.find names a term
@@ -99,7 +108,19 @@ class Shorthand:
             problems=[str(t) for t in data.get("problems") or []],
             problem_exceptions=[str(p) for p in data.get("problem_exceptions") or []],
             problem_modifiers={k: [str(w) for w in v] for k, v in (data.get("problem_modifiers") or {}).items()},
+            senses={str(t): {str(m): [str(w) for w in ws] for m, ws in ms.items()} for t, ms in (data.get("senses") or {}).items()},
         )
+
+    def sense(self, term: str, sentence: str) -> str | None:
+        """What a problem term with two meanings in notes ("ARF": acute renal or respiratory failure) means in this
+        sentence, where that is not its abbreviations entry: the meaning with the most of its words there, the entry's
+        on a tie. None for a term of one meaning."""
+        meanings = self._senses.get(term)
+        if meanings is None:
+            return None
+        counts = {meaning: len(words.findall(sentence)) for meaning, words in meanings.items()}
+        best = max(counts, key=counts.__getitem__)  # the first on a tie: the entry's
+        return best if best != self.abbreviations[term] else None
 
     def words(self, mention: str) -> str:
         """The mention with its abbreviations and lay terms written out and its qualifiers dropped, squashed: what

@@ -328,8 +328,8 @@ class NerModel:
             return []
         encoding = self.encode(texts, window, stride)
         per_sample = self._word_logprobs(encoding, len(texts), max_batch, token_budget)
-        return [with_elided_heads(text, with_modifiers(text, with_shorthand(
-                    text, self._with_text_rules(text, self._entities(text, decoded)), shorthand_uses(text))))
+        return [with_senses(text, with_elided_heads(text, with_modifiers(text, with_shorthand(
+                    text, self._with_text_rules(text, self._entities(text, decoded)), shorthand_uses(text)))))
                 for text, decoded in zip(texts, self._decode(per_sample))]
 
     @staticmethod
@@ -555,6 +555,28 @@ def with_elided_heads(text: str, entities: list[Entity]) -> list[Entity]:
         elif len(holding) == 1 and (holding[0].start, holding[0].end, holding[0].label) == (start, end, "PROBLEM") and not holding[0].expands:
             out[out.index(holding[0])] = replace(holding[0], expands=expands)
     return sorted(out, key=lambda e: e.start) if out != entities else entities
+
+
+_SENTENCE_END = re.compile(r"[.!?;](?=\s)|\n[ \t]*\n")
+
+
+def with_senses(text: str, entities: list[Entity]) -> list[Entity]:
+    """Each PROBLEM entity of a term with two meanings in notes (`senses:` of the coder's shorthand file: "ARF") that
+    its sentence gives the other meaning to expands to it: "ARF requiring intubation" is coded as acute respiratory
+    failure, where its abbreviations entry says acute renal failure; "spastic quadriplegic CP" is cerebral palsy. A short
+    form the text defines keeps its definition."""
+    shorthand = default_shorthand()
+    out = list(entities)
+    for i, e in enumerate(entities):
+        # the term is the entity or its head ("spastic quadriplegic CP")
+        term = next((t for t in shorthand.senses if e.text.endswith(t) and e.text[: -len(t)][-1:] in ("", " ")), None)
+        if e.label != "PROBLEM" or e.expands is not None or term is None:
+            continue
+        start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, e.start)), default=0)
+        end = m.start() if (m := _SENTENCE_END.search(text, e.end)) else len(text)
+        if meaning := shorthand.sense(term, text[start:end]):
+            out[i] = replace(e, expands=e.text[: -len(term)] + meaning)
+    return out
 
 
 def with_modifiers(text: str, entities: list[Entity]) -> list[Entity]:

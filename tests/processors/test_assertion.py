@@ -162,6 +162,8 @@ HISTORICAL = [
     ("History notable for CVA with residual left sided weakness.", "CVA"),
     ("Allergic to penicillin (hives) and sulfa (rash).", "rash"),
     ("Hepatitis C, cured with Harvoni.", "Hepatitis C"),
+    ("Hep C s/p treatment, SVR achieved.", "Hep C"),
+    ("HCV genotype 1a, SVR achieved with Epclusa 2019.", "HCV"),
     ("Admitted 1 month ago for NSTEMI.", "NSTEMI"),  # a date after one or two words looks both ways
     ("Breast cancer s/p mastectomy 2015, no evidence of recurrence.", "Breast cancer"),
     ("UTI successfully treated with nitrofurantoin.", "UTI"),

@@ -1,12 +1,14 @@
 """Pure parts of NER: BIO-constrained Viterbi and token-budget grouping."""
 
+from dataclasses import replace
 from unittest import mock
 
 import pytest
 
 import torch
 
-from processors.ner import LABELS, Entity, allowed_transitions, entity_probabilities, padded_width, with_elided_heads, with_modifiers, shorthand_uses, token_budget_groups, viterbi, with_shorthand
+from processors.ner import (LABELS, Entity, allowed_transitions, entity_probabilities, padded_width, shorthand_uses,
+                           token_budget_groups, viterbi, with_elided_heads, with_modifiers, with_senses, with_shorthand)
 
 
 def test_viterbi_forbids_o_to_i():
@@ -370,11 +372,49 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
       ("VH", "PROBLEM")]),
     ("Has high blood pressure, had a mini-stroke; heart attack in 2015.", [("high blood pressure", "PROBLEM"), ("mini-stroke", "PROBLEM"),
                                                                          ("heart attack", "PROBLEM")]),
+    # the verb "hit" is none, HIT in capitals is left to the model; an allergy list's foods are no drugs
+    ("Hit by a car, hit his head; HIT antibody sent.", [("Hit", None), ("hit", None)]),
+    ("Allergies: peanuts, shellfish, latex", [("Allergies", None), ("peanuts", None), ("shellfish", None), ("latex", None)]),
+    # a hepatitis is a problem, its vaccine and the immunity it gives are none
+    ("Hep C, hep B. Hep B vaccine series complete; hep B sAb positive.", [("Hep C", "PROBLEM"), ("hep B", "PROBLEM"),
+                                                                         ("Hep B", None), ("hep B", None)]),
 ])
 def test_problem_terms_of_a_note(text, uses):
     """The problem lexicon's terms, found as whole words with their case rules; a use an exception matches (PE the
     examination) has no label."""
     assert [(text[a:b], label) for a, b, label in shorthand_uses(text)] == uses
+
+
+@pytest.mark.parametrize(("text", "problem", "expands"), [
+    ("Admitted with ARF requiring intubation, on vent.", "ARF", "acute respiratory failure"),
+    ("ARF, Cr 3.1 from baseline 1.0; renal consulted.", "ARF", None),  # its abbreviations entry: acute renal failure
+    ("Hx of ARF.", "ARF", None),  # no word of either: the entry
+    # the words of its own sentence only
+    ("On BiPAP overnight. ARF, Cr 3.1 from 1.0.", "ARF", None),
+    ("12 yo with spastic quadriplegic CP. G-tube fed.", "spastic quadriplegic CP", "spastic quadriplegic cerebral palsy"),
+    ("CP radiating to the left arm, troponin pending.", "CP", None),
+])
+def test_a_term_of_two_meanings_takes_the_one_its_sentence_gives(text, problem, expands):
+    """with_senses: "ARF requiring intubation" is acute respiratory failure (its own flag), "ARF, Cr 3.1" acute renal
+    failure, as the coder's abbreviations entry says; a short form the text defines keeps its long form."""
+    found = with_senses(text, [_entity(text, problem, "PROBLEM")])
+    assert [(e.text, e.expands) for e in found] == [(problem, expands)]
+    defined = replace(_entity(text, problem, "PROBLEM"), expands="acute renal failure")
+    assert with_senses(text, [defined]) == [defined]
+
+
+def test_a_sense_is_one_of_the_terms_meanings():
+    """The senses file names meanings of a problem term, its abbreviations entry one of them."""
+    from processors.icd10cm import Shorthand
+
+    with pytest.raises(ValueError, match="ARF"):
+        Shorthand(abbreviations={"ARF": "acute renal failure"}, drop=[], patterns=[], problems=["ARF"],
+                  senses={"ARF": {"acute respiratory failure": ["intubated"], "acute rheumatic fever": ["strep"]}})
+    shorthand = Shorthand(abbreviations={"ARF": "acute renal failure"}, drop=[], patterns=[], problems=["ARF"],
+                          senses={"ARF": {"acute renal failure": ["creatinine"], "acute respiratory failure": ["intubated", "O2"]}})
+    assert shorthand.sense("ARF", "ARF, intubated, creatinine 3") is None  # a tie: the entry
+    assert shorthand.sense("ARF", "ARF, intubated, 100% O2, creatinine 3") == "acute respiratory failure"
+    assert shorthand.sense("CKD", "intubated") is None
 
 
 def test_note_lexicons_do_not_overlap():
