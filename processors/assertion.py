@@ -100,7 +100,7 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
         # "ago" only with an interval of two weeks or more (_LONG_AGO)
         "backward": ["in the past", "last year", "last month", "last admission", "prior admission", "previous admission",
                      "last hospitalization", "prior hospitalization", "previous hospitalization", "resolved", "now resolved", "has resolved",
-                     "since resolved", "in remission",
+                     "since resolved", "in remission", "in early remission", "in sustained remission",
                      # a cured or treated disease is a history: "Hep C treated, cured"; "breast cancer s/p mastectomy, no
                      # evidence of recurrence" (the whole phrase, before "no evidence of" negates the recurrence only)
                      "cured", "now cured", "successfully treated", "no evidence of recurrence", "no evidence of recurrent disease",
@@ -141,6 +141,11 @@ PSEUDO_TRIGGERS = [
     "history and physical", "history of present illness", "history taken", "social history", "family practice",
     "family medicine", "family physician", "family meeting", "prior to", "year old", "years old", "month old",
     "week old", "day old", "if needed", "if necessary", "if any", "no doubt", "without doubt", "without a doubt",
+    # a choice against nothing: "discussed risk of stroke with anticoagulation vs none" (the "none" closing its clause
+    # negated the stroke)
+    "vs none", "versus none", "or none",
+    # a fluid balance ("diuresed with IV furosemide, net negative 6 L" negated the furosemide)
+    "net negative", "net neg", "net positive", "net even",
     *_ESCORTS,
 ]
 # dosing conditionals: they qualify one item of a medication list ("NTG SL prn, KCl 20 mEq", "Zofran prn N/V, Lasix"),

@@ -579,24 +579,32 @@ def with_senses(text: str, entities: list[Entity]) -> list[Entity]:
     return out
 
 
+_ACUTE_ON = re.compile(r"(?i)(?<![\w-])acute[ \t]+on[ \t]+\Z")
+_CHRONIC = re.compile(r"(?i)chronic\b")
+
+
 def with_modifiers(text: str, entities: list[Entity]) -> list[Entity]:
     """The model's PROBLEM entities widened over the modifiers after them that their code depends on, as the lexicon's
     problems are (`problem_modifiers: after:`, shorthand_uses): "infarct in the R PCA territory" is a stroke, where
     "infarct" alone was coded I21.9 and raised the MI flag; "COPD exacerbation", "CKD stage 3". Not over another entity.
     Not the modifiers before: the model's spans hold them already ("acute renal failure", as BC5CDR marks them), and a
     severity it leaves out codes worse with it ("severe aortic stenosis" came out Q25.1, a coarctation; "mild anemia"
-    D53.9, nutritional)."""
+    D53.9, nutritional). One exception: "acute on" before a chronic problem ("Acute on chronic systolic heart failure"
+    is I50.23; the model's "chronic systolic heart failure" was I50.22)."""
     after_modifiers = _note_lexicon().after
     out = list(entities)
     for i, e in enumerate(entities):
-        if e.label != "PROBLEM" or e.source_label == SHORTHAND or not (after := after_modifiers.match(text, e.end, e.end + 80)):
+        if e.label != "PROBLEM" or e.source_label == SHORTHAND:
             continue
-        end = after.end()
-        if any(o is not e and o.start < end and e.start < o.end for o in entities):
+        after = after_modifiers.match(text, e.end, e.end + 80)
+        acute_on = _ACUTE_ON.search(text, max(0, e.start - 20), e.start) if e.expands is None and _CHRONIC.match(e.text) else None
+        start, end = acute_on.start() if acute_on else e.start, after.end() if after else e.end
+        if (start, end) == (e.start, e.end) or any(o is not e and o.start < end and start < o.end for o in entities):
             continue
         expands = f"{e.expands}{text[e.end:end]}" if e.expands else None
-        out[i] = replace(e, end=end, text=text[e.start:end], expands=expands)
+        out[i] = replace(e, start=start, end=end, text=text[start:end], expands=expands)
     return out
+
 
 
 def _without_qualifiers(text: str, entity: Entity, qualifier_uses: list[tuple[int, int]]) -> Entity:

@@ -13,6 +13,7 @@ def status(sentence: str, mention: str) -> str:
 
 
 PRESENT = [
+    ("Diuresed with IV furosemide, net negative 6 L.", "furosemide"),  # a fluid balance negates nothing
     # a relative who brings or speaks for the patient names no relative's problem
     ("Brought in by daughter for confusion and fever.", "confusion"),
     ("Allergic to PCN; presents with rash and fever.", "rash"),
@@ -163,6 +164,7 @@ HISTORICAL = [
     ("Allergic to penicillin (hives) and sulfa (rash).", "rash"),
     ("Hepatitis C, cured with Harvoni.", "Hepatitis C"),
     ("Hep C s/p treatment, SVR achieved.", "Hep C"),
+    ("Alcohol use disorder, in early remission.", "Alcohol use disorder"),
     ("HCV genotype 1a, SVR achieved with Epclusa 2019.", "HCV"),
     ("Admitted 1 month ago for NSTEMI.", "NSTEMI"),  # a date after one or two words looks both ways
     ("Breast cancer s/p mastectomy 2015, no evidence of recurrence.", "Breast cancer"),
@@ -208,6 +210,7 @@ FAMILY = [
     ("Patient's son reports that his father had a stroke.", "stroke"),
 ]
 HYPOTHETICAL = [
+    ("Discussed risk of stroke with anticoagulation vs none.", "stroke"),  # "none" names the other choice
     ("Neuro checks q4h for stroke.", "stroke"),
     ("Monitoring for respiratory failure.", "respiratory failure"),
     ("Return precautions given for chest pain, shortness of breath or signs of stroke.", "stroke"),

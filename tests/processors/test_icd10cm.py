@@ -388,6 +388,18 @@ NOTE_PROBLEMS = [
     ("rash", "R21"),  # came out T80.69XA, a serum reaction
     ("seasonal allergies", "J30.2"),
     ("acute infarct in the R PCA territory", "I63.9"),  # "acute infarct" alone is I21.9, an MI
+    ("Sacral pressure ulcer stage 3", "L89.153"),  # the site (it was L89.93, of no stated site)
+    ("hemorrhagic shock", "R57.8"),  # came out R58, a hemorrhage
+    ("septic pulmonary emboli", "I26.90"),  # came out I26.99, not septic
+    ("ARF", "N17.9"),  # acute renal failure, unless its sentence says respiratory (processors/ner.py with_senses)
+    ("Hep C", "B19.20"),
+    ("Febrile", "R50.9"),  # came out R56.00, a febrile convulsion
+    ("pelvic abscess", "K65.1"),  # came out N71.9, a uterus's inflammation
+    ("adenocarcinoma", "C80.1"),  # came out N80.03, adenomyosis
+    ("liver mets", "C78.7"),  # came out C22.9, a primary liver cancer
+    ("asterixis", "R27.8"),  # came out S92.109A, a fracture of the talus
+    ("blurry vision", "H53.8"),
+    ("Preeclampsia with severe features", "O14.10"),
 ]
 
 

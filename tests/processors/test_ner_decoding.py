@@ -195,6 +195,11 @@ def test_the_models_problems_take_in_the_modifiers_after_them():
         "acute infarct in the R PCA territory", "aortic stenosis", "Asthma exacerbation", "CKD"]
     text = "COPD exacerbation"
     assert with_modifiers(text, [_entity(text, "COPD", "PROBLEM"), _entity(text, "exacerbation", "PROBLEM")])[0].text == "COPD"
+    # "acute on" before a chronic problem, the one modifier before that joins it (I50.23, where the model's span gave I50.22)
+    text = "Acute on chronic systolic heart failure; acute on the chronic pain"
+    assert [e.text for e in with_modifiers(text, [_entity(text, "chronic systolic heart failure", "PROBLEM"),
+                                                  _entity(text, "chronic pain", "PROBLEM")])] == [
+        "Acute on chronic systolic heart failure", "chronic pain"]
 
 
 def test_an_elided_head_is_only_a_problem_s():
@@ -372,6 +377,12 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
       ("VH", "PROBLEM")]),
     ("Has high blood pressure, had a mini-stroke; heart attack in 2015.", [("high blood pressure", "PROBLEM"), ("mini-stroke", "PROBLEM"),
                                                                          ("heart attack", "PROBLEM")]),
+    # an ECG's depressions and elevations are no depression; a fever is a problem, as is cannabis use
+    ("2 mm ST elevations in II, III with reciprocal depressions in I; ST depression. Febrile to 39.1. Cannabis use.",
+     [("elevations", None), ("depressions", None), ("depression", None), ("Febrile", "PROBLEM"), ("Cannabis use", "PROBLEM")]),
+    # procedures and radiotherapy are no entity; a cancer's spread to a site is a problem
+    ("Brain mets s/p SRS. Thoracentesis and thrombectomy done.", [("Brain mets", "PROBLEM"), ("SRS", None),
+                                                                  ("Thoracentesis", None), ("thrombectomy", None)]),
     # the verb "hit" is none, HIT in capitals is left to the model; an allergy list's foods are no drugs
     ("Hit by a car, hit his head; HIT antibody sent.", [("Hit", None), ("hit", None)]),
     ("Allergies: peanuts, shellfish, latex", [("Allergies", None), ("peanuts", None), ("shellfish", None), ("latex", None)]),
