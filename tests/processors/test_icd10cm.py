@@ -400,6 +400,11 @@ NOTE_PROBLEMS = [
     ("asterixis", "R27.8"),  # came out S92.109A, a fracture of the talus
     ("blurry vision", "H53.8"),
     ("Preeclampsia with severe features", "O14.10"),
+    ("persistent AF", "I48.19"),  # the drop list took "persistent": I48.91
+    ("cellulitis of R foot", "L03.115"),  # came out L03.031, a toe's
+    ("rib fractures", "S22.49XA"),  # came out S22.39XA, one rib
+    ("Orthostatic", "I95.1"),  # came out G90.A, postural tachycardia syndrome
+    ("incisional pain", "G89.18"),  # came out K43.2, an incisional hernia
 ]
 
 

@@ -383,6 +383,9 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     # procedures and radiotherapy are no entity; a cancer's spread to a site is a problem
     ("Brain mets s/p SRS. Thoracentesis and thrombectomy done.", [("Brain mets", "PROBLEM"), ("SRS", None),
                                                                   ("Thoracentesis", None), ("thrombectomy", None)]),
+    # a note's title line, an image's body part, a tetanus shot, urine output: no entity
+    ("RN note 0300: UOP 200 mL. CT head neg for bleed. Tetanus updated.", [("RN note 0300", None), ("UOP", None),
+                                                                           ("head", None), ("neg", None), ("Tetanus", None)]),
     # the verb "hit" is none, HIT in capitals is left to the model; an allergy list's foods are no drugs
     ("Hit by a car, hit his head; HIT antibody sent.", [("Hit", None), ("hit", None)]),
     ("Allergies: peanuts, shellfish, latex", [("Allergies", None), ("peanuts", None), ("shellfish", None), ("latex", None)]),
