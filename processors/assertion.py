@@ -146,6 +146,10 @@ PSEUDO_TRIGGERS = [
     "vs none", "versus none", "or none",
     # a fluid balance ("diuresed with IV furosemide, net negative 6 L" negated the furosemide)
     "net negative", "net neg", "net positive", "net even",
+    # an injury's mechanism, hours old: "s/p MVC with traumatic SAH" (the SAH is today's, not a history)
+    *(f"{sp} {event}" for sp in ("s/p", "status post") for event in (
+        "mvc", "mva", "fall", "mechanical fall", "ground level fall", "glf", "assault", "gsw", "trauma", "motorcycle crash",
+        "motorcycle accident", "bicycle accident", "pedestrian struck", "ped struck")),
     *_ESCORTS,
 ]
 # dosing conditionals: they qualify one item of a medication list ("NTG SL prn, KCl 20 mEq", "Zofran prn N/V, Lasix"),
@@ -166,7 +170,7 @@ TERMINATORS: dict[Assertion | None, list[str]] = {
                 # "denies chest pain and dyspnea")
                 "and has", "and is having", "and does have", "and now has"],
     # a past event's deficits are today's: "h/o stroke 3 months ago with residual left weakness"
-    "historical": ["now", "currently", "today", "this admission", "admitted with", "admitted for",
+    "historical": ["now", "currently", "today", "this admission", "admitted with", "admitted for", "new", "new onset",
                    "comes in with", "came in with", "started on", "residual", "with residual"],
     "family": ["patient", "pt", "reports", "reported", "states", "stated", "says", "notes", "noted", "per"],
     "possible": ["given"],
@@ -319,11 +323,12 @@ def _opens_its_cause(text: str, trigger: _Match, other: _Match) -> bool:
 
 
 def _closes(text: str, trigger: _Match, matches: list[_Match], end: int) -> bool:
-    """Does the trigger end its clause (only punctuation, a terminator or the sentence end after it)? Not before a
+    """Does the trigger end its clause (only punctuation, a terminator of its scope or the sentence end after it)? A
+    terminator of another category's scopes does not end it ("No new stroke": "new" ends a history's scope). Not before a
     cause: in "sepsis likely secondary to pneumonia" the doubt is about the cause, and the sepsis is asserted."""
     return bool(_CLOSING.match(text, trigger.end, end)) or any(
         o.rule.kind == "terminator" and o.start >= trigger.end and not text[trigger.end:o.start].strip()
-        and not _opens_its_cause(text, trigger, o) for o in matches)
+        and _blocks(text, trigger, o, (trigger.end, o.start)) and not _opens_its_cause(text, trigger, o) for o in matches)
 
 
 def _item_start(text: str, trigger: _Match, start: int) -> int:

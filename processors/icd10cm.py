@@ -83,8 +83,7 @@ class Shorthand:
             if term not in self.problems or self.abbreviations[term] not in meanings:
                 raise ValueError(f"senses of {term!r}: not a problem term, or its abbreviations entry is none of them")
         # the abbreviations entry first: a sentence that picks no other meaning keeps it
-        self._senses = {term: {m: re.compile(r"(?i)(?<![\w-])(?:" + "|".join(map(re.escape, meanings[m])) + r")(?![\w-])")
-                               for m in sorted(meanings, key=lambda m: m != self.abbreviations[term])}
+        self._senses = {term: {m: _any_word(meanings[m]) for m in sorted(meanings, key=lambda m: m != self.abbreviations[term])}
                         for term, meanings in self.senses.items()}
         terms = {**self.abbreviations, **{t: "" for t in self.drop}}
         self._terms = Lexicon(terms)
@@ -143,6 +142,11 @@ class Shorthand:
         if not text:  # the mention was only qualifiers: embed it as written
             text = squash(mention)
         return Expansion(text, self._codes.get(text))
+
+
+def _any_word(words: list[str]) -> re.Pattern[str]:
+    """A regex of any of the words, whole, in any case; of none, it matches nothing."""
+    return re.compile(r"(?i)(?<![\w-])(?:" + "|".join(map(re.escape, words)) + r")(?![\w-])" if words else r"(?!)")
 
 
 @lru_cache(maxsize=1)

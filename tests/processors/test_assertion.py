@@ -13,6 +13,8 @@ def status(sentence: str, mention: str) -> str:
 
 
 PRESENT = [
+    ("s/p MVC with traumatic SAH and L femur fracture.", "traumatic SAH"),  # the mechanism of today's injuries
+    ("Pt with hx HTN, new ICH in basal ganglia.", "ICH"),  # "new" ends a history's scope
     ("Diuresed with IV furosemide, net negative 6 L.", "furosemide"),  # a fluid balance negates nothing
     # a relative who brings or speaks for the patient names no relative's problem
     ("Brought in by daughter for confusion and fever.", "confusion"),

@@ -405,6 +405,8 @@ NOTE_PROBLEMS = [
     ("rib fractures", "S22.49XA"),  # came out S22.39XA, one rib
     ("Orthostatic", "I95.1"),  # came out G90.A, postural tachycardia syndrome
     ("incisional pain", "G89.18"),  # came out K43.2, an incisional hernia
+    ("traumatic subdural hemorrhage", "S06.5XAA"),  # a trauma note's SDH (processors/ner.py with_senses): no stroke
+    ("acute traumatic subdural hemorrhage", "S06.5XAA"),
 ]
 
 

@@ -407,6 +407,10 @@ def test_problem_terms_of_a_note(text, uses):
     ("On BiPAP overnight. ARF, Cr 3.1 from 1.0.", "ARF", None),
     ("12 yo with spastic quadriplegic CP. G-tube fed.", "spastic quadriplegic CP", "spastic quadriplegic cerebral palsy"),
     ("CP radiating to the left arm, troponin pending.", "CP", None),
+    # a brain bleed of an injury is no stroke (S06, where I62.00 raised the stroke flag)
+    ("MVC with TBI and small SDH, neurosurgery consulted.", "SDH", "traumatic subdural hemorrhage"),
+    ("Fell at home, CT with acute subdural hematoma.", "acute subdural hematoma", "acute traumatic subdural hemorrhage"),
+    ("Spontaneous SDH in setting of anticoagulation.", "SDH", None),
 ])
 def test_a_term_of_two_meanings_takes_the_one_its_sentence_gives(text, problem, expands):
     """with_senses: "ARF requiring intubation" is acute respiratory failure (its own flag), "ARF, Cr 3.1" acute renal
