@@ -155,7 +155,8 @@ def annotate_cmd(
 ) -> None:
     """NER, assertion and ICD-10-CM codes for clinical text, one JSON line per text: {"text", "entities": [{text,
     label, source_label (the model's, or shorthand for a clinical abbreviation from the lexicon), start, end, score, assertion,
-    icd10cm, expands (a short form's long form, when the text defines it)}]}. The inference worker's own functions, so models
+    icd10cm, expands (what is coded in place of the text: a defined short form's long form, or the meaning its sentence
+    gives a term of two)}]}. The inference worker's own functions, so models
     can be checked by hand."""
     from clinstream.envelope import ModelRef
     from processors.diagnoses import mentions_to_code, with_diagnoses

@@ -64,8 +64,10 @@ class Entity(Model):
         description="present | negated | possible | historical | family (someone else has it) | hypothetical"
     )
     icd10cm: list[CodeMatch] = Field(default=[], description="PROBLEM mentions that are present or possible")
-    expands: str | None = Field(default=None, description="for a short form the text defines ('acute renal failure (ARF)'): "
-                                                          "the long form, which is coded in its place")
+    expands: str | None = Field(default=None, description="what is coded in place of the text: the long form of a short form "
+                                                          "the text defines ('acute renal failure (ARF)'), a modifier's elided "
+                                                          "head ('septic' of 'septic vs cardiogenic shock'), or the meaning its "
+                                                          "sentence gives a term of two ('ARF requiring intubation')")
 
 
 class NoteLabel(Model):

@@ -43,7 +43,9 @@ class Entity:
     end: int
     text: str
     score: float
-    expands: str | None = None  # a short form the text defines ("ARF" after "acute renal failure (ARF)"): its long form
+    # what is coded in its place: a defined short form's long form ("ARF" after "acute renal failure (ARF)"), a modifier's
+    # elided head (with_elided_heads), the meaning its sentence gives a term of two (with_senses)
+    expands: str | None = None
 
 
 def pick_device(requested: str = "auto") -> torch.device:
