@@ -386,6 +386,9 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     # a note's title line, an image's body part, a tetanus shot, urine output: no entity
     ("RN note 0300: UOP 200 mL. CT head neg for bleed. Tetanus updated.", [("RN note 0300", None), ("UOP", None),
                                                                            ("head", None), ("neg", None), ("Tetanus", None)]),
+    # "septic" is sepsis before a word of course or cause, not before what it qualifies (a joint, a tank)
+    ("Remains septic on 2 pressors; septic knee; septic shock. Troponins neg.",
+     [("septic", "PROBLEM"), ("septic", None), ("septic shock", "PROBLEM"), ("Troponins", None), ("neg", None)]),
     # the verb "hit" is none, HIT in capitals is left to the model; an allergy list's foods are no drugs
     ("Hit by a car, hit his head; HIT antibody sent.", [("Hit", None), ("hit", None)]),
     ("Allergies: peanuts, shellfish, latex", [("Allergies", None), ("peanuts", None), ("shellfish", None), ("latex", None)]),
