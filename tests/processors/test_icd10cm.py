@@ -407,6 +407,9 @@ NOTE_PROBLEMS = [
     ("incisional pain", "G89.18"),  # came out K43.2, an incisional hernia
     ("traumatic subdural hemorrhage", "S06.5XAA"),  # a trauma note's SDH (processors/ner.py with_senses): no stroke
     ("acute traumatic subdural hemorrhage", "S06.5XAA"),
+    ("Submassive PE", "I26.99"),  # came out I26.93, a single subsegmental embolism
+    ("R popliteal DVT", "I82.431"),  # came out I82.531, chronic
+    ("pleuritic CP", "R07.81"),
 ]
 
 

@@ -386,6 +386,8 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     # a note's title line, an image's body part, a tetanus shot, urine output: no entity
     ("RN note 0300: UOP 200 mL. CT head neg for bleed. Tetanus updated.", [("RN note 0300", None), ("UOP", None),
                                                                            ("head", None), ("neg", None), ("Tetanus", None)]),
+    # a fever is a problem however the note writes it; "cont" (continue) is an order, no part of a drug's name
+    ("Fever, fevers. Cont amlodipine.", [("Fever", "PROBLEM"), ("fevers", "PROBLEM"), ("Cont", None)]),
     # "septic" is sepsis before a word of course or cause, not before what it qualifies (a joint, a tank)
     ("Remains septic on 2 pressors; septic knee; septic shock. Troponins neg.",
      [("septic", "PROBLEM"), ("septic", None), ("septic shock", "PROBLEM"), ("Troponins", None), ("neg", None)]),
