@@ -6,10 +6,11 @@ Hand-written, not medspacy: medspacy 1.3.1 pulls spaCy, PyRuSH and QuickUMLS for
 Rules (the tables below are plain data a site can read and extend):
 - A forward trigger covers what follows it, a backward one what precedes it, a bidirectional one both; a forward
   trigger that closes its clause (only punctuation, a terminator or the sentence end follows) looks backward
-  instead: "suspected sepsis" / "sepsis suspected.", "?PE" / "PE?". A modifier trigger covers only the mention
-  right before it, with only spaces between: "stroke prophylaxis", "seizure precautions" (reaching further back,
-  "sepsis, started on vancomycin and GI prophylaxis" would hide the sepsis), and a premodifier the one right after it
-  ("code stroke").
+  instead: "suspected sepsis" / "sepsis suspected.", "?PE" / "PE?"; a backward trigger that opens its sentence looks
+  forward, over a list as a label ("Negative: fever, hemoptysis"), else over its own item ("Ruled out PE and MI").
+  A modifier trigger covers only the mention right before it, with only spaces between: "stroke prophylaxis",
+  "seizure precautions" (reaching further back, "sepsis, started on vancomycin and GI prophylaxis" would hide the
+  sepsis), and a premodifier the one right after it ("code stroke").
 - A scope stops at the sentence end, at a terminator (of every category or of the trigger's), at a trigger of
   another category (unless the two are adjacent, as in "denies any family history of"), after MAX_SCOPE_TOKENS
   words, and short of a list item that goes on with a trigger of another category after its mention ("EKG without
@@ -57,7 +58,9 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
                     # a low suspicion is a clinician's no ("low suspicion for PE given Wells 0"), as "unlikely" is
                     "low suspicion for", "low suspicion of", "low clinical suspicion for", "low index of suspicion for",
                     "low concern for", "low likelihood of", "low probability of", "low probability for",
-                    "low pretest probability for", "low pretest probability of"],
+                    "low pretest probability for", "low pretest probability of",
+                    # a review of systems' signs: "(-) CP, (+) SOB"
+                    "(-)", "(neg)"],
         "backward": ["ruled out", "ruled-out", "was ruled out", "was ruled-out", "were ruled out", "is ruled out", "has been ruled out",
                      "have been ruled out", "excluded", "was excluded", "has been excluded", "unlikely", "negative",
                      "was negative", "were negative", "came back negative", "doubtful", "absent", "not seen", "not present",
@@ -165,7 +168,7 @@ TERMINATORS: dict[Assertion | None, list[str]] = {
            "other than", "with the exception of", "which", "secondary to", "due to", "presents with",
            "presenting with", "presented with", "p/w", "cause of", "cause for", "source of", "source for", "etiology of",
            "yet", "still"],
-    "negated": ["reports", "reported", "endorses", "complains of", "c/o", "positive for", "admits", "notes", "who",
+    "negated": ["reports", "reported", "endorses", "complains of", "c/o", "positive for", "admits", "notes", "who", "(+)", "(pos)",
                 # a new verb of having ends a denial: "denies chest pain and has pneumonia" (a bare "and" does not:
                 # "denies chest pain and dyspnea")
                 "and has", "and is having", "and does have", "and now has"],
@@ -242,7 +245,9 @@ _HEADERS = sorted(SECTION_HEADERS, key=len, reverse=True)
 _SPLIT = re.compile(r"[\n;:.!?](?:(?<=\n)[ \t\r]*\n|(?<=[.!?])(?=\s|$)|(?<=[;:]))")
 _ABBREVIATION = re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(a) for a in ABBREVIATIONS) + r")\.$", re.IGNORECASE)
 _CLOSING = re.compile(r"\s*(?:[.,;:!?)\]]|$)")
-_ADJACENT = re.compile(r"\s*(?:\w+\s+){0,2}")  # "denies [any] family history of": one trigger, not two scopes
+_ADJACENT = re.compile(r"\s*(?:\w+\s+){0,2}")
+_OPENING = re.compile(r"[\s\-*•]*")  # what may stand before a trigger that opens its sentence
+_LABEL = re.compile(r"[ \t]*:")  # "denies [any] family history of": one trigger, not two scopes
 
 
 class _Match(NamedTuple):
@@ -331,6 +336,11 @@ def _closes(text: str, trigger: _Match, matches: list[_Match], end: int) -> bool
         and _blocks(text, trigger, o, (trigger.end, o.start)) and not _opens_its_cause(text, trigger, o) for o in matches)
 
 
+def _opens(text: str, trigger: _Match, sentence_start: int) -> bool:
+    """Does the trigger open its sentence (only spaces or a bullet before it)?"""
+    return _OPENING.fullmatch(text, sentence_start, trigger.start) is not None
+
+
 def _item_start(text: str, trigger: _Match, start: int) -> int:
     """Where the list item an item-scoped trigger closing its clause looks back over begins: its own item ("ASA daily,
     NTG SL prn," covers NTG, not the drugs listed before it), or the item before when it stands alone there."""
@@ -363,6 +373,16 @@ def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, s
         if trigger.rule.item and s < _item_start(text, trigger, sentence.start):
             return False
         direction = "backward"
+    elif direction == "backward" and _opens(text, trigger, sentence.start):
+        # the twin of a forward trigger closing its clause: a backward one opening its sentence looks forward, over a
+        # list as a label ("Negative: fever, hemoptysis"), else over its own item ("Ruled out PE and MI", "Last year had
+        # an MI"; "Negative CT, started abx for pneumonia" asserts the pneumonia)
+        if _LABEL.match(text, trigger.end):
+            direction = "forward"
+        elif not _closes(text, trigger, matches, end):
+            if trigger.end <= s and _crosses_item(text, trigger.end, s):
+                return False
+            direction = "forward"
     if trigger.end <= s and direction in ("forward", "bidirectional"):
         if _crosses_item(text, trigger.end, s) and (trigger.rule.item or _asserts_itself(text, trigger, matches, e, end)):
             return False

@@ -13,6 +13,9 @@ def status(sentence: str, mention: str) -> str:
 
 
 PRESENT = [
+    ("Negative CT, started abx for pneumonia.", "pneumonia"),  # a backward trigger opening its sentence: its own item
+    ("(-) CP, (+) SOB", "SOB"),
+    ("PE ruled out: CTA negative, then started heparin for DVT.", "DVT"),
     ("s/p MVC with traumatic SAH and L femur fracture.", "traumatic SAH"),  # the mechanism of today's injuries
     ("Pt with hx HTN, new ICH in basal ganglia.", "ICH"),  # "new" ends a history's scope
     ("Diuresed with IV furosemide, net negative 6 L.", "furosemide"),  # a fluid balance negates nothing
@@ -77,6 +80,9 @@ PRESENT = [
     ("Zofran 4 mg IV q6h prn nausea, Lasix 40 mg IV BID.", "Lasix"),  # nor the drugs after it
 ]
 NEGATED = [
+    ("Negative: fever, hemoptysis.", "hemoptysis"),  # a backward trigger as a label looks forward, over a list
+    ("Ruled out PE and MI.", "MI"),  # and opening its sentence, over its own item
+    ("(-) CP, (+) SOB", "CP"),
     ("Was ruled out for MI last admission.", "MI"),
     ("Sepsis is not suspected.", "Sepsis"),
     ("Low suspicion for PE given Wells score 0.", "PE"),
@@ -161,6 +167,7 @@ POSSIBLE = [
     ("Sepsis is possible given fever.", "Sepsis"),
 ]
 HISTORICAL = [
+    ("Last year had an MI.", "MI"),
     ("Treated for pneumonia last admission.", "pneumonia"),
     ("History notable for CVA with residual left sided weakness.", "CVA"),
     ("Allergic to penicillin (hives) and sulfa (rash).", "rash"),
