@@ -368,6 +368,8 @@ class NerModel:
         kind = ""
 
         def close() -> None:
+            while len(current) > 1 and _SLASHED.match(text, current[-1][0]):
+                current.pop()  # the tokenizer splits "s/p" in three: "CAD s" of "CAD s/p CABG" was an entity
             if current:
                 start, end, score = current[0][0], current[-1][1], current[0][2]  # each word carries its entity's
                 entities.append(Entity(CLINICAL_LABEL.get(kind, kind.upper()), kind, start, end, text[start:end], round(score, 4)))
@@ -386,6 +388,7 @@ class NerModel:
         return entities
 
 
+_SLASHED = re.compile(r"(?i)(?:s/p|h/o|c/o|r/o|w/o|w/)")  # note shorthand no entity ends with
 SHORTHAND = "shorthand"
 MEDICATION_SHORTHAND_FILE = Path(__file__).with_name("medication_shorthand.yaml")
 

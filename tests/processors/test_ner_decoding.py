@@ -119,6 +119,18 @@ def test_crf_loss_is_the_negative_log_likelihood_over_every_valid_path():
     assert torch.allclose(crf.nll(logits, labels), torch.stack(expected).mean(), atol=1e-4)
 
 
+def test_an_entity_ends_before_a_slashed_shorthand():
+    """The tokenizer splits "s/p" in three; the model's "CAD s" of "CAD s/p CABG" ends at CAD (one word alone stays)."""
+    from types import SimpleNamespace
+
+    from processors.ner import NerModel
+
+    text = "CAD s/p CABG"
+    decoded = [(0, 3, LABELS.index("B-Disease"), 0.9), (4, 5, LABELS.index("I-Disease"), 0.9), (5, 6, 0, 0.9), (6, 7, 0, 0.9),
+               (8, 12, 0, 0.9)]
+    assert [e.text for e in NerModel._entities(SimpleNamespace(labels=LABELS), text, decoded)] == ["CAD"]
+
+
 def test_token_budget_groups():
     """Groups respect both the batch size and the padded-token budget, and keep every window once."""
     lengths = [10, 200, 30, 200, 15, 60, 250]
