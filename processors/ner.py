@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right
 import tempfile
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -22,6 +23,7 @@ from transformers.utils import logging as hf_logging
 
 from fhir_mappers.yaml_files import read_yaml
 from processors import abbreviations, consistency, openvino_int8
+from processors.assertion import sentences
 from processors.icd10cm import default_shorthand
 from processors.model_delta import DELTA_FILE, META_FILE, apply_delta, base_model_dir, read_meta
 from processors.phrases import Lexicon, spaced
@@ -562,9 +564,6 @@ def with_elided_heads(text: str, entities: list[Entity]) -> list[Entity]:
     return sorted(out, key=lambda e: e.start) if out != entities else entities
 
 
-_SENTENCE_END = re.compile(r"[.!?;](?=\s)|\n[ \t]*\n")
-
-
 def with_senses(text: str, entities: list[Entity]) -> list[Entity]:
     """Each PROBLEM entity of a term with two meanings in notes (`senses:` of the coder's shorthand file: "ARF") that
     its sentence gives the other meaning to expands to it: "ARF requiring intubation" is coded as acute respiratory
@@ -572,14 +571,15 @@ def with_senses(text: str, entities: list[Entity]) -> list[Entity]:
     form the text defines keeps its definition."""
     shorthand = default_shorthand()
     out = list(entities)
+    spans: list[Any] = []
     for i, e in enumerate(entities):
         # the term is the entity or its head ("spastic quadriplegic CP")
         term = next((t for t in shorthand.senses if e.text.endswith(t) and e.text[: -len(t)][-1:] in ("", " ")), None)
         if e.label != "PROBLEM" or e.expands is not None or term is None:
             continue
-        start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, e.start)), default=0)
-        end = m.start() if (m := _SENTENCE_END.search(text, e.end)) else len(text)
-        if meaning := shorthand.sense(term, text[start:end]):
+        spans = spans or sentences(text)  # the assertion's sentences: one reading of where a sentence ends
+        sentence = spans[max(bisect_right([s.start for s in spans], e.start) - 1, 0)]
+        if meaning := shorthand.sense(term, text[sentence.start : sentence.end]):
             out[i] = replace(e, expands=e.text[: -len(term)] + meaning)
     return out
 
