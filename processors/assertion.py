@@ -245,9 +245,9 @@ _HEADERS = sorted(SECTION_HEADERS, key=len, reverse=True)
 _SPLIT = re.compile(r"[\n;:.!?](?:(?<=\n)[ \t\r]*\n|(?<=[.!?])(?=\s|$)|(?<=[;:]))")
 _ABBREVIATION = re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(a) for a in ABBREVIATIONS) + r")\.$", re.IGNORECASE)
 _CLOSING = re.compile(r"\s*(?:[.,;:!?)\]]|$)")
-_ADJACENT = re.compile(r"\s*(?:\w+\s+){0,2}")
+_ADJACENT = re.compile(r"\s*(?:\w+\s+){0,2}")  # "denies [any] family history of": one trigger, not two scopes
 _OPENING = re.compile(r"[\s\-*•]*")  # what may stand before a trigger that opens its sentence
-_LABEL = re.compile(r"[ \t]*:")  # "denies [any] family history of": one trigger, not two scopes
+_LABEL = re.compile(r"[ \t]*:")  # a trigger written as a label: "Negative: fever, hemoptysis"
 
 
 class _Match(NamedTuple):

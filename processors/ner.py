@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from bisect import bisect_right
 import tempfile
+from bisect import bisect_right
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
