@@ -120,6 +120,7 @@ TRIGGERS: dict[Assertion, dict[str, list[str]]] = {
     "hypothetical": {
         "forward": ["if", "in case of", "in case", "in the event of", "should he", "should she", "should the patient",
                     "should there be", "should they", "should symptoms", "return for", "come back for", "call for",
+                    "call 911 for", "call 911 if", "call your doctor for", "call your doctor if",
                     "as needed for", "prn", "at risk for", "at risk of", "at high risk for", "at high risk of",
                     "at increased risk for", "at increased risk of", "high risk for", "high risk of", "risk of", "risks of", "to prevent",
                     "prevention of", "monitor for", "monitoring for", "monitored for", "monitor closely for", "observe for",
@@ -149,6 +150,8 @@ PSEUDO_TRIGGERS = [
     "vs none", "versus none", "or none",
     # a fluid balance ("diuresed with IV furosemide, net negative 6 L" negated the furosemide)
     "net negative", "net neg", "net positive", "net even",
+    # an order to go on: "do not stop ticagrelor without talking to cardiology"
+    "do not stop", "don't stop", "do not discontinue",
     # an injury's mechanism, hours old: "s/p MVC with traumatic SAH" (the SAH is today's, not a history)
     *(f"{sp} {event}" for sp in ("s/p", "status post") for event in (
         "mvc", "mva", "fall", "mechanical fall", "ground level fall", "glf", "assault", "gsw", "trauma", "motorcycle crash",

@@ -13,6 +13,7 @@ def status(sentence: str, mention: str) -> str:
 
 
 PRESENT = [
+    ("Do not stop ticagrelor without talking to cardiology.", "ticagrelor"),
     ("Negative CT, started abx for pneumonia.", "pneumonia"),  # a backward trigger opening its sentence: its own item
     ("(-) CP, (+) SOB", "SOB"),
     ("PE ruled out: CTA negative, then started heparin for DVT.", "DVT"),
@@ -219,6 +220,7 @@ FAMILY = [
     ("Patient's son reports that his father had a stroke.", "stroke"),
 ]
 HYPOTHETICAL = [
+    ("Call 911 for chest pain not relieved by 1 SL NTG.", "chest pain"),
     ("Discussed risk of stroke with anticoagulation vs none.", "stroke"),  # "none" names the other choice
     ("Neuro checks q4h for stroke.", "stroke"),
     ("Monitoring for respiratory failure.", "respiratory failure"),

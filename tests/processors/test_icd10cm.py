@@ -410,6 +410,7 @@ NOTE_PROBLEMS = [
     ("Submassive PE", "I26.99"),  # came out I26.93, a single subsegmental embolism
     ("R popliteal DVT", "I82.431"),  # came out I82.531, chronic
     ("pleuritic CP", "R07.81"),
+    ("hypokinesis", "R93.1"),  # came out Q38.3, the tongue
 ]
 
 

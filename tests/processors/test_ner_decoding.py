@@ -390,8 +390,9 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
     ("Has high blood pressure, had a mini-stroke; heart attack in 2015.", [("high blood pressure", "PROBLEM"), ("mini-stroke", "PROBLEM"),
                                                                          ("heart attack", "PROBLEM")]),
     # an ECG's depressions and elevations are no depression; a fever is a problem, as is cannabis use
-    ("2 mm ST elevations in II, III with reciprocal depressions in I; ST depression. Febrile to 39.1. Cannabis use.",
-     [("elevations", None), ("depressions", None), ("depression", None), ("Febrile", "PROBLEM"), ("Cannabis use", "PROBLEM")]),
+    ("2 mm ST elevations in II, III with reciprocal depressions in I; lateral ST depression. Febrile to 39.1. Cannabis use.",
+     [("ST elevations", None), ("reciprocal depressions", None), ("lateral ST depression", None), ("Febrile", "PROBLEM"),
+      ("Cannabis use", "PROBLEM")]),
     # procedures and radiotherapy are no entity; a cancer's spread to a site is a problem
     ("Brain mets s/p SRS. Thoracentesis and thrombectomy done.", [("Brain mets", "PROBLEM"), ("SRS", None),
                                                                   ("Thoracentesis", None), ("thrombectomy", None)]),
