@@ -411,6 +411,9 @@ NOTE_PROBLEMS = [
     ("R popliteal DVT", "I82.431"),  # came out I82.531, chronic
     ("pleuritic CP", "R07.81"),
     ("hypokinesis", "R93.1"),  # came out Q38.3, the tongue
+    ("sepsis due to UTI", "A41.9"),  # came out R65.20, severe sepsis
+    ("sepsis due to E. coli", "A41.51"),  # the organism is coded
+    ("symptomatic anemia", "D64.9"),  # came out D53.9, nutritional
 ]
 
 
