@@ -414,6 +414,10 @@ NOTE_PROBLEMS = [
     ("sepsis due to UTI", "A41.9"),  # came out R65.20, severe sepsis
     ("sepsis due to E. coli", "A41.51"),  # the organism is coded
     ("symptomatic anemia", "D64.9"),  # came out D53.9, nutritional
+    ("DIC", "D65"),  # came out F95.9, a tic disorder
+    ("heroin use disorder", "F11.20"),  # came out F14.20, cocaine's
+    ("thyroid storm", "E05.91"),  # came out E05.11, of a toxic nodule
+    ("spinal cord compression", "G95.20"),  # came out M47.10, spondylosis
 ]
 
 
