@@ -418,6 +418,9 @@ NOTE_PROBLEMS = [
     ("heroin use disorder", "F11.20"),  # came out F14.20, cocaine's
     ("thyroid storm", "E05.91"),  # came out E05.11, of a toxic nodule
     ("spinal cord compression", "G95.20"),  # came out M47.10, spondylosis
+    ("PND", "R06.00"),  # paroxysmal nocturnal dyspnea; came out N40.0, BPH
+    ("presyncope", "R55"),  # came out I67.83, PRES
+    ("vaginal bleeding", "N93.9"),  # came out R58
 ]
 
 

@@ -427,6 +427,8 @@ def test_problem_terms_of_a_note(text, uses):
     ("On BiPAP overnight. ARF, Cr 3.1 from 1.0.", "ARF", None),
     ("12 yo with spastic quadriplegic CP. G-tube fed.", "spastic quadriplegic CP", "spastic quadriplegic cerebral palsy"),
     ("CP radiating to the left arm, troponin pending.", "CP", None),
+    ("Chronic cough likely from PND due to allergic rhinitis.", "PND", "postnasal drip"),
+    ("Reports orthopnea and PND.", "PND", None),  # paroxysmal nocturnal dyspnea
     # a brain bleed of an injury is no stroke (S06, where I62.00 raised the stroke flag)
     ("MVC with TBI and small SDH, neurosurgery consulted.", "SDH", "traumatic subdural hemorrhage"),
     ("Fell at home, CT with acute subdural hematoma.", "acute subdural hematoma", "acute traumatic subdural hemorrhage"),
