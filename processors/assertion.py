@@ -243,6 +243,10 @@ _LONG_AGO = re.compile(
 # for NSTEMI", where the NSTEMI was present and raised the MI flag; "Rash 3 weeks ago"), both ways; more, back
 _DATED = [_Rule("trigger", "historical", "forward"), *[_Rule("trigger", "historical", "bidirectional")] * 2,
           _Rule("trigger", "historical", "backward")]
+# a review of systems' signs on a list's items: "+orthopnea, -PND", "fever/-chills". A minus negates its own item, a plus
+# ends a negation; not a dash after a space or at a line's start, where notes put bullets ("- continue abx")
+_SIGN = re.compile(r"[,;:(/][ \t]?([-+])(?=[a-z])")
+_SIGNS = {"-": _Rule("trigger", "negated", "forward", item=True), "+": _Rule("terminator", None, "", frozenset({"negated"}))}
 _WORD = re.compile(r"\w+")
 _HEADERS = sorted(SECTION_HEADERS, key=len, reverse=True)
 _SPLIT = re.compile(r"[\n;:.!?](?:(?<=\n)[ \t\r]*\n|(?<=[.!?])(?=\s|$)|(?<=[;:]))")
@@ -309,7 +313,8 @@ def _analyse(text: str, sentence: _Sentence) -> list[_Match]:
              *(m for m in _LONG_AGO.finditer(lower) if not _ONSET.search(lower, max(0, m.start() - 40), m.start()))]
     years = [_Match(sentence.start + m.start(), sentence.start + m.end(), _DATED[min(len(_WORD.findall(lower, 0, m.start())), 3)])
              for m in dated]
-    return sorted((m for m in matches + years if m.rule.kind != "pseudo"), key=lambda m: m.start)
+    signs = [_Match(sentence.start + m.start(1), sentence.start + m.end(1), _SIGNS[m.group(1)]) for m in _SIGN.finditer(lower)]
+    return sorted((m for m in matches + years + signs if m.rule.kind != "pseudo"), key=lambda m: m.start)
 
 
 def _words(text: str, a: int, b: int) -> int:
@@ -372,7 +377,8 @@ def _asserts_itself(text: str, trigger: _Match, matches: list[_Match], e: int, s
 def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, sentence: _Sentence) -> bool:
     """Is the mention [s, e) in the scope of this trigger?"""
     direction, end = trigger.rule.direction, sentence.end
-    if direction == "forward" and _closes(text, trigger, matches, end):
+    label = _opens(text, trigger, sentence.start) and _LABEL.match(text, trigger.end) is not None  # "Hx: HTN", "Negative: fever"
+    if direction == "forward" and _closes(text, trigger, matches, end) and not label:
         if trigger.rule.item and s < _item_start(text, trigger, sentence.start):
             return False
         direction = "backward"
@@ -380,7 +386,7 @@ def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, s
         # the twin of a forward trigger closing its clause: a backward one opening its sentence looks forward, over a
         # list as a label ("Negative: fever, hemoptysis"), else over its own item ("Ruled out PE and MI", "Last year had
         # an MI"; "Negative CT, started abx for pneumonia" asserts the pneumonia)
-        if _LABEL.match(text, trigger.end):
+        if label:
             direction = "forward"
         elif not _closes(text, trigger, matches, end):
             if trigger.end <= s and _crosses_item(text, trigger.end, s):

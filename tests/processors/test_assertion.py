@@ -13,6 +13,8 @@ def status(sentence: str, mention: str) -> str:
 
 
 PRESENT = [
+    ("ROS: +fever, -chills, -CP, +SOB.", "SOB"),  # a plus ends the negation
+    ("Plan:\n- continue abx for pneumonia\n-AKI improving", "AKI"),  # a dash at a line's start is a bullet
     ("Do not stop ticagrelor without talking to cardiology.", "ticagrelor"),
     ("Negative CT, started abx for pneumonia.", "pneumonia"),  # a backward trigger opening its sentence: its own item
     ("(-) CP, (+) SOB", "SOB"),
@@ -81,6 +83,8 @@ PRESENT = [
     ("Zofran 4 mg IV q6h prn nausea, Lasix 40 mg IV BID.", "Lasix"),  # nor the drugs after it
 ]
 NEGATED = [
+    ("ROS: +fever, -chills, -CP, +SOB.", "chills"),  # a minus on a list's item negates it
+    ("+orthopnea, -PND, no LE edema.", "PND"),
     ("Negative: fever, hemoptysis.", "hemoptysis"),  # a backward trigger as a label looks forward, over a list
     ("Ruled out PE and MI.", "MI"),  # and opening its sentence, over its own item
     ("(-) CP, (+) SOB", "CP"),
@@ -168,6 +172,7 @@ POSSIBLE = [
     ("Sepsis is possible given fever.", "Sepsis"),
 ]
 HISTORICAL = [
+    ("Hx: HTN, DM.", "DM"),  # a forward trigger as a label looks forward
     ("Last year had an MI.", "MI"),
     ("Treated for pneumonia last admission.", "pneumonia"),
     ("History notable for CVA with residual left sided weakness.", "CVA"),

@@ -406,6 +406,8 @@ def test_an_entity_a_route_or_frequency_ends_loses_it():
      [("septic", "PROBLEM"), ("septic", None), ("septic shock", "PROBLEM"), ("Troponins", None), ("neg", None)]),
     # tender to palpation is no TTP; DIC is a problem, its laboratory panel none
     ("Suprapubic TTP, RUQ TTP. DIC panel pending; overt DIC.", [("TTP", None), ("TTP", None), ("DIC", None), ("DIC", "PROBLEM")]),
+    # one who never smoked is no smoker
+    ("Non-smoker; nonsmoker; smoker.", [("Non-smoker", None), ("nonsmoker", None), ("smoker", "PROBLEM")]),
     # the verb "hit" is none, HIT in capitals is left to the model; an allergy list's foods are no drugs
     ("Hit by a car, hit his head; HIT antibody sent.", [("Hit", None), ("hit", None)]),
     ("Allergies: peanuts, shellfish, latex", [("Allergies", None), ("peanuts", None), ("shellfish", None), ("latex", None)]),
