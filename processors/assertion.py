@@ -169,7 +169,8 @@ CAUSAL = {"secondary to", "due to"}  # terminators that open a cause (see _opens
 TERMINATORS: dict[Assertion | None, list[str]] = {
     None: ["but", "however", "although", "though", "except", "except for", "apart from", "aside from",
            "other than", "with the exception of", "which", "secondary to", "due to", "presents with",
-           "presenting with", "presented with", "p/w", "cause of", "cause for", "source of", "source for", "etiology of",
+           "presenting with", "presented with", "p/w", "presents w/", "presenting w/", "presented w/", "presents for",
+           "presenting for", "presented for", "presents to", "presented to", "cause of", "cause for", "source of", "source for", "etiology of",
            "yet", "still"],
     "negated": ["reports", "reported", "endorses", "complains of", "c/o", "positive for", "admits", "notes", "who", "(+)", "(pos)",
                 # a new verb of having ends a denial: "denies chest pain and has pneumonia" (a bare "and" does not:
@@ -244,9 +245,11 @@ _LONG_AGO = re.compile(
 _DATED = [_Rule("trigger", "historical", "forward"), *[_Rule("trigger", "historical", "bidirectional")] * 2,
           _Rule("trigger", "historical", "backward")]
 # a review of systems' signs on a list's items: "+orthopnea, -PND", "fever/-chills". A minus negates its own item, a plus
-# ends a negation; not a dash after a space or at a line's start, where notes put bullets ("- continue abx")
-_SIGN = re.compile(r"[,;:(/][ \t]?([-+])(?=[a-z])")
-_SIGNS = {"-": _Rule("trigger", "negated", "forward", item=True), "+": _Rule("terminator", None, "", frozenset({"negated"}))}
+# ends a negation; not a dash after a space or at a line's start, where notes put bullets ("- continue abx"). A
+# template's boxes likewise: "[x] chest pain [ ] fever" (an empty box negates up to the next box)
+_SIGN = re.compile(r"[,;:(/][ \t]?(?:(?P<minus>-)|(?P<plus>\+))(?=[a-z])|(?P<unchecked>\[[ \t]?\]|☐)|(?P<checked>\[[x✓✔][ \t]?\]|☑|☒)")
+_SIGNS = {"minus": _Rule("trigger", "negated", "forward", item=True), "unchecked": _Rule("trigger", "negated", "forward"),
+          **dict.fromkeys(("plus", "checked"), _Rule("terminator", None, "", frozenset({"negated"})))}
 _WORD = re.compile(r"\w+")
 _HEADERS = sorted(SECTION_HEADERS, key=len, reverse=True)
 _SPLIT = re.compile(r"[\n;:.!?](?:(?<=\n)[ \t\r]*\n|(?<=[.!?])(?=\s|$)|(?<=[;:]))")
@@ -313,7 +316,8 @@ def _analyse(text: str, sentence: _Sentence) -> list[_Match]:
              *(m for m in _LONG_AGO.finditer(lower) if not _ONSET.search(lower, max(0, m.start() - 40), m.start()))]
     years = [_Match(sentence.start + m.start(), sentence.start + m.end(), _DATED[min(len(_WORD.findall(lower, 0, m.start())), 3)])
              for m in dated]
-    signs = [_Match(sentence.start + m.start(1), sentence.start + m.end(1), _SIGNS[m.group(1)]) for m in _SIGN.finditer(lower)]
+    signs = [_Match(sentence.start + m.start(m.lastgroup), sentence.start + m.end(m.lastgroup), _SIGNS[m.lastgroup])
+             for m in _SIGN.finditer(lower)]
     return sorted((m for m in matches + years + signs if m.rule.kind != "pseudo"), key=lambda m: m.start)
 
 

@@ -13,6 +13,8 @@ def status(sentence: str, mention: str) -> str:
 
 
 PRESENT = [
+    ("Symptoms: [x] chest pain [ ] fever [x] SOB", "SOB"),
+    ("Hx CHF, COPD, presents w/ SOB, +wheezing, -fever", "SOB"),  # "presents w/" ends the history, as "presents with"
     ("ROS: +fever, -chills, -CP, +SOB.", "SOB"),  # a plus ends the negation
     ("Plan:\n- continue abx for pneumonia\n-AKI improving", "AKI"),  # a dash at a line's start is a bullet
     ("Do not stop ticagrelor without talking to cardiology.", "ticagrelor"),
@@ -83,6 +85,8 @@ PRESENT = [
     ("Zofran 4 mg IV q6h prn nausea, Lasix 40 mg IV BID.", "Lasix"),  # nor the drugs after it
 ]
 NEGATED = [
+    ("Symptoms: [x] chest pain [ ] fever [x] SOB", "fever"),  # a template's empty box, up to the next box
+    ("Symptoms: ☒ chest pain ☐ fever ☐ cough ☑ SOB", "cough"),
     ("ROS: +fever, -chills, -CP, +SOB.", "chills"),  # a minus on a list's item negates it
     ("+orthopnea, -PND, no LE edema.", "PND"),
     ("Negative: fever, hemoptysis.", "hemoptysis"),  # a backward trigger as a label looks forward, over a list
