@@ -381,7 +381,8 @@ def _asserts_itself(text: str, trigger: _Match, matches: list[_Match], e: int, s
 def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, sentence: _Sentence) -> bool:
     """Is the mention [s, e) in the scope of this trigger?"""
     direction, end = trigger.rule.direction, sentence.end
-    label = _opens(text, trigger, sentence.start) and _LABEL.match(text, trigger.end) is not None  # "Hx: HTN", "Negative: fever"
+    # a trigger written as a label looks forward whatever its direction: "Hx: HTN, DM", "Negative: fever, hemoptysis"
+    label = _opens(text, trigger, sentence.start) and _LABEL.match(text, trigger.end) is not None
     if direction == "forward" and _closes(text, trigger, matches, end) and not label:
         if trigger.rule.item and s < _item_start(text, trigger, sentence.start):
             return False
