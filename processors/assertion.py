@@ -257,7 +257,7 @@ _ABBREVIATION = re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(a) for a in ABB
 _CLOSING = re.compile(r"\s*(?:[.,;:!?)\]]|$)")
 _ADJACENT = re.compile(r"\s*(?:\w+\s+){0,2}")  # "denies [any] family history of": one trigger, not two scopes
 _OPENING = re.compile(r"[\s\-*•]*")  # what may stand before a trigger that opens its sentence
-_LABEL = re.compile(r"[ \t]*:")  # a trigger written as a label: "Negative: fever, hemoptysis"
+_LABEL = re.compile(r"[ \t]*[:,]")  # a trigger written as a label or fronted: "Negative: fever", "Last year, she had an MI"
 
 
 class _Match(NamedTuple):
@@ -381,7 +381,8 @@ def _asserts_itself(text: str, trigger: _Match, matches: list[_Match], e: int, s
 def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, sentence: _Sentence) -> bool:
     """Is the mention [s, e) in the scope of this trigger?"""
     direction, end = trigger.rule.direction, sentence.end
-    # a trigger written as a label looks forward whatever its direction: "Hx: HTN, DM", "Negative: fever, hemoptysis"
+    # a trigger written as a label, or fronted before a comma, looks forward whatever its direction: "Hx: HTN, DM",
+    # "Negative: fever, hemoptysis", "In the past, he had a stroke", "Previously, diagnosed with DVT"
     label = _opens(text, trigger, sentence.start) and _LABEL.match(text, trigger.end) is not None
     if direction == "forward" and _closes(text, trigger, matches, end) and not label:
         if trigger.rule.item and s < _item_start(text, trigger, sentence.start):

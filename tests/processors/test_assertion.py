@@ -176,6 +176,9 @@ POSSIBLE = [
     ("Sepsis is possible given fever.", "Sepsis"),
 ]
 HISTORICAL = [
+    ("Last year, she had an MI.", "MI"),  # a trigger fronted before a comma looks forward
+    ("In the past, he had a stroke.", "stroke"),
+    ("Previously, diagnosed with DVT.", "DVT"),
     ("Hx: HTN, DM.", "DM"),  # a forward trigger as a label looks forward
     ("Last year had an MI.", "MI"),
     ("Treated for pneumonia last admission.", "pneumonia"),
