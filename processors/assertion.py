@@ -383,12 +383,13 @@ def _covers(text: str, trigger: _Match, matches: list[_Match], s: int, e: int, s
     direction, end = trigger.rule.direction, sentence.end
     # a trigger written as a label, or fronted before a comma, looks forward whatever its direction: "Hx: HTN, DM",
     # "Negative: fever, hemoptysis", "In the past, he had a stroke", "Previously, diagnosed with DVT"
-    label = _opens(text, trigger, sentence.start) and _LABEL.match(text, trigger.end) is not None
+    opens = _opens(text, trigger, sentence.start)
+    label = opens and _LABEL.match(text, trigger.end) is not None
     if direction == "forward" and _closes(text, trigger, matches, end) and not label:
         if trigger.rule.item and s < _item_start(text, trigger, sentence.start):
             return False
         direction = "backward"
-    elif direction == "backward" and _opens(text, trigger, sentence.start):
+    elif direction == "backward" and opens:
         # the twin of a forward trigger closing its clause: a backward one opening its sentence looks forward, over a
         # list as a label ("Negative: fever, hemoptysis"), else over its own item ("Ruled out PE and MI", "Last year had
         # an MI"; "Negative CT, started abx for pneumonia" asserts the pneumonia)

@@ -571,14 +571,18 @@ def with_senses(text: str, entities: list[Entity]) -> list[Entity]:
     form the text defines keeps its definition."""
     shorthand = default_shorthand()
     out = list(entities)
-    spans: list[Any] = []
+    spans: list[Any] = []  # the assertion's sentences (one reading of where a sentence ends), read once if needed
     for i, e in enumerate(entities):
+        if e.label != "PROBLEM" or e.expands is not None:
+            continue
         # the term is the entity or its head ("spastic quadriplegic CP")
         term = next((t for t in shorthand.senses if e.text.endswith(t) and e.text[: -len(t)][-1:] in ("", " ")), None)
-        if e.label != "PROBLEM" or e.expands is not None or term is None:
+        if term is None:
             continue
-        spans = spans or sentences(text)  # the assertion's sentences: one reading of where a sentence ends
-        sentence = spans[max(bisect_right([s.start for s in spans], e.start) - 1, 0)]
+        if not spans:
+            spans = sentences(text)
+            firsts = [s.start for s in spans]
+        sentence = spans[max(bisect_right(firsts, e.start) - 1, 0)]
         if meaning := shorthand.sense(term, text[sentence.start : sentence.end]):
             out[i] = replace(e, expands=e.text[: -len(term)] + meaning)
     return out
@@ -609,7 +613,6 @@ def with_modifiers(text: str, entities: list[Entity]) -> list[Entity]:
         expands = f"{e.expands}{text[e.end:end]}" if e.expands else None
         out[i] = replace(e, start=start, end=end, text=text[start:end], expands=expands)
     return out
-
 
 
 def _without_qualifiers(text: str, entity: Entity, qualifier_uses: list[tuple[int, int]]) -> Entity:
